@@ -1,0 +1,206 @@
+//! The request-scoped context: the floors a request must read at or past, carried in a tokio
+//! task-local from the incoming token to the outgoing one.
+//!
+//! # Task-locals and `tokio::spawn`
+//! A task-local is visible only inside the future passed to [`RywContext::run`]. A task started
+//! with `tokio::spawn` (or `spawn_blocking`, or a thread) does **not** inherit it: reads there see
+//! no context and therefore no floor. Hand the context over explicitly:
+//!
+//! ```
+//! use ryw_core::RywContext;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let ctx = RywContext::new();
+//! ctx.clone().run(async {
+//!     // Shares floors with the request: writes in the spawned task raise the request's floors.
+//!     let shared = RywContext::current().unwrap_or_default();
+//!     tokio::spawn(shared.run(async { /* reads here see the request's floors */ }))
+//!         .await
+//!         .unwrap();
+//! }).await;
+//! # }
+//! ```
+//!
+//! For a background job that runs later (another process, a queue), export a token into the job
+//! payload with [`RywContext::export_token`] and resume it in the worker with
+//! [`RywContext::from_token`]; the job's reads then see the writes of the request that enqueued it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use crate::RywError;
+use crate::floors::{ClusterId, Floors, ScopeKey};
+use crate::position::Position;
+use crate::token::TokenCodec;
+
+tokio::task_local! {
+    static CURRENT: RywContext;
+}
+
+/// Request-scoped read-your-writes state. Cheap to clone; clones share state.
+///
+/// ```
+/// use ryw_core::{ClusterId, RywContext, ScopeKey, position::{Lsn, Position}};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ryw_core::RywError> {
+/// let cluster = ClusterId::new("pg:1:1");
+/// let user = ScopeKey::of("user_id", 7);
+/// RywContext::new().run(async {
+///     let ctx = RywContext::current().expect("inside run");
+///     ctx.raise(&cluster, &user, Lsn::new(42).into())?;
+///     assert_eq!(ctx.required(&cluster, &user)?, Some(Position::Lsn(Lsn::new(42))));
+///     Ok(())
+/// }).await
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RywContext {
+    inner: Arc<Mutex<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    floors: Floors,
+    /// Floors raised since the context was created or a token imported.
+    raised: bool,
+    /// Scopes written without a captured position, and when.
+    unfenced: HashMap<ScopeKey, Instant>,
+    /// Set when an incoming token was rejected and the caller asked to pin the next read.
+    leader_next_read: bool,
+}
+
+impl RywContext {
+    /// An empty context.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A context holding `floors`.
+    #[must_use]
+    pub fn with_floors(floors: Floors) -> Self {
+        let ctx = Self::new();
+        ctx.lock().floors = floors;
+        ctx
+    }
+
+    /// A context resumed from a token (for a background job, say).
+    ///
+    /// # Errors
+    /// Whatever [`TokenCodec::decode`] returns.
+    pub fn from_token(codec: &TokenCodec, token: &str) -> Result<Self, RywError> {
+        Ok(Self::with_floors(codec.decode(token)?.floors))
+    }
+
+    /// Runs `fut` with this context as the current one.
+    pub async fn run<F: Future>(self, fut: F) -> F::Output {
+        CURRENT.scope(self, fut).await
+    }
+
+    /// The context of the running task, if it runs inside [`run`](Self::run).
+    #[must_use]
+    pub fn current() -> Option<Self> {
+        CURRENT.try_with(Self::clone).ok()
+    }
+
+    /// An independent copy: later raises on either side do not reach the other.
+    #[must_use]
+    pub fn fork(&self) -> Self {
+        Self::with_floors(self.floors())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock cannot leave the floors half-updated
+        // (every update is a single assignment), so a poisoned lock is still usable.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Raises the floor of `scope` in `cluster` (never lowers). Returns whether it changed.
+    ///
+    /// # Errors
+    /// [`RywError::ScopeKindMismatch`] when the scope holds a floor of another kind.
+    pub fn raise(
+        &self,
+        cluster: &ClusterId,
+        scope: &ScopeKey,
+        pos: Position,
+    ) -> Result<bool, RywError> {
+        let mut st = self.lock();
+        let changed = st.floors.raise(cluster, scope, pos)?;
+        st.raised |= changed;
+        st.unfenced.remove(scope);
+        Ok(changed)
+    }
+
+    /// The position a read of `scope` in `cluster` must see, if any.
+    ///
+    /// # Errors
+    /// [`RywError::ScopeKindMismatch`] when scope and session floors differ in kind.
+    pub fn required(
+        &self,
+        cluster: &ClusterId,
+        scope: &ScopeKey,
+    ) -> Result<Option<Position>, RywError> {
+        self.lock().floors.required(cluster, scope)
+    }
+
+    /// A snapshot of all floors.
+    #[must_use]
+    pub fn floors(&self) -> Floors {
+        self.lock().floors.clone()
+    }
+
+    /// Whether any floor was raised since the context was made or a token imported (so the
+    /// outgoing token differs from the incoming one).
+    #[must_use]
+    pub fn has_new_floors(&self) -> bool {
+        self.lock().raised
+    }
+
+    /// Merges the floors of an incoming token into this context.
+    ///
+    /// # Errors
+    /// Whatever [`TokenCodec::decode`] returns; the context is unchanged then.
+    pub fn import_token(&self, codec: &TokenCodec, token: &str) -> Result<(), RywError> {
+        let decoded = codec.decode(token)?;
+        let mut st = self.lock();
+        st.floors.merge_from(&decoded.floors)
+    }
+
+    /// The outgoing token: every floor of this context, signed.
+    ///
+    /// # Errors
+    /// Whatever [`TokenCodec::encode`] returns.
+    pub fn export_token(&self, codec: &TokenCodec) -> Result<String, RywError> {
+        codec.encode(&self.floors())
+    }
+
+    /// Records that `scope` was written but no position could be captured, so reads of it
+    /// can follow the policy's sticky window instead of a fence.
+    pub fn mark_unfenced_write(&self, scope: &ScopeKey) {
+        self.lock().unfenced.insert(scope.clone(), Instant::now());
+    }
+
+    /// When `scope` was last written without a captured position.
+    #[must_use]
+    pub fn unfenced_write_at(&self, scope: &ScopeKey) -> Option<Instant> {
+        self.lock().unfenced.get(scope).copied()
+    }
+
+    /// Asks that the next read of this context go to the leader (used when the incoming
+    /// token could not be trusted, so the session's floors are unknown).
+    pub fn pin_next_read_to_leader(&self) {
+        self.lock().leader_next_read = true;
+    }
+
+    /// Takes the request made by [`pin_next_read_to_leader`](Self::pin_next_read_to_leader):
+    /// returns `true` once, then `false`.
+    #[must_use]
+    pub fn take_leader_pin(&self) -> bool {
+        std::mem::take(&mut self.lock().leader_next_read)
+    }
+}

@@ -1,0 +1,131 @@
+//! Every metric series ryw records, named in one place.
+//!
+//! With the `metrics` feature the functions below record through the [`metrics`] facade
+//! (install any recorder: Prometheus, StatsD, …); without it they compile to nothing.
+//!
+//! | series | kind | labels |
+//! |---|---|---|
+//! | `ryw_reads_total` | counter | `route` = `replica` / `leader`, `fenced` = `true` / `false` |
+//! | `ryw_read_wait_seconds` | histogram | `outcome` = `caught_up` / `timed_out` |
+//! | `ryw_fallbacks_total` | counter | `reason` = `budget_exhausted` / `no_healthy_replica` / `sticky_window` / `pinned` |
+//! | `ryw_stale_reads_total` | counter | — (reads served stale by `Fallback::Stale`) |
+//! | `ryw_writes_total` | counter | `captured` = `true` / `false` |
+//! | `ryw_replica_lag_bytes` | gauge | `replica` |
+//! | `ryw_replica_lag_seconds` | gauge | `replica` |
+//! | `ryw_replica_online` | gauge | `replica` (1 online, 0 offline) |
+//! | `ryw_position_queries_total` | counter | `replica` |
+//! | `ryw_tokens_rejected_total` | counter | `reason` |
+//! | `ryw_foreign_floors_total` | counter | — (floors of another cluster or timeline ignored) |
+//! | `ryw_store_errors_total` | counter | `store` |
+
+#![allow(unused_variables)] // arguments are unused when the feature is off
+
+/// Metric names.
+pub mod names {
+    /// Reads by route.
+    pub const READS: &str = "ryw_reads_total";
+    /// Time fenced reads waited for a replica.
+    pub const READ_WAIT_SECONDS: &str = "ryw_read_wait_seconds";
+    /// Fenced reads that fell back, by reason.
+    pub const FALLBACKS: &str = "ryw_fallbacks_total";
+    /// Reads knowingly served stale.
+    pub const STALE_READS: &str = "ryw_stale_reads_total";
+    /// Writes, by whether a position was captured.
+    pub const WRITES: &str = "ryw_writes_total";
+    /// Replica lag in bytes of log (where the backend can tell).
+    pub const REPLICA_LAG_BYTES: &str = "ryw_replica_lag_bytes";
+    /// Replica lag in seconds.
+    pub const REPLICA_LAG_SECONDS: &str = "ryw_replica_lag_seconds";
+    /// Whether the tracker sees a replica online.
+    pub const REPLICA_ONLINE: &str = "ryw_replica_online";
+    /// Position queries sent to replicas by trackers.
+    pub const POSITION_QUERIES: &str = "ryw_position_queries_total";
+    /// Incoming tokens rejected, by reason.
+    pub const TOKENS_REJECTED: &str = "ryw_tokens_rejected_total";
+    /// Floors ignored because they belong to another cluster or timeline.
+    pub const FOREIGN_FLOORS: &str = "ryw_foreign_floors_total";
+    /// Scope store failures.
+    pub const STORE_ERRORS: &str = "ryw_store_errors_total";
+}
+
+/// Counts a read served by `route` (`"replica"` or `"leader"`).
+pub fn read(route: &'static str, fenced: bool) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(names::READS, "route" => route, "fenced" => if fenced { "true" } else { "false" })
+        .increment(1);
+}
+
+/// Records how long a fenced read waited and whether a replica caught up in time.
+pub fn read_wait(waited: std::time::Duration, caught_up: bool) {
+    #[cfg(feature = "metrics")]
+    metrics::histogram!(names::READ_WAIT_SECONDS, "outcome" => if caught_up { "caught_up" } else { "timed_out" })
+        .record(waited.as_secs_f64());
+}
+
+/// Counts a fallback.
+pub fn fallback(reason: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(names::FALLBACKS, "reason" => reason).increment(1);
+}
+
+/// Counts a read knowingly served stale.
+pub fn stale_read() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(names::STALE_READS).increment(1);
+}
+
+/// Counts a write.
+pub fn write(captured: bool) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(names::WRITES, "captured" => if captured { "true" } else { "false" })
+        .increment(1);
+}
+
+/// Publishes a replica's lag.
+pub fn replica_lag(replica: &str, bytes: Option<u64>, seconds: Option<f64>) {
+    #[cfg(feature = "metrics")]
+    {
+        if let Some(b) = bytes {
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!(names::REPLICA_LAG_BYTES, "replica" => replica.to_owned())
+                .set(b as f64);
+        }
+        if let Some(s) = seconds {
+            metrics::gauge!(names::REPLICA_LAG_SECONDS, "replica" => replica.to_owned()).set(s);
+        }
+    }
+}
+
+/// Publishes whether a replica is online.
+pub fn replica_online(replica: &str, online: bool) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!(names::REPLICA_ONLINE, "replica" => replica.to_owned()).set(if online {
+        1.0
+    } else {
+        0.0
+    });
+}
+
+/// Counts a position query sent to a replica.
+pub fn position_query(replica: &str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(names::POSITION_QUERIES, "replica" => replica.to_owned()).increment(1);
+}
+
+/// Counts a rejected incoming token.
+pub fn token_rejected(reason: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(names::TOKENS_REJECTED, "reason" => reason).increment(1);
+}
+
+/// Counts a floor ignored because it belongs to another cluster or timeline.
+pub fn foreign_floor() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(names::FOREIGN_FLOORS).increment(1);
+}
+
+/// Counts a scope store failure.
+pub fn store_error(store: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(names::STORE_ERRORS, "store" => store).increment(1);
+}

@@ -1,0 +1,472 @@
+//! Signed session tokens: the floors of a session, carried by the client between requests,
+//! devices and background jobs.
+//!
+//! # Format
+//! `base64url( version:u8 | key_id:u8 | payload | HMAC-SHA256(version | key_id | payload) )`
+//! where `payload` is a [postcard] encoding (varints) of the issue time and, per cluster, its
+//! identity, an optional session-wide floor and the per-scope floors. The token is signed so a
+//! client cannot forge a far-future position (which would push all its reads to the leader) or
+//! lower a floor.
+//!
+//! # Size
+//! A token for one Postgres cluster with 8 scopes keyed `user_id:<n>` is 324 characters
+//! (measured by the `eight_scopes_fit_in_a_cookie` test), far below the 4096-byte cookie limit.
+//! Past [`TokenCodec::max_scopes`] scopes the lowest floors are folded into one session-wide
+//! floor, so a token never grows without bound.
+//!
+//! # Key rotation
+//! Every token names the key that signed it. [`KeyRing`] signs with its newest key and verifies
+//! with any key it holds. To rotate without logging anyone out: (1) deploy the new key as a
+//! verify-only key ([`KeyRing::with_verify_key`]) on every instance; (2) deploy it as the
+//! signing key ([`KeyRing::rotate`]), keeping the old one for verification; (3) after
+//! [`TokenCodec::max_age`] has passed, remove the old key.
+//!
+//! ```
+//! use std::time::Duration;
+//! use ryw_core::{ClusterId, Floors, KeyRing, ScopeKey, TokenCodec, position::Lsn};
+//!
+//! let codec = TokenCodec::new(KeyRing::new(1, &[7u8; 32])?).with_max_age(Duration::from_secs(600));
+//! let mut floors = Floors::default();
+//! floors.raise(&ClusterId::new("pg:1:1"), &ScopeKey::of("user_id", 42), Lsn::new(0x16_B374_D848).into())?;
+//! let token = codec.encode(&floors)?;
+//! assert_eq!(codec.decode(&token)?.floors, floors);
+//! assert!(codec.decode("garbage").is_err());
+//! # Ok::<(), ryw_core::RywError>(())
+//! ```
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::RywError;
+use crate::floors::{ClusterId, Floors, ScopeKey};
+use crate::position::{GtidInterval, GtidList, GtidSet, Lsn, MariaGtid, Position, Uuid};
+
+/// The token format version this build writes and reads.
+pub const TOKEN_VERSION: u8 = 1;
+/// Longest token text accepted before any decoding work (bytes).
+pub const MAX_TOKEN_LEN: usize = 4096;
+/// Shortest accepted secret (bytes): HMAC-SHA256 keys shorter than the hash add no strength.
+pub const MIN_SECRET_LEN: usize = 32;
+const MAC_LEN: usize = 32;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Signing keys: one that signs, any number that verify.
+#[derive(Clone)]
+pub struct KeyRing {
+    signing: u8,
+    signing_mac: HmacSha256,
+    keys: Vec<(u8, HmacSha256)>,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print secrets.
+        f.debug_struct("KeyRing")
+            .field("signing", &self.signing)
+            .field(
+                "key_ids",
+                &self.keys.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl KeyRing {
+    /// A ring whose only key, `key_id`, signs and verifies.
+    ///
+    /// # Errors
+    /// [`RywError::InvalidKey`] when the secret is shorter than [`MIN_SECRET_LEN`].
+    pub fn new(key_id: u8, secret: &[u8]) -> Result<Self, RywError> {
+        let mac = Self::mac(key_id, secret)?;
+        Ok(Self {
+            signing: key_id,
+            signing_mac: mac.clone(),
+            keys: vec![(key_id, mac)],
+        })
+    }
+
+    /// Adds a key that verifies but does not sign (step 1 of a rotation, or an old key kept
+    /// after one).
+    ///
+    /// # Errors
+    /// [`RywError::InvalidKey`] for a short secret or an id already in the ring.
+    pub fn with_verify_key(mut self, key_id: u8, secret: &[u8]) -> Result<Self, RywError> {
+        if self.keys.iter().any(|(id, _)| *id == key_id) {
+            return Err(RywError::InvalidKey {
+                key_id,
+                reason: "a key with this id is already in the ring".into(),
+            });
+        }
+        self.keys.push((key_id, Self::mac(key_id, secret)?));
+        Ok(self)
+    }
+
+    /// Adds `key_id` and makes it the signing key; the previous keys keep verifying.
+    ///
+    /// # Errors
+    /// [`RywError::InvalidKey`] for a short secret or an id already in the ring.
+    pub fn rotate(self, key_id: u8, secret: &[u8]) -> Result<Self, RywError> {
+        let mut ring = self.with_verify_key(key_id, secret)?;
+        ring.signing = key_id;
+        ring.signing_mac = Self::mac(key_id, secret)?;
+        Ok(ring)
+    }
+
+    /// Drops a verification key (step 3 of a rotation). The signing key cannot be removed.
+    #[must_use]
+    pub fn without_key(mut self, key_id: u8) -> Self {
+        if key_id != self.signing {
+            self.keys.retain(|(id, _)| *id != key_id);
+        }
+        self
+    }
+
+    /// The id of the signing key.
+    #[must_use]
+    pub fn signing_key_id(&self) -> u8 {
+        self.signing
+    }
+
+    fn mac(key_id: u8, secret: &[u8]) -> Result<HmacSha256, RywError> {
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(RywError::InvalidKey {
+                key_id,
+                reason: format!(
+                    "secret is {} bytes; at least {MIN_SECRET_LEN} are required",
+                    secret.len()
+                ),
+            });
+        }
+        HmacSha256::new_from_slice(secret).map_err(|e| RywError::InvalidKey {
+            key_id,
+            reason: e.to_string(),
+        })
+    }
+
+    fn get(&self, key_id: u8) -> Option<&HmacSha256> {
+        self.keys
+            .iter()
+            .find(|(id, _)| *id == key_id)
+            .map(|(_, m)| m)
+    }
+}
+
+/// A verified, decoded token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedToken {
+    /// The floors the token carries.
+    pub floors: Floors,
+    /// When it was issued.
+    pub issued_at: SystemTime,
+    /// The key that signed it.
+    pub key_id: u8,
+}
+
+/// Encodes and verifies session tokens.
+#[derive(Debug, Clone)]
+pub struct TokenCodec {
+    keys: KeyRing,
+    max_age: Duration,
+    max_scopes: usize,
+    clock_skew: Duration,
+}
+
+impl TokenCodec {
+    /// Default [`max_age`](Self::with_max_age): one hour. A floor only matters until every
+    /// replica has replayed it — seconds, normally — so an hour is generous.
+    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
+    /// Default [`max_scopes`](Self::with_max_scopes).
+    pub const DEFAULT_MAX_SCOPES: usize = 8;
+    /// Default allowed clock skew between app instances.
+    pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+    /// A codec with default limits.
+    #[must_use]
+    pub fn new(keys: KeyRing) -> Self {
+        Self {
+            keys,
+            max_age: Self::DEFAULT_MAX_AGE,
+            max_scopes: Self::DEFAULT_MAX_SCOPES,
+            clock_skew: Self::DEFAULT_CLOCK_SKEW,
+        }
+    }
+
+    /// Tokens older than this are rejected.
+    #[must_use]
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// At most this many per-scope floors are written; the rest are folded into a
+    /// session-wide floor.
+    #[must_use]
+    pub fn with_max_scopes(mut self, max_scopes: usize) -> Self {
+        self.max_scopes = max_scopes;
+        self
+    }
+
+    /// Tokens claiming an issue time further than this in the future are rejected.
+    #[must_use]
+    pub fn with_clock_skew(mut self, skew: Duration) -> Self {
+        self.clock_skew = skew;
+        self
+    }
+
+    /// The maximum age.
+    #[must_use]
+    pub fn max_age(&self) -> Duration {
+        self.max_age
+    }
+
+    /// The maximum number of per-scope floors in a token.
+    #[must_use]
+    pub fn max_scopes(&self) -> usize {
+        self.max_scopes
+    }
+
+    /// Encodes and signs `floors`, issued now.
+    ///
+    /// # Errors
+    /// [`RywError::TokenMalformed`] if the floors cannot be serialised (not expected).
+    pub fn encode(&self, floors: &Floors) -> Result<String, RywError> {
+        self.encode_at(floors, SystemTime::now())
+    }
+
+    /// Encodes and signs `floors` with the given issue time.
+    ///
+    /// # Errors
+    /// [`RywError::TokenMalformed`] if the floors cannot be serialised (not expected).
+    pub fn encode_at(&self, floors: &Floors, now: SystemTime) -> Result<String, RywError> {
+        let mut floors = floors.clone();
+        floors.fold_to(self.max_scopes);
+        let wire = WireToken::from_floors(&floors, unix_secs(now));
+        let mut bytes = postcard::to_extend(&wire, vec![TOKEN_VERSION, self.keys.signing])
+            .map_err(malformed)?;
+        let mut mac = self.keys.signing_mac.clone();
+        mac.update(&bytes);
+        bytes.extend_from_slice(&mac.finalize().into_bytes());
+        Ok(URL_SAFE_NO_PAD.encode(&bytes))
+    }
+
+    /// Verifies and decodes a token, now.
+    ///
+    /// Decoding is total: any input yields a token or a typed error, never a panic.
+    ///
+    /// # Errors
+    /// [`RywError::TokenMalformed`], [`RywError::TokenVersion`], [`RywError::TokenUnknownKey`],
+    /// [`RywError::TokenBadSignature`], [`RywError::TokenExpired`] or
+    /// [`RywError::TokenFromFuture`].
+    pub fn decode(&self, token: &str) -> Result<DecodedToken, RywError> {
+        self.decode_at(token, SystemTime::now())
+    }
+
+    /// Verifies and decodes a token as of `now`.
+    ///
+    /// # Errors
+    /// As [`decode`](Self::decode).
+    pub fn decode_at(&self, token: &str, now: SystemTime) -> Result<DecodedToken, RywError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(RywError::TokenMalformed {
+                reason: format!("{} bytes is longer than {MAX_TOKEN_LEN}", token.len()),
+            });
+        }
+        let bytes = URL_SAFE_NO_PAD
+            .decode(token.trim())
+            .map_err(|e| RywError::TokenMalformed {
+                reason: format!("not base64url: {e}"),
+            })?;
+        let [version, key_id, rest @ ..] = bytes.as_slice() else {
+            return Err(RywError::TokenMalformed {
+                reason: "too short".into(),
+            });
+        };
+        if *version != TOKEN_VERSION {
+            return Err(RywError::TokenVersion {
+                found: *version,
+                supported: TOKEN_VERSION,
+            });
+        }
+        let Some(payload_len) = rest.len().checked_sub(MAC_LEN) else {
+            return Err(RywError::TokenMalformed {
+                reason: "too short to hold a signature".into(),
+            });
+        };
+        let (payload, tag) = rest.split_at(payload_len);
+        let mut mac = self
+            .keys
+            .get(*key_id)
+            .cloned()
+            .ok_or(RywError::TokenUnknownKey { key_id: *key_id })?;
+        mac.update(&[*version, *key_id]);
+        mac.update(payload);
+        mac.verify_slice(tag)
+            .map_err(|_| RywError::TokenBadSignature { key_id: *key_id })?;
+
+        let (wire, trailing): (WireToken, &[u8]) =
+            postcard::take_from_bytes(payload).map_err(malformed)?;
+        if !trailing.is_empty() {
+            return Err(RywError::TokenMalformed {
+                reason: format!("{} trailing bytes", trailing.len()),
+            });
+        }
+        // `checked_add`: a signed token can still carry any u64, and `+` would panic on one
+        // that `SystemTime` cannot represent.
+        let issued_at = UNIX_EPOCH
+            .checked_add(Duration::from_secs(wire.issued_at))
+            .ok_or_else(|| RywError::TokenMalformed {
+                reason: format!("issue time {} is out of range", wire.issued_at),
+            })?;
+        match now.duration_since(issued_at) {
+            Ok(age) if age > self.max_age => {
+                return Err(RywError::TokenExpired {
+                    age,
+                    max_age: self.max_age,
+                });
+            }
+            Ok(_) => {}
+            Err(ahead) if ahead.duration() > self.clock_skew => {
+                return Err(RywError::TokenFromFuture {
+                    ahead: ahead.duration(),
+                    skew: self.clock_skew,
+                });
+            }
+            Err(_) => {}
+        }
+        Ok(DecodedToken {
+            floors: wire.into_floors()?,
+            issued_at,
+            key_id: *key_id,
+        })
+    }
+}
+
+fn malformed(e: postcard::Error) -> RywError {
+    RywError::TokenMalformed {
+        reason: e.to_string(),
+    }
+}
+
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireToken {
+    issued_at: u64,
+    clusters: Vec<WireCluster>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireCluster {
+    id: String,
+    session: Option<WirePosition>,
+    scopes: Vec<(String, WirePosition)>,
+}
+
+/// `(uuid, tag, [(start, end)])` groups of a MySQL GTID set.
+type WireGtidSet = Vec<([u8; 16], String, Vec<(u64, u64)>)>;
+
+#[derive(Serialize, Deserialize)]
+enum WirePosition {
+    Lsn(u64),
+    GtidSet(WireGtidSet),
+    GtidList(Vec<(u32, u32, u64)>),
+}
+
+impl WirePosition {
+    fn from_position(p: &Position) -> Self {
+        match p {
+            Position::Lsn(l) => Self::Lsn(l.as_u64()),
+            Position::GtidSet(s) => Self::GtidSet(
+                s.parts()
+                    .map(|(u, t, ivs)| {
+                        (
+                            u.0,
+                            t.to_owned(),
+                            ivs.iter().map(|i| (i.start, i.end)).collect(),
+                        )
+                    })
+                    .collect(),
+            ),
+            Position::GtidList(l) => Self::GtidList(
+                l.gtids()
+                    .iter()
+                    .map(|g| (g.domain, g.server, g.seq))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn into_position(self) -> Result<Position, RywError> {
+        Ok(match self {
+            Self::Lsn(v) => Position::Lsn(Lsn::new(v)),
+            Self::GtidSet(parts) => Position::GtidSet(
+                GtidSet::from_parts(parts.into_iter().map(|(u, t, ivs)| {
+                    let ivs = ivs
+                        .into_iter()
+                        .map(|(start, end)| GtidInterval { start, end })
+                        .collect();
+                    (Uuid(u), t, ivs)
+                }))
+                .map_err(|e| RywError::TokenMalformed {
+                    reason: e.to_string(),
+                })?,
+            ),
+            Self::GtidList(g) => Position::GtidList(GtidList::from_gtids(g.into_iter().map(
+                |(domain, server, seq)| MariaGtid {
+                    domain,
+                    server,
+                    seq,
+                },
+            ))),
+        })
+    }
+}
+
+impl WireToken {
+    fn from_floors(floors: &Floors, issued_at: u64) -> Self {
+        Self {
+            issued_at,
+            clusters: floors
+                .clusters()
+                .map(|(id, f)| WireCluster {
+                    id: id.as_str().to_owned(),
+                    session: f.session().map(WirePosition::from_position),
+                    scopes: f
+                        .scopes()
+                        .map(|(s, p)| (s.as_str().to_owned(), WirePosition::from_position(p)))
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    fn into_floors(self) -> Result<Floors, RywError> {
+        let mut floors = Floors::default();
+        let conflict = |e: RywError| RywError::TokenMalformed {
+            reason: e.to_string(),
+        };
+        for c in self.clusters {
+            let cluster = ClusterId::new(c.id);
+            if let Some(s) = c.session {
+                floors
+                    .raise_session(&cluster, s.into_position()?)
+                    .map_err(conflict)?;
+            }
+            for (scope, p) in c.scopes {
+                floors
+                    .raise(&cluster, &ScopeKey::new(scope), p.into_position()?)
+                    .map_err(conflict)?;
+            }
+        }
+        Ok(floors)
+    }
+}

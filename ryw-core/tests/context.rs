@@ -1,0 +1,314 @@
+//! `RywContext`: the task-local, sharing and forking, tokens, and the small flags.
+#![allow(missing_docs)]
+// Helpers outside `#[test]` functions are test code too (clippy.toml only covers the latter).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use ryw_core::position::{GtidList, Lsn, Position};
+use ryw_core::{ClusterId, Floors, KeyRing, RywContext, RywError, ScopeKey, TokenCodec};
+
+fn codec() -> TokenCodec {
+    TokenCodec::new(KeyRing::new(1, &[9u8; 32]).unwrap())
+}
+
+fn cs() -> (ClusterId, ScopeKey) {
+    (ClusterId::new("pg:1:1"), ScopeKey::of("user_id", 7))
+}
+
+fn lsn(v: u64) -> Position {
+    Lsn::new(v).into()
+}
+
+#[tokio::test]
+async fn current_is_none_outside_run() {
+    assert!(RywContext::current().is_none());
+    RywContext::new()
+        .run(async { assert!(RywContext::current().is_some()) })
+        .await;
+    assert!(RywContext::current().is_none());
+}
+
+#[tokio::test]
+async fn raise_and_required_inside_run() {
+    let (c, s) = cs();
+    let outer = RywContext::new();
+    let out = outer
+        .clone()
+        .run(async {
+            let ctx = RywContext::current().unwrap();
+            assert_eq!(ctx.required(&c, &s).unwrap(), None);
+            assert!(ctx.raise(&c, &s, lsn(42)).unwrap());
+            assert!(!ctx.raise(&c, &s, lsn(41)).unwrap());
+            assert_eq!(ctx.required(&c, &s).unwrap(), Some(lsn(42)));
+            tokio::task::yield_now().await;
+            // Still there after an await point.
+            RywContext::current().unwrap().required(&c, &s).unwrap()
+        })
+        .await;
+    assert_eq!(out, Some(lsn(42)));
+    // The handle used for `run` shares the state.
+    assert_eq!(outer.required(&c, &s).unwrap(), Some(lsn(42)));
+    // Nested runs see the innermost context.
+    let inner = RywContext::new();
+    outer
+        .clone()
+        .run(async {
+            inner
+                .clone()
+                .run(async {
+                    assert_eq!(
+                        RywContext::current().unwrap().required(&c, &s).unwrap(),
+                        None
+                    );
+                })
+                .await;
+            assert_eq!(
+                RywContext::current().unwrap().required(&c, &s).unwrap(),
+                Some(lsn(42))
+            );
+        })
+        .await;
+}
+
+/// The pitfall the module documents: a plain `tokio::spawn` inside `run` loses the context,
+/// so reads there would see no floor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_spawn_does_not_inherit_the_context() {
+    RywContext::new()
+        .run(async {
+            assert!(RywContext::current().is_some());
+            let seen = tokio::spawn(async { RywContext::current().is_none() })
+                .await
+                .unwrap();
+            assert!(seen, "a plain spawn unexpectedly saw the context");
+            let seen = tokio::task::spawn_blocking(|| RywContext::current().is_none())
+                .await
+                .unwrap();
+            assert!(seen);
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handing_the_context_to_a_spawned_task_shares_floors_both_ways() {
+    let (c, s) = cs();
+    let other = ScopeKey::of("user_id", 8);
+    let ctx = RywContext::new();
+    ctx.clone()
+        .run(async {
+            let here = RywContext::current().unwrap();
+            here.raise(&c, &s, lsn(10)).unwrap();
+            let shared = RywContext::current().unwrap();
+            let (c2, s2, o2) = (c.clone(), s.clone(), other.clone());
+            tokio::spawn(shared.run(async move {
+                let there = RywContext::current().expect("context handed over");
+                // The request's floor is visible in the task...
+                assert_eq!(there.required(&c2, &s2).unwrap(), Some(lsn(10)));
+                // ...and the task's writes raise the request's floors.
+                there.raise(&c2, &o2, lsn(20)).unwrap();
+                there.raise(&c2, &s2, lsn(15)).unwrap();
+            }))
+            .await
+            .unwrap();
+            assert_eq!(here.required(&c, &other).unwrap(), Some(lsn(20)));
+            assert_eq!(here.required(&c, &s).unwrap(), Some(lsn(15)));
+        })
+        .await;
+    assert_eq!(ctx.required(&c, &other).unwrap(), Some(lsn(20)));
+    assert!(ctx.has_new_floors());
+}
+
+#[test]
+fn clones_share_and_forks_are_independent() {
+    let (c, s) = cs();
+    let a = RywContext::new();
+    a.raise(&c, &s, lsn(5)).unwrap();
+    let clone = a.clone();
+    clone.raise(&c, &s, lsn(6)).unwrap();
+    assert_eq!(a.required(&c, &s).unwrap(), Some(lsn(6)));
+
+    let fork = a.fork();
+    assert_eq!(fork.floors(), a.floors());
+    fork.raise(&c, &s, lsn(100)).unwrap();
+    assert_eq!(a.required(&c, &s).unwrap(), Some(lsn(6)));
+    a.raise(&c, &ScopeKey::of("user_id", 9), lsn(1)).unwrap();
+    assert_eq!(
+        fork.required(&c, &ScopeKey::of("user_id", 9)).unwrap(),
+        None
+    );
+    assert_eq!(fork.required(&c, &s).unwrap(), Some(lsn(100)));
+}
+
+#[test]
+fn token_round_trip() {
+    let codec = codec();
+    let (c, s) = cs();
+    let maria = ClusterId::new("mariadb:x");
+    let ctx = RywContext::new();
+    ctx.raise(&c, &s, lsn(0x16_B374_D848)).unwrap();
+    ctx.raise(
+        &maria,
+        &s,
+        "0-1-5,1-2-9".parse::<GtidList>().unwrap().into(),
+    )
+    .unwrap();
+    let token = ctx.export_token(&codec).unwrap();
+
+    let resumed = RywContext::from_token(&codec, &token).unwrap();
+    assert_eq!(resumed.floors(), ctx.floors());
+    assert!(!resumed.has_new_floors());
+
+    let other = RywContext::new();
+    other
+        .raise(&c, &ScopeKey::of("user_id", 1), lsn(3))
+        .unwrap();
+    other.raise(&c, &s, lsn(1)).unwrap();
+    other.import_token(&codec, &token).unwrap();
+    assert_eq!(other.required(&c, &s).unwrap(), Some(lsn(0x16_B374_D848)));
+    assert_eq!(
+        other.required(&c, &ScopeKey::of("user_id", 1)).unwrap(),
+        Some(lsn(3))
+    );
+    assert_eq!(
+        other.required(&maria, &s).unwrap(),
+        Some("0-1-5,1-2-9".parse::<GtidList>().unwrap().into())
+    );
+
+    assert!(RywContext::from_token(&codec, "nope").is_err());
+}
+
+#[test]
+fn bad_token_import_leaves_context_unchanged() {
+    let codec = codec();
+    let (c, s) = cs();
+    let ctx = RywContext::new();
+    ctx.raise(&c, &s, lsn(5)).unwrap();
+    let before = ctx.floors();
+    let good = RywContext::with_floors({
+        let mut f = Floors::default();
+        f.raise(&c, &s, lsn(99)).unwrap();
+        f
+    })
+    .export_token(&codec)
+    .unwrap();
+    let foreign = TokenCodec::new(KeyRing::new(1, &[1u8; 32]).unwrap());
+    let tampered = {
+        let mut t = good.clone();
+        let last = t.pop().unwrap();
+        t.push(if last == 'A' { 'B' } else { 'A' });
+        t
+    };
+    for bad in [
+        String::new(),
+        "garbage".to_owned(),
+        "x".repeat(5000),
+        tampered,
+        good.clone() + "AAAA",
+    ] {
+        let err = ctx.import_token(&codec, &bad).unwrap_err();
+        assert!(err.is_token_rejection(), "{err:?}");
+        assert_eq!(ctx.floors(), before);
+    }
+    assert!(matches!(
+        ctx.import_token(&foreign, &good),
+        Err(RywError::TokenBadSignature { .. })
+    ));
+    assert_eq!(ctx.floors(), before);
+    // An expired token is rejected as well.
+    let old = codec
+        .encode_at(
+            &RywContext::new().floors(),
+            std::time::SystemTime::now() - Duration::from_secs(86_400),
+        )
+        .unwrap();
+    assert!(matches!(
+        ctx.import_token(&codec, &old),
+        Err(RywError::TokenExpired { .. })
+    ));
+    assert_eq!(ctx.floors(), before);
+}
+
+#[test]
+fn has_new_floors_semantics() {
+    let codec = codec();
+    let (c, s) = cs();
+    let ctx = RywContext::new();
+    assert!(!ctx.has_new_floors());
+
+    // Importing a token is not a new floor: the outgoing token would equal the incoming one.
+    let token = RywContext::with_floors({
+        let mut f = Floors::default();
+        f.raise(&c, &s, lsn(100)).unwrap();
+        f
+    })
+    .export_token(&codec)
+    .unwrap();
+    ctx.import_token(&codec, &token).unwrap();
+    assert!(!ctx.has_new_floors());
+    assert!(!RywContext::with_floors(ctx.floors()).has_new_floors());
+
+    // A raise the floors already cover changes nothing.
+    assert!(!ctx.raise(&c, &s, lsn(100)).unwrap());
+    assert!(!ctx.raise(&c, &s, lsn(50)).unwrap());
+    assert!(!ctx.has_new_floors());
+
+    // A failed raise changes nothing.
+    assert!(
+        ctx.raise(&c, &s, "0-1-1".parse::<GtidList>().unwrap().into())
+            .is_err()
+    );
+    assert!(!ctx.has_new_floors());
+
+    // A higher floor does.
+    assert!(ctx.raise(&c, &s, lsn(101)).unwrap());
+    assert!(ctx.has_new_floors());
+
+    // So does a floor for a new scope.
+    let fresh = RywContext::from_token(&codec, &token).unwrap();
+    assert!(!fresh.has_new_floors());
+    assert!(
+        fresh
+            .raise(&c, &ScopeKey::of("user_id", 8), lsn(1))
+            .unwrap()
+    );
+    assert!(fresh.has_new_floors());
+}
+
+#[test]
+fn leader_pin_is_taken_once() {
+    let ctx = RywContext::new();
+    assert!(!ctx.take_leader_pin());
+    ctx.pin_next_read_to_leader();
+    ctx.pin_next_read_to_leader();
+    let clone = ctx.clone();
+    assert!(clone.take_leader_pin());
+    assert!(!ctx.take_leader_pin());
+    assert!(!clone.take_leader_pin());
+    ctx.pin_next_read_to_leader();
+    assert!(ctx.take_leader_pin());
+    assert!(!ctx.take_leader_pin());
+}
+
+#[test]
+fn unfenced_write_is_cleared_by_a_raise_of_that_scope() {
+    let (c, s) = cs();
+    let other = ScopeKey::of("user_id", 8);
+    let ctx = RywContext::new();
+    assert_eq!(ctx.unfenced_write_at(&s), None);
+    let before = std::time::Instant::now();
+    ctx.mark_unfenced_write(&s);
+    let at = ctx.unfenced_write_at(&s).unwrap();
+    assert!(at >= before && at <= std::time::Instant::now());
+    // A raise of another scope leaves it.
+    ctx.raise(&c, &other, lsn(1)).unwrap();
+    assert_eq!(ctx.unfenced_write_at(&s), Some(at));
+    assert_eq!(ctx.unfenced_write_at(&other), None);
+    // A raise of that scope (in any cluster) clears it: now a fence exists.
+    ctx.raise(&c, &s, lsn(2)).unwrap();
+    assert_eq!(ctx.unfenced_write_at(&s), None);
+    // Even a raise that does not change the floor clears it (the write was fenced).
+    ctx.mark_unfenced_write(&s);
+    assert!(!ctx.raise(&c, &s, lsn(1)).unwrap());
+    assert_eq!(ctx.unfenced_write_at(&s), None);
+}
