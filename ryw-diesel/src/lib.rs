@@ -1,1 +1,42 @@
-//! ryw-diesel
+//! # ryw-diesel
+//!
+//! Read-your-writes routing for [diesel-async]: a leader pool and replica pools on deadpool,
+//! backends that capture commit positions and read replica positions, per-replica trackers and
+//! the [`Router`] that sends each read to a replica that has seen the session's writes.
+//!
+//! [diesel-async]: diesel_async
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod backend;
+mod error;
+pub mod pool;
+pub mod router;
+pub mod tracker;
+
+#[cfg(feature = "postgres")]
+pub use backend::Postgres;
+pub use backend::{Backend, ReplicaPosition};
+pub use error::Error;
+pub use pool::{PoolConfig, ReplicatedPool};
+pub use router::{ConnFn, FallbackReason, Routed, Router, RouterConfig, RouterStats, ServedBy};
+pub use tracker::{ReplicaStatus, TrackerConfig};
+
+pub use ryw_core;
+
+impl Error {
+    /// Wraps a diesel error from a user query (for closures whose error type is [`Error`]).
+    #[must_use]
+    pub fn from_diesel(source: diesel::result::Error) -> Self {
+        Self::Query {
+            what: "query",
+            node: "routed node".into(),
+            source,
+        }
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(source: diesel::result::Error) -> Self {
+        Self::from_diesel(source)
+    }
+}

@@ -1,0 +1,116 @@
+//! The seam between the router and a database: how to capture a write's position, read a
+//! replica's applied position, identify the cluster, and (where the server can) wait
+//! server-side for a position.
+//!
+//! Backends know nothing of HTTP, scopes or policies; the router knows nothing of SQL.
+
+#[cfg(feature = "postgres")]
+mod postgres;
+
+use std::future::Future;
+use std::time::Duration;
+
+use diesel_async::AsyncConnection;
+use diesel_async::pooled_connection::PoolError;
+use ryw_core::{ClusterId, Position, PositionKind};
+
+#[cfg(feature = "postgres")]
+pub use postgres::Postgres;
+
+use crate::Error;
+
+/// What a replica reports about itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaPosition {
+    /// The position the replica has applied (its reads show every write it covers).
+    pub applied: Position,
+    /// Seconds since the last replayed transaction's commit on the leader, where the server
+    /// tells (approximate; grows while the leader is idle).
+    pub lag_seconds: Option<f64>,
+}
+
+/// A database family ryw can fence reads on.
+///
+/// Implemented by [`Postgres`] (and, with the `mysql` feature, the MySQL-family backend). The
+/// methods take the connection the router holds, so a capture runs on the connection that
+/// committed, and a server-side wait runs on the connection that then serves the read.
+pub trait Backend: Clone + Send + Sync + 'static {
+    /// The diesel-async connection type.
+    type Connection: AsyncConnection + Send + 'static;
+    /// The deadpool manager creating those connections.
+    type Manager: deadpool::managed::Manager<Type = Self::Connection, Error = PoolError>
+        + Send
+        + Sync
+        + 'static;
+
+    /// A pool manager for `url`.
+    fn manager(&self, url: &str) -> Self::Manager;
+
+    /// The kind of position this backend produces.
+    fn kind(&self) -> PositionKind;
+
+    /// Prefix shared by the cluster ids of this family (`"pg:"`), used to recognise floors
+    /// that belong to another cluster of the same family.
+    fn family(&self) -> &'static str;
+
+    /// The identity of the cluster `conn` (a leader) belongs to.
+    fn cluster_id(
+        &self,
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<ClusterId, Error>> + Send;
+
+    /// The position of everything committed on `conn`'s session so far. Called on the leader
+    /// connection **after** COMMIT has returned, never inside the transaction.
+    fn capture(
+        &self,
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<Position, Error>> + Send;
+
+    /// The leader's current position (for lag in bytes / transactions).
+    fn leader_position(
+        &self,
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<Position, Error>> + Send;
+
+    /// The applied position of the replica `conn` is connected to.
+    ///
+    /// # Errors
+    /// [`Error::NotAReplica`] when the node is not replicating.
+    fn replica_position(
+        &self,
+        conn: &mut Self::Connection,
+        node: &str,
+    ) -> impl Future<Output = Result<ReplicaPosition, Error>> + Send;
+
+    /// Whether [`server_wait`](Self::server_wait) is a server-side wait (MariaDB
+    /// `MASTER_GTID_WAIT`, MySQL `WAIT_FOR_EXECUTED_GTID_SET`, PostgreSQL 19 `WAIT FOR LSN`).
+    /// When `false` the router waits on its replica trackers instead.
+    fn has_server_wait(&self) -> bool {
+        false
+    }
+
+    /// Waits on `conn` until its node has applied `position` or `timeout` passed; `Ok(true)`
+    /// when reached. The default polls [`replica_position`](Self::replica_position) on the
+    /// connection; backends with a server-side wait override it.
+    fn server_wait(
+        &self,
+        conn: &mut Self::Connection,
+        node: &str,
+        position: &Position,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let at = self.replica_position(conn, node).await?;
+                if at.applied.covers(position)? {
+                    return Ok(true);
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Ok(false);
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    }
+}

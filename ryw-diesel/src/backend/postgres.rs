@@ -1,0 +1,174 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use diesel::dsl::sql;
+use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text};
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use ryw_core::position::Lsn;
+use ryw_core::{ClusterId, Position, PositionKind};
+
+use super::{Backend, ReplicaPosition};
+use crate::Error;
+
+/// WAL page size: PostgreSQL's `XLOG_BLCKSZ` (fixed at compile time; 8 KiB in every
+/// distribution build).
+const WAL_PAGE: u64 = 8192;
+/// `SizeOfXLogShortPHD`: the header at the start of every WAL page.
+const SHORT_PAGE_HEADER: u64 = 24;
+/// `SizeOfXLogLongPHD`: the header at the start of every WAL segment.
+const LONG_PAGE_HEADER: u64 = 40;
+/// Default WAL segment size, used until the leader told us its own.
+const DEFAULT_SEGMENT: u64 = 16 * 1024 * 1024;
+
+/// The PostgreSQL backend: LSN fences on `AsyncPgConnection`.
+///
+/// * Capture: `pg_current_wal_insert_lsn()` on the writing connection after COMMIT. The insert
+///   position is at or past the end of the session's commit record even with
+///   `synchronous_commit = off` (where `pg_current_wal_lsn()` can sit before it). When a commit
+///   ends exactly on a page boundary the insert position points past the next page's header,
+///   which a replica never reports as replayed on an idle leader; such positions are normalised
+///   back to the boundary (no record can end inside a page header, so nothing is lost).
+/// * Replica position: `pg_last_wal_replay_lsn()`; a node with `pg_is_in_recovery() = false` is
+///   not a replica.
+/// * Cluster identity: `pg:<system_identifier>:<timeline>`, so that a floor from another
+///   cluster (LSNs of a new cluster restart near `0/3000000`) or from before a failover is
+///   never used as a fence here.
+/// * No server-side wait before PostgreSQL 19: the router waits on its trackers.
+#[derive(Debug, Clone, Default)]
+pub struct Postgres {
+    segment_size: Arc<AtomicU64>,
+}
+
+impl Postgres {
+    /// The backend.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Normalises an insert LSN that sits just past a page or segment header back to the
+    /// boundary.
+    #[must_use]
+    pub fn normalise_insert_lsn(&self, lsn: Lsn) -> Lsn {
+        let seg = match AtomicU64::load(&self.segment_size, Ordering::Relaxed) {
+            0 => DEFAULT_SEGMENT,
+            s => s,
+        };
+        let v = lsn.as_u64();
+        if v % seg == LONG_PAGE_HEADER {
+            Lsn::new(v - LONG_PAGE_HEADER)
+        } else if v % WAL_PAGE == SHORT_PAGE_HEADER {
+            Lsn::new(v - SHORT_PAGE_HEADER)
+        } else {
+            lsn
+        }
+    }
+}
+
+fn query_err(what: &'static str, node: &str) -> impl FnOnce(diesel::result::Error) -> Error {
+    let node = node.to_owned();
+    move |source| Error::Query { what, node, source }
+}
+
+fn parse_lsn(text: &str, node: &str, what: &'static str) -> Result<Lsn, Error> {
+    text.parse()
+        .map_err(|e: ryw_core::RywError| Error::Unexpected {
+            node: node.to_owned(),
+            what,
+            detail: e.to_string(),
+        })
+}
+
+impl Backend for Postgres {
+    type Connection = AsyncPgConnection;
+    type Manager = AsyncDieselConnectionManager<AsyncPgConnection>;
+
+    fn manager(&self, url: &str) -> Self::Manager {
+        AsyncDieselConnectionManager::new(url)
+    }
+
+    fn kind(&self) -> PositionKind {
+        PositionKind::Lsn
+    }
+
+    fn family(&self) -> &'static str {
+        "pg:"
+    }
+
+    async fn cluster_id(&self, conn: &mut AsyncPgConnection) -> Result<ClusterId, Error> {
+        let (sysid, timeline, segment): (String, String, i64) = diesel::select((
+            sql::<Text>("(SELECT system_identifier::text FROM pg_control_system())"),
+            sql::<Text>(
+                "CASE WHEN pg_is_in_recovery() \
+                 THEN (SELECT lpad(to_hex(received_tli), 8, '0') FROM pg_stat_wal_receiver) \
+                 ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END",
+            ),
+            sql::<BigInt>(
+                "(SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size')",
+            ),
+        ))
+        .get_result(conn)
+        .await
+        .map_err(query_err("reading the cluster identity", "leader"))?;
+        if let Ok(seg) = u64::try_from(segment)
+            && seg > 0
+        {
+            self.segment_size.store(seg, Ordering::Relaxed);
+        }
+        let timeline = u64::from_str_radix(&timeline, 16).map_err(|e| Error::Unexpected {
+            node: "leader".into(),
+            what: "timeline",
+            detail: format!("{timeline:?}: {e}"),
+        })?;
+        Ok(ClusterId::new(format!("pg:{sysid}:{timeline}")))
+    }
+
+    async fn capture(&self, conn: &mut AsyncPgConnection) -> Result<Position, Error> {
+        let text: String = diesel::select(sql::<Text>("pg_current_wal_insert_lsn()::text"))
+            .get_result(conn)
+            .await
+            .map_err(query_err("capturing the commit position", "leader"))?;
+        let lsn = parse_lsn(&text, "leader", "insert LSN")?;
+        Ok(Position::Lsn(self.normalise_insert_lsn(lsn)))
+    }
+
+    async fn leader_position(&self, conn: &mut AsyncPgConnection) -> Result<Position, Error> {
+        let text: String = diesel::select(sql::<Text>("pg_current_wal_lsn()::text"))
+            .get_result(conn)
+            .await
+            .map_err(query_err("reading the leader position", "leader"))?;
+        Ok(Position::Lsn(parse_lsn(&text, "leader", "current LSN")?))
+    }
+
+    async fn replica_position(
+        &self,
+        conn: &mut AsyncPgConnection,
+        node: &str,
+    ) -> Result<ReplicaPosition, Error> {
+        let (in_recovery, replay, lag): (bool, Option<String>, Option<f64>) = diesel::select((
+            sql::<Bool>("pg_is_in_recovery()"),
+            sql::<Nullable<Text>>("pg_last_wal_replay_lsn()::text"),
+            sql::<Nullable<Double>>(
+                "EXTRACT(EPOCH FROM (now() - pg_last_xact_replay_timestamp()))::float8",
+            ),
+        ))
+        .get_result(conn)
+        .await
+        .map_err(query_err("reading the replay position", node))?;
+        if !in_recovery {
+            return Err(Error::NotAReplica {
+                node: node.to_owned(),
+            });
+        }
+        let replay = replay.ok_or_else(|| Error::Unexpected {
+            node: node.to_owned(),
+            what: "replay LSN",
+            detail: "NULL while in recovery".into(),
+        })?;
+        Ok(ReplicaPosition {
+            applied: Position::Lsn(parse_lsn(&replay, node, "replay LSN")?),
+            lag_seconds: lag.map(|l| l.max(0.0)),
+        })
+    }
+}

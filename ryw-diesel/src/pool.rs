@@ -1,0 +1,228 @@
+//! Leader and replica connection pools.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool::Runtime;
+use deadpool::managed::{Object, Pool, Timeouts};
+
+use crate::Error;
+use crate::backend::Backend;
+
+/// Sizes and timeouts of every pool in a [`ReplicatedPool`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolConfig {
+    /// Connections per node.
+    pub max_size: usize,
+    /// How long to wait for a free connection.
+    pub wait_timeout: Duration,
+    /// How long to wait for a new connection to be established.
+    pub create_timeout: Duration,
+    /// How long the liveness check of a reused connection may take.
+    pub recycle_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_size: 16,
+            wait_timeout: Duration::from_secs(5),
+            create_timeout: Duration::from_secs(5),
+            recycle_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl PoolConfig {
+    /// Sets the connections per node.
+    #[must_use]
+    pub fn with_max_size(mut self, max_size: usize) -> Self {
+        self.max_size = max_size;
+        self
+    }
+
+    /// Sets all three timeouts at once.
+    #[must_use]
+    pub fn with_timeouts(mut self, timeout: Duration) -> Self {
+        self.wait_timeout = timeout;
+        self.create_timeout = timeout;
+        self.recycle_timeout = timeout;
+        self
+    }
+}
+
+/// A pooled connection of backend `B`.
+pub type Conn<B> = Object<<B as Backend>::Manager>;
+
+/// One named replica's pool.
+pub struct ReplicaPool<B: Backend> {
+    pub(crate) name: Arc<str>,
+    pub(crate) pool: Pool<B::Manager>,
+}
+
+impl<B: Backend> ReplicaPool<B> {
+    /// The replica's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The deadpool pool.
+    #[must_use]
+    pub fn pool(&self) -> &Pool<B::Manager> {
+        &self.pool
+    }
+}
+
+/// One leader pool and any number of named replica pools of diesel-async connections, on
+/// deadpool with the tokio runtime set (so every timeout works).
+///
+/// ```no_run
+/// use ryw_diesel::{PoolConfig, Postgres, ReplicatedPool};
+/// # fn main() -> Result<(), ryw_diesel::Error> {
+/// let pool = ReplicatedPool::builder(Postgres::new(), "postgres://app@10.0.0.1/app")
+///     .replica("replica-a", "postgres://app@10.0.0.2/app")
+///     .replica("replica-b", "postgres://app@10.0.0.3/app")
+///     .config(PoolConfig::default().with_max_size(32))
+///     .build()?;
+/// # Ok(()) }
+/// ```
+pub struct ReplicatedPool<B: Backend> {
+    pub(crate) backend: B,
+    pub(crate) leader: Pool<B::Manager>,
+    pub(crate) replicas: Vec<ReplicaPool<B>>,
+}
+
+impl<B: Backend> Clone for ReplicaPool<B> {
+    fn clone(&self) -> Self {
+        Self {
+            name: Arc::clone(&self.name),
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+impl<B: Backend> Clone for ReplicatedPool<B> {
+    fn clone(&self) -> Self {
+        Self {
+            backend: self.backend.clone(),
+            leader: self.leader.clone(),
+            replicas: self.replicas.clone(),
+        }
+    }
+}
+
+/// Builds a [`ReplicatedPool`].
+pub struct ReplicatedPoolBuilder<B: Backend> {
+    backend: B,
+    leader: String,
+    replicas: Vec<(String, String)>,
+    config: PoolConfig,
+}
+
+impl<B: Backend> ReplicatedPoolBuilder<B> {
+    /// Adds a replica.
+    #[must_use]
+    pub fn replica(mut self, name: impl Into<String>, url: impl Into<String>) -> Self {
+        self.replicas.push((name.into(), url.into()));
+        self
+    }
+
+    /// Sets sizes and timeouts.
+    #[must_use]
+    pub fn config(mut self, config: PoolConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Builds the pools (no connection is opened yet).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for duplicate replica names, a zero pool size, or a pool that
+    /// cannot be built.
+    pub fn build(self) -> Result<ReplicatedPool<B>, Error> {
+        if self.config.max_size == 0 {
+            return Err(Error::Config("pool max_size must be at least 1".into()));
+        }
+        let make = |url: &str| -> Result<Pool<B::Manager>, Error> {
+            Pool::builder(self.backend.manager(url))
+                .max_size(self.config.max_size)
+                .timeouts(Timeouts {
+                    wait: Some(self.config.wait_timeout),
+                    create: Some(self.config.create_timeout),
+                    recycle: Some(self.config.recycle_timeout),
+                })
+                .runtime(Runtime::Tokio1)
+                .build()
+                .map_err(|e| Error::Config(format!("building the pool: {e}")))
+        };
+        let mut replicas: Vec<ReplicaPool<B>> = Vec::with_capacity(self.replicas.len());
+        for (name, url) in &self.replicas {
+            if name == "leader" || replicas.iter().any(|r| *r.name == **name) {
+                return Err(Error::Config(format!(
+                    "replica name {name:?} is used twice or reserved"
+                )));
+            }
+            replicas.push(ReplicaPool {
+                name: name.as_str().into(),
+                pool: make(url)?,
+            });
+        }
+        Ok(ReplicatedPool {
+            leader: make(&self.leader)?,
+            backend: self.backend,
+            replicas,
+        })
+    }
+}
+
+impl<B: Backend> ReplicatedPool<B> {
+    /// Starts building pools for a leader at `leader_url`.
+    pub fn builder(backend: B, leader_url: impl Into<String>) -> ReplicatedPoolBuilder<B> {
+        ReplicatedPoolBuilder {
+            backend,
+            leader: leader_url.into(),
+            replicas: Vec::new(),
+            config: PoolConfig::default(),
+        }
+    }
+
+    /// A connection to the leader.
+    ///
+    /// # Errors
+    /// [`Error::Pool`] when none can be had within the timeouts.
+    pub async fn leader(&self) -> Result<Conn<B>, Error> {
+        self.leader.get().await.map_err(|e| Error::Pool {
+            node: "leader".into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// A connection to replica number `index`.
+    ///
+    /// # Errors
+    /// [`Error::Pool`] when none can be had, [`Error::Config`] for an index out of range.
+    pub async fn replica(&self, index: usize) -> Result<Conn<B>, Error> {
+        let r = self
+            .replicas
+            .get(index)
+            .ok_or_else(|| Error::Config(format!("no replica number {index}")))?;
+        r.pool.get().await.map_err(|e| Error::Pool {
+            node: r.name.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The replicas, in configuration order.
+    #[must_use]
+    pub fn replicas(&self) -> &[ReplicaPool<B>] {
+        &self.replicas
+    }
+
+    /// The backend.
+    #[must_use]
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+}

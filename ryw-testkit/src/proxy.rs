@@ -1,0 +1,142 @@
+//! A delaying TCP proxy on a replication connection.
+//!
+//! The replica connects to the proxy, the proxy to the primary. Replica -> primary bytes pass
+//! straight through; primary -> replica bytes are delivered `lag` after they arrived, in order.
+//! The connection stays alive (keepalives are delayed, not dropped), so the lag is real
+//! replication lag of any size, sub-second included.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use crate::TestkitError;
+use crate::supervisor::runtime;
+
+/// How often a waiting chunk re-reads the lag.
+const LAG_RECHECK: Duration = Duration::from_millis(5);
+
+/// A running proxy; stops (and drops its connections) on drop.
+#[derive(Debug)]
+pub(crate) struct DelayProxy {
+    port: u16,
+    lag_nanos: Arc<AtomicU64>,
+    task: JoinHandle<()>,
+}
+
+impl DelayProxy {
+    /// Listens on a fresh loopback port and forwards to `127.0.0.1:upstream_port`.
+    pub(crate) fn start(upstream_port: u16) -> Result<DelayProxy, TestkitError> {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| TestkitError::io("bind proxy listener", e))?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| TestkitError::io("proxy listener nonblocking", e))?;
+        let port = std_listener
+            .local_addr()
+            .map_err(|e| TestkitError::io("proxy local_addr", e))?
+            .port();
+        let rt = runtime()?;
+        let listener = {
+            let _guard = rt.enter();
+            TcpListener::from_std(std_listener)
+                .map_err(|e| TestkitError::io("register proxy listener", e))?
+        };
+        let lag_nanos = Arc::new(AtomicU64::new(0));
+        let lag = Arc::clone(&lag_nanos);
+        let task = rt.spawn(accept_loop(listener, upstream_port, lag));
+        Ok(DelayProxy {
+            port,
+            lag_nanos,
+            task,
+        })
+    }
+
+    /// The port replicas connect to.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Sets the delay applied to primary -> replica bytes.
+    pub(crate) fn set_lag(&self, lag: Duration) {
+        let nanos = u64::try_from(lag.as_nanos()).unwrap_or(u64::MAX);
+        self.lag_nanos.store(nanos, Ordering::Relaxed);
+    }
+}
+
+impl Drop for DelayProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, upstream_port: u16, lag: Arc<AtomicU64>) {
+    // Dropping the JoinSet (when this task is aborted) aborts every connection.
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                if let Ok((down, _)) = accepted {
+                    conns.spawn(relay(down, upstream_port, Arc::clone(&lag)));
+                }
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+async fn relay(down: TcpStream, upstream_port: u16, lag: Arc<AtomicU64>) {
+    let Ok(up) = TcpStream::connect(("127.0.0.1", upstream_port)).await else {
+        return;
+    };
+    let _ = down.set_nodelay(true);
+    let _ = up.set_nodelay(true);
+    let (mut down_r, mut down_w) = down.into_split();
+    let (mut up_r, mut up_w) = up.into_split();
+
+    let to_primary = async move {
+        let _ = tokio::io::copy(&mut down_r, &mut up_w).await;
+        let _ = up_w.shutdown().await;
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let from_primary = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match up_r.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    let to_replica = async move {
+        while let Some((arrived, data)) = rx.recv().await {
+            // Re-read the lag while waiting, so lowering it (e.g. to zero) also releases bytes
+            // already queued instead of leaving them behind their old deadline.
+            loop {
+                let nanos = lag.load(Ordering::Relaxed);
+                let due = arrived + Duration::from_nanos(nanos);
+                let now = Instant::now();
+                if nanos == 0 || due <= now {
+                    break;
+                }
+                tokio::time::sleep_until(due.min(now + LAG_RECHECK)).await;
+            }
+            if down_w.write_all(&data).await.is_err() {
+                // Replica gone: stop reading from the primary too.
+                rx.close();
+                return;
+            }
+        }
+        let _ = down_w.shutdown().await;
+    };
+    tokio::join!(to_primary, from_primary, to_replica);
+}

@@ -1,0 +1,182 @@
+//! A standalone Redis server.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::TestkitError;
+use crate::dirs::{TopoDir, find_binary, free_port};
+use crate::supervisor::{Proc, on_testkit_rt};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A Redis server on a free loopback port, without persistence. URL: `redis://127.0.0.1:PORT`.
+/// Dropping it kills the server and removes its directory.
+#[derive(Debug)]
+pub struct RedisServer {
+    bin: PathBuf,
+    port: u16,
+    log: PathBuf,
+    proc: Mutex<Option<Proc>>,
+    started_in: Duration,
+    dir: TopoDir,
+}
+
+/// Sends `PING` and expects `+PONG`.
+async fn ping(port: u16) -> Result<(), String> {
+    let io = async {
+        let mut s = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| e.to_string())?;
+        s.write_all(b"PING\r\n").await.map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).await.map_err(|e| e.to_string())?;
+        let reply = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if reply.starts_with("+PONG") {
+            Ok(())
+        } else {
+            Err(format!("unexpected reply {reply:?}"))
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), io)
+        .await
+        .unwrap_or_else(|_| Err("PING timed out".into()))
+}
+
+impl RedisServer {
+    /// Starts a server (on the testkit's own runtime).
+    pub async fn start() -> Result<RedisServer, TestkitError> {
+        on_testkit_rt(Self::start_inner()).await
+    }
+
+    async fn start_inner() -> Result<RedisServer, TestkitError> {
+        let t0 = Instant::now();
+        let bin = find_binary("redis-server", &[], "redis-server")?;
+        let dir = TopoDir::create()?;
+        let mut server = RedisServer {
+            bin,
+            port: free_port()?,
+            log: dir.path.join("redis.log"),
+            proc: Mutex::new(None),
+            started_in: Duration::ZERO,
+            dir,
+        };
+        for attempt in 1.. {
+            let p = server.spawn().await?;
+            match wait_ready(&p, server.port).await {
+                Ok(()) => {
+                    server.set_proc(p);
+                    break;
+                }
+                Err(e) => {
+                    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+                    if attempt < 4 && p.exited().is_some() && log.contains("in use") {
+                        server.port = free_port()?;
+                        continue;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        server.started_in = t0.elapsed();
+        tracing::info!(
+            port = server.port,
+            ms = server.started_in.as_millis(),
+            "redis started"
+        );
+        Ok(server)
+    }
+
+    async fn spawn(&self) -> Result<Proc, TestkitError> {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&self.dir.path)
+            .arg("--pidfile")
+            .arg(self.dir.path.join("redis.pid"))
+            .current_dir(&self.dir.path)
+            .env_clear();
+        let p = Proc::spawn(cmd, "redis-server", &self.log).await?;
+        self.dir.record_pid(p.pid);
+        Ok(p)
+    }
+
+    fn set_proc(&self, p: Proc) {
+        if let Ok(mut g) = self.proc.lock() {
+            *g = Some(p);
+        }
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// How long `start` took.
+    pub fn started_in(&self) -> Duration {
+        self.started_in
+    }
+
+    /// The server's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir.path
+    }
+
+    /// Kills the server (SIGKILL) and reaps it; connections fail afterwards.
+    pub async fn kill(&self) {
+        let p = self.proc.lock().ok().and_then(|mut g| g.take());
+        if let Some(p) = p {
+            p.kill().await;
+        }
+    }
+
+    /// Starts the server again on the same port (killing it first if it runs; data is lost).
+    pub async fn restart(&self) -> Result<(), TestkitError> {
+        self.kill().await;
+        let p = self.spawn().await?;
+        let res = wait_ready(&p, self.port).await;
+        self.set_proc(p);
+        res
+    }
+}
+
+async fn wait_ready(p: &Proc, port: u16) -> Result<(), TestkitError> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Some(st) = p.exited() {
+            return Err(p.exited_error(port, st));
+        }
+        let last = match ping(port).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if Instant::now() >= deadline {
+            return Err(TestkitError::Timeout {
+                what: "redis-server to answer PING".into(),
+                port,
+                timeout: READY_TIMEOUT,
+                log: p.log.clone(),
+                detail: format!(" (last: {last})"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(p) = self.proc.lock().ok().and_then(|mut g| g.take()) {
+            p.kill_blocking();
+        }
+    }
+}

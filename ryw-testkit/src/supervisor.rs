@@ -1,0 +1,298 @@
+//! The testkit's own runtime and the process supervisor thread.
+//!
+//! Servers are spawned from one long-lived thread (PR_SET_PDEATHSIG fires when the *spawning
+//! thread* exits, and test threads end) which also reaps them. Long-lived tasks (the delaying
+//! proxies) run on a dedicated one-worker runtime, never on a test's runtime.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{oneshot, watch};
+
+use crate::TestkitError;
+use crate::sys;
+
+type SpawnReply = oneshot::Sender<std::io::Result<(u32, watch::Receiver<Option<ExitStatus>>)>>;
+
+enum Req {
+    Spawn(Command, SpawnReply),
+    Signal(u32, i32),
+}
+
+fn supervisor() -> Result<&'static mpsc::Sender<Req>, TestkitError> {
+    static SUP: OnceLock<Result<mpsc::Sender<Req>, String>> = OnceLock::new();
+    SUP.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Req>();
+        std::thread::Builder::new()
+            .name("ryw-testkit-supervisor".into())
+            .spawn(move || supervise(&rx))
+            .map_err(|e| format!("cannot start supervisor thread: {e}"))?;
+        sys::register_at_exit();
+        Ok(tx)
+    })
+    .as_ref()
+    .map_err(|e| TestkitError::Internal(e.clone()))
+}
+
+fn supervise(rx: &mpsc::Receiver<Req>) {
+    let mut children: HashMap<u32, (Child, watch::Sender<Option<ExitStatus>>)> = HashMap::new();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(10)) {
+            Ok(Req::Spawn(mut cmd, reply)) => {
+                let res = cmd.spawn().map(|child| {
+                    let pid = child.id();
+                    let (tx, rx) = watch::channel(None);
+                    children.insert(pid, (child, tx));
+                    (pid, rx)
+                });
+                let _ = reply.send(res);
+            }
+            Ok(Req::Signal(pid, sig)) => {
+                // Only signal children not yet reaped: their pid cannot have been reused.
+                if children.contains_key(&pid) {
+                    sys::kill(pid, sig);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        children.retain(|_, (child, tx)| match child.try_wait() {
+            Ok(Some(status)) => {
+                tx.send_replace(Some(status));
+                false
+            }
+            Ok(None) => true,
+            Err(_) => false,
+        });
+    }
+}
+
+/// The testkit's dedicated runtime (one worker thread), for long-lived tasks.
+pub(crate) fn runtime() -> Result<&'static tokio::runtime::Runtime, TestkitError> {
+    static RT: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("ryw-testkit-rt")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot build the testkit runtime: {e}"))
+    })
+    .as_ref()
+    .map_err(|e| TestkitError::Internal(e.clone()))
+}
+
+/// Runs `fut` to completion on the testkit runtime and awaits it from the caller's runtime.
+pub(crate) async fn on_testkit_rt<T: Send + 'static>(
+    fut: impl Future<Output = Result<T, TestkitError>> + Send + 'static,
+) -> Result<T, TestkitError> {
+    runtime()?
+        .spawn(fut)
+        .await
+        .map_err(|e| TestkitError::Internal(format!("testkit task failed: {e}")))?
+}
+
+/// A child process owned and reaped by the supervisor. Dropping it sends SIGKILL.
+#[derive(Debug)]
+pub(crate) struct Proc {
+    pub(crate) pid: u32,
+    exit: watch::Receiver<Option<ExitStatus>>,
+    pub(crate) what: String,
+    pub(crate) log: PathBuf,
+}
+
+impl Proc {
+    /// Spawns `cmd` with stdin null and stdout/stderr appended to `log`.
+    pub(crate) async fn spawn(
+        mut cmd: Command,
+        what: &str,
+        log: &Path,
+    ) -> Result<Proc, TestkitError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| TestkitError::io(format!("open log {}", log.display()), e))?;
+        let file2 = file
+            .try_clone()
+            .map_err(|e| TestkitError::io(format!("dup log {}", log.display()), e))?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(file))
+            .stderr(Stdio::from(file2));
+        sys::set_pdeathsig(&mut cmd);
+        let binary = cmd.get_program().to_string_lossy().into_owned();
+        let (tx, rx) = oneshot::channel();
+        supervisor()?
+            .send(Req::Spawn(cmd, tx))
+            .map_err(|_| TestkitError::Internal("supervisor thread gone".into()))?;
+        let (pid, exit) = rx
+            .await
+            .map_err(|_| TestkitError::Internal("supervisor thread gone".into()))?
+            .map_err(|source| TestkitError::Spawn {
+                binary: binary.clone(),
+                source,
+            })?;
+        tracing::debug!(pid, what, "spawned {binary}");
+        Ok(Proc {
+            pid,
+            exit,
+            what: what.to_owned(),
+            log: log.to_owned(),
+        })
+    }
+
+    /// Runs a setup command to completion (bounded) and checks its exit status.
+    pub(crate) async fn run(
+        cmd: Command,
+        what: &str,
+        log: &Path,
+        timeout: Duration,
+    ) -> Result<(), TestkitError> {
+        Proc::spawn(cmd, what, log).await?.finish(timeout).await
+    }
+
+    /// Waits (bounded) for a setup command spawned with [`Proc::spawn`] and checks its status.
+    pub(crate) async fn finish(self, timeout: Duration) -> Result<(), TestkitError> {
+        match self.wait_exit(timeout).await {
+            Some(st) if st.success() => Ok(()),
+            Some(st) => Err(TestkitError::CommandFailed {
+                what: self.what.clone(),
+                status: st.to_string(),
+                log: self.log.clone(),
+                tail: log_tail(&self.log),
+            }),
+            None => Err(TestkitError::Timeout {
+                what: format!("{} to finish", self.what),
+                port: 0,
+                timeout,
+                log: self.log.clone(),
+                detail: String::new(),
+            }),
+        }
+    }
+
+    /// Sends a signal (if the process has not been reaped yet).
+    pub(crate) fn signal(&self, sig: i32) {
+        if self.exited().is_none()
+            && let Ok(sup) = supervisor()
+        {
+            let _ = sup.send(Req::Signal(self.pid, sig));
+        }
+    }
+
+    /// Exit status if it has exited (and been reaped).
+    pub(crate) fn exited(&self) -> Option<ExitStatus> {
+        *self.exit.borrow()
+    }
+
+    /// Waits up to `timeout` for the process to exit; `None` if it still runs.
+    pub(crate) async fn wait_exit(&self, timeout: Duration) -> Option<ExitStatus> {
+        let mut rx = self.exit.clone();
+        match tokio::time::timeout(timeout, rx.wait_for(Option::is_some)).await {
+            Ok(Ok(st)) => *st,
+            _ => self.exited(),
+        }
+    }
+
+    /// SIGKILL and reap (bounded).
+    pub(crate) async fn kill(&self) {
+        self.signal(sys::SIGKILL);
+        let _ = self.wait_exit(Duration::from_secs(10)).await;
+    }
+
+    /// SIGKILL and reap, blocking the thread (for `Drop`).
+    pub(crate) fn kill_blocking(&self) {
+        self.signal(sys::SIGKILL);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.exited().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Error describing an unexpected exit.
+    pub(crate) fn exited_error(&self, port: u16, status: ExitStatus) -> TestkitError {
+        TestkitError::Exited {
+            what: self.what.clone(),
+            port,
+            status: status.to_string(),
+            log: self.log.clone(),
+            tail: log_tail(&self.log),
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.signal(sys::SIGKILL);
+    }
+}
+
+/// The last ~30 lines of a log file.
+pub(crate) fn log_tail(path: &Path) -> String {
+    let Ok(text) = std::fs::read(path) else {
+        return String::from("(log file unreadable)");
+    };
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(30);
+    lines[start..].join("\n")
+}
+
+/// Direct children of `pid` (from /proc), e.g. a postmaster's backends.
+pub(crate) fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in rd.flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if proc_ppid(child) == Some(pid) {
+            out.push(child);
+        }
+    }
+    out
+}
+
+fn proc_stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// Parent pid of `pid`.
+pub(crate) fn proc_ppid(pid: u32) -> Option<u32> {
+    proc_stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+/// Whether `pid` is alive (exists and is not a zombie).
+pub(crate) fn proc_alive(pid: u32) -> bool {
+    match proc_stat_fields(pid) {
+        Some(f) => f.first().map(String::as_str) != Some("Z"),
+        None => false,
+    }
+}
+
+/// Start time (clock ticks since boot) of `pid`, to tell a pid apart from a reused one.
+pub(crate) fn proc_start_time(pid: u32) -> Option<u64> {
+    proc_stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+/// Waits (bounded) until none of `pids` is alive.
+pub(crate) async fn wait_gone(pids: &[u32], timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while pids.iter().any(|p| proc_alive(*p)) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
