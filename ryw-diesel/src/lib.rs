@@ -16,6 +16,8 @@ pub mod tracker;
 #[cfg(feature = "postgres")]
 pub use backend::Postgres;
 pub use backend::{Backend, ReplicaPosition};
+#[cfg(feature = "mysql")]
+pub use backend::{Dialect, Mysql};
 pub use error::Error;
 pub use pool::{PoolConfig, ReplicatedPool};
 pub use router::{ConnFn, FallbackReason, Routed, Router, RouterConfig, RouterStats, ServedBy};

@@ -11,11 +11,15 @@ use ryw_core::{
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use crate::Error;
 use crate::backend::Backend;
 use crate::pool::{Conn, ReplicatedPool};
 use crate::tracker::{self, ReplicaStatus, Tracker, TrackerConfig};
+
+/// How long a fenced read on a backend with a server-side wait first waits on the trackers.
+const SERVER_WAIT_GRACE: Duration = Duration::from_millis(30);
 
 /// An async closure taking a connection: `async |conn| { … }`.
 ///
@@ -160,6 +164,8 @@ pub struct RouterStats {
     pub store_errors: u64,
     /// Writes whose position could not be captured.
     pub uncaptured_writes: u64,
+    /// Server-side wait statements sent (backends with a server-side wait).
+    pub server_waits: u64,
 }
 
 #[derive(Default)]
@@ -170,6 +176,7 @@ struct Counters {
     foreign_floors: AtomicU64,
     store_errors: AtomicU64,
     uncaptured_writes: AtomicU64,
+    server_waits: AtomicU64,
 }
 
 struct Inner<B: Backend> {
@@ -379,6 +386,7 @@ impl<B: Backend> Router<B> {
             foreign_floors: c.foreign_floors.load(Ordering::Relaxed),
             store_errors: c.store_errors.load(Ordering::Relaxed),
             uncaptured_writes: c.uncaptured_writes.load(Ordering::Relaxed),
+            server_waits: c.server_waits.load(Ordering::Relaxed),
         }
     }
 
@@ -398,31 +406,36 @@ impl<B: Backend> Router<B> {
         E: From<Error> + From<diesel::result::Error> + Send,
         R: Send,
     {
-        let inner = &self.inner;
-        let mut conn = inner.pool.leader().await.map_err(E::from)?;
-        let value = run_in_transaction::<B, R, E, F>(&mut conn, f).await?;
-        let position = match inner.pool.backend.capture(&mut conn).await {
-            Ok(p) => Some(p),
-            Err(e) => {
-                tracing::warn!(scope = %scope, error = %e, "write committed but its position could not be captured");
-                inner
-                    .counters
-                    .uncaptured_writes
-                    .fetch_add(1, Ordering::Relaxed);
-                None
-            }
-        };
-        drop(conn);
-        metrics::write(position.is_some());
-        self.record_write(scope, position.as_ref()).await;
-        Ok(Routed {
-            value,
-            served_by: ServedBy::Leader,
-            waited: Duration::ZERO,
-            position,
-            stale: false,
-            fallback: None,
-        })
+        let span = tracing::debug_span!("ryw.write", scope = %scope);
+        async move {
+            let inner = &self.inner;
+            let mut conn = inner.pool.leader().await.map_err(E::from)?;
+            let value = run_in_transaction::<B, R, E, F>(&mut conn, f).await?;
+            let position = match inner.pool.backend.capture(&mut conn).await {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::warn!(scope = %scope, error = %e, "write committed but its position could not be captured");
+                    inner
+                        .counters
+                        .uncaptured_writes
+                        .fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+            };
+            drop(conn);
+            metrics::write(position.is_some());
+            self.record_write(scope, position.as_ref()).await;
+            Ok(Routed {
+                value,
+                served_by: ServedBy::Leader,
+                waited: Duration::ZERO,
+                position,
+                stale: false,
+                fallback: None,
+            })
+        }
+        .instrument(span)
+        .await
     }
 
     /// Raises `scope`'s floor to `position` in the current context and the store, as
@@ -493,65 +506,70 @@ impl<B: Backend> Router<B> {
         E: From<Error> + Send,
         R: Send,
     {
-        let start = Instant::now();
-        let floor = self.floor(scope).await;
-        let (pick, waited_conn) = match &floor {
-            None => (self.pick_unfenced(scope, policy), None),
-            Some(floor) => self.pick_fenced(floor, policy).await,
-        };
-        let waited = start.elapsed();
-        let fenced = floor.is_some();
-        let (mut conn, served_by, stale, fallback) = match pick {
-            Pick::Replica(i) | Pick::Stale(i) => {
-                let stale = matches!(pick, Pick::Stale(_));
-                let conn = match waited_conn {
-                    Some(c) => Some(c),
-                    None => self.replica_conn(i).await,
-                };
-                match conn {
-                    Some(c) => (
-                        c,
-                        ServedBy::Replica(Arc::clone(&self.inner.trackers[i].name)),
-                        stale,
-                        None,
-                    ),
-                    None => (
-                        self.leader_conn().await.map_err(E::from)?,
-                        ServedBy::Leader,
-                        false,
-                        Some(FallbackReason::NoHealthyReplica),
-                    ),
+        let span = tracing::debug_span!("ryw.read", scope = %scope);
+        async move {
+            let start = Instant::now();
+            let floor = self.floor(scope).await;
+            let (pick, waited_conn) = match &floor {
+                None => (self.pick_unfenced(scope, policy), None),
+                Some(floor) => self.pick_fenced(floor, policy).await,
+            };
+            let waited = start.elapsed();
+            let fenced = floor.is_some();
+            let (mut conn, served_by, stale, fallback) = match pick {
+                Pick::Replica(i) | Pick::Stale(i) => {
+                    let stale = matches!(pick, Pick::Stale(_));
+                    let conn = match waited_conn {
+                        Some(c) => Some(c),
+                        None => self.replica_conn(i).await,
+                    };
+                    match conn {
+                        Some(c) => (
+                            c,
+                            ServedBy::Replica(Arc::clone(&self.inner.trackers[i].name)),
+                            stale,
+                            None,
+                        ),
+                        None => (
+                            self.leader_conn().await.map_err(E::from)?,
+                            ServedBy::Leader,
+                            false,
+                            Some(FallbackReason::NoHealthyReplica),
+                        ),
+                    }
                 }
-            }
-            Pick::Leader(reason) => (
-                self.leader_conn().await.map_err(E::from)?,
-                ServedBy::Leader,
-                false,
-                Some(reason),
-            ),
-            Pick::Fail => {
-                self.inner
-                    .counters
-                    .fallbacks
-                    .fetch_add(1, Ordering::Relaxed);
-                metrics::fallback("error");
-                return Err(E::from(Error::FenceTimeout {
-                    scope: scope.to_string(),
-                    position: floor.unwrap_or(Position::Lsn(ryw_core::position::Lsn::new(0))),
-                    waited,
-                }));
-            }
-        };
-        self.count_read(&served_by, fenced, stale, fallback);
-        let value = f(&mut conn).await?;
-        Ok(Routed {
-            value,
-            served_by,
-            waited,
-            position: floor,
-            stale,
-            fallback,
-        })
+                Pick::Leader(reason) => (
+                    self.leader_conn().await.map_err(E::from)?,
+                    ServedBy::Leader,
+                    false,
+                    Some(reason),
+                ),
+                Pick::Fail => {
+                    self.inner
+                        .counters
+                        .fallbacks
+                        .fetch_add(1, Ordering::Relaxed);
+                    metrics::fallback("error");
+                    return Err(E::from(Error::FenceTimeout {
+                        scope: scope.to_string(),
+                        position: floor.unwrap_or(Position::Lsn(ryw_core::position::Lsn::new(0))),
+                        waited,
+                    }));
+                }
+            };
+            self.count_read(&served_by, fenced, stale, fallback);
+            let value = f(&mut conn).await?;
+            Ok(Routed {
+                value,
+                served_by,
+                waited,
+                position: floor,
+                stale,
+                fallback,
+            })
+        }
+        .instrument(span)
+        .await
     }
 
     fn count_read(
@@ -681,7 +699,17 @@ impl<B: Backend> Router<B> {
         if !policy.wait_budget.is_zero() && !self.online().is_empty() {
             let backend = &self.inner.pool.backend;
             if backend.has_server_wait() {
-                if let Some((i, conn)) = self.server_wait(floor, policy.wait_budget).await {
+                // First let the (just poked) trackers refresh the cache: a replica that has
+                // already caught up is then used without a wait statement, and a paused or
+                // stuck replica is not chosen for the server-side wait.
+                let slice = deadline.min(Instant::now() + SERVER_WAIT_GRACE);
+                if let Some(i) = self.tracker_wait(floor, slice).await {
+                    return (Pick::Replica(i), None);
+                }
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                if !remaining.is_zero()
+                    && let Some((i, conn)) = self.server_wait(floor, remaining).await
+                {
                     metrics::read_wait(
                         policy.wait_budget.saturating_sub(deadline - Instant::now()),
                         true,
@@ -739,6 +767,10 @@ impl<B: Backend> Router<B> {
         let (i, _) = online.iter().max_by(|a, b| freshness(&a.1, &b.1))?;
         let mut conn = self.replica_conn(*i).await?;
         let name = &self.inner.trackers[*i].name;
+        self.inner
+            .counters
+            .server_waits
+            .fetch_add(1, Ordering::Relaxed);
         match self
             .inner
             .pool

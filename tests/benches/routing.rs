@@ -1,4 +1,5 @@
-//! Side-by-side cost of read-your-writes routing against a real Postgres primary + 2 replicas
+//! Side-by-side cost of read-your-writes routing against real Postgres and MariaDB primaries
+//! with 2 replicas each
 //! (no injected lag): prints a table of latency and statements sent per operation.
 //!
 //! Run: `cargo bench -p ryw-integration-tests --bench routing` (optionally `-- 3000` for the
@@ -20,10 +21,10 @@ use std::time::{Duration, Instant};
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
 use ryw_core::{MemoryStore, RywContext, ScopeKey};
-use ryw_diesel::{Error, Postgres, ReplicatedPool, Router, RouterConfig};
-use ryw_testkit::{PgTopology, Topology};
+use ryw_diesel::{Error, Mysql, Postgres, ReplicatedPool, Router, RouterConfig};
+use ryw_testkit::{MariaDbTopology, PgTopology, Topology};
 
 /// Statements started on any diesel connection of this process.
 static STATEMENTS: AtomicU64 = AtomicU64::new(0);
@@ -73,27 +74,23 @@ async fn timed<F: AsyncFnMut()>(s: &mut Sample, mut f: F) {
     s.statements += statements() - before;
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let iterations: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(2000);
-    diesel::connection::set_default_instrumentation(count).unwrap();
-    let topo = PgTopology::start(2).await.unwrap();
-    topo.execute_on_primary(
-        "CREATE TABLE bench (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); \
-         INSERT INTO bench SELECT g, 0 FROM generate_series(1, 100) g",
-    )
-    .await
-    .unwrap();
+macro_rules! bench_backend {
+    ($label:expr, $topology:expr, $backend:expr, $conn:ty, $iterations:expr) => {{
+    let iterations: usize = $iterations;
+    let topo = $topology.await.unwrap();
+    topo.execute_on_primary("CREATE TABLE bench (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
+        .await
+        .unwrap();
+    topo.execute_on_primary("INSERT INTO bench (id, v) VALUES (1, 0), (2, 0)")
+        .await
+        .unwrap();
     for r in 0..2 {
         topo.wait_caught_up(r, Duration::from_secs(10))
             .await
             .unwrap();
     }
     let urls = topo.replica_urls();
-    let pool = ReplicatedPool::builder(Postgres::new(), topo.primary_url())
+    let pool = ReplicatedPool::builder($backend, topo.primary_url())
         .replica("r0", &urls[0])
         .replica("r1", &urls[1])
         .build()
@@ -135,7 +132,7 @@ async fn main() {
                 let mut conn = pool.leader().await.unwrap();
                 (*conn)
                     .transaction(
-                        async |c: &mut AsyncPgConnection| -> Result<usize, diesel::result::Error> {
+                        async |c: &mut $conn| -> Result<usize, diesel::result::Error> {
                             diesel::sql_query(write_sql).execute(c).await
                         },
                     )
@@ -155,7 +152,7 @@ async fn main() {
                 ctx.clone()
                     .run(router.write(
                         &scope,
-                        async |c: &mut AsyncPgConnection| -> Result<usize, Error> {
+                        async |c: &mut $conn| -> Result<usize, Error> {
                             Ok(diesel::sql_query(write_sql).execute(c).await?)
                         },
                     ))
@@ -200,7 +197,7 @@ async fn main() {
                     .clone()
                     .run(router.read(
                         &scope,
-                        async |c: &mut AsyncPgConnection| -> Result<i64, Error> {
+                        async |c: &mut $conn| -> Result<i64, Error> {
                             Ok(diesel::select(sql::<BigInt>(read_sql))
                                 .get_result(c)
                                 .await?)
@@ -248,5 +245,32 @@ async fn main() {
         "tracker position queries in the background: {polls} over {:.1} s ({:.1}/s for 2 replicas)",
         elapsed.as_secs_f64(),
         polls as f64 / elapsed.as_secs_f64()
+    );
+    }};
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let iterations: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(2000);
+    diesel::connection::set_default_instrumentation(count).unwrap();
+    println!(
+        "ryw routing bench; statements include the pool's liveness check (`SELECT 1`) on every checkout"
+    );
+    bench_backend!(
+        "PostgreSQL 15",
+        PgTopology::start(2),
+        Postgres::new(),
+        AsyncPgConnection,
+        iterations
+    );
+    bench_backend!(
+        "MariaDB 10.11",
+        MariaDbTopology::start(2),
+        Mysql::new().with_cluster_name("bench"),
+        AsyncMysqlConnection,
+        iterations
     );
 }

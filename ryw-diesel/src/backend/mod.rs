@@ -4,6 +4,8 @@
 //!
 //! Backends know nothing of HTTP, scopes or policies; the router knows nothing of SQL.
 
+#[cfg(feature = "mysql")]
+mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
 
@@ -14,6 +16,8 @@ use diesel_async::AsyncConnection;
 use diesel_async::pooled_connection::PoolError;
 use ryw_core::{ClusterId, Position, PositionKind};
 
+#[cfg(feature = "mysql")]
+pub use mysql::{Dialect, Mysql, wait_statement};
 #[cfg(feature = "postgres")]
 pub use postgres::Postgres;
 

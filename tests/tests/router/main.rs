@@ -34,3 +34,33 @@ mod postgres {
 
     router_suite!(AsyncPgConnection);
 }
+
+mod mariadb {
+    use diesel_async::AsyncMysqlConnection;
+    use ryw_diesel::Mysql;
+    use ryw_testkit::MariaDbTopology;
+
+    async fn topology() -> MariaDbTopology {
+        MariaDbTopology::start(2)
+            .await
+            .expect("start mariadb topology")
+    }
+
+    type TestBackend = Mysql;
+
+    fn backend() -> Mysql {
+        Mysql::new().with_cluster_name("router-suite")
+    }
+
+    /// Another MariaDB cluster: its GTIDs collide with ours (every cluster starts at 0-1-1).
+    const FOREIGN_CLUSTER: &str = "mariadb:another-cluster";
+
+    fn far_future() -> ryw_core::Position {
+        "0-1-999999999"
+            .parse::<ryw_core::position::GtidList>()
+            .unwrap()
+            .into()
+    }
+
+    router_suite!(AsyncMysqlConnection);
+}

@@ -153,6 +153,12 @@ macro_rules! router_suite {
                     assert_eq!(fx.naive(0, 1).await, 0, "lag must be real");
                     let read = fx.balance(1).await;
                     assert_eq!(read.value, 7);
+                    eprintln!(
+                        "served by {:?} after {:?}; server-side waits so far: {}",
+                        read.served_by,
+                        read.waited,
+                        fx.router.stats().server_waits
+                    );
                     assert!(
                         replica_name(&read.served_by).is_some(),
                         "served by {:?}",
@@ -305,6 +311,10 @@ macro_rules! router_suite {
                 queries <= 2 * per_replica_bound,
                 "{queries} queries in {elapsed:?}"
             );
+            // Backends with a server-side wait send at most one wait statement per reader.
+            let waits = fx.router.stats().server_waits;
+            eprintln!("server-side wait statements: {waits}");
+            assert!(waits <= READERS as u64, "{waits} wait statements");
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
