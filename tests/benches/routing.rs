@@ -213,10 +213,11 @@ macro_rules! bench_backend {
     let polls = router.stats().position_queries.iter().sum::<u64>() - polls_before;
     let elapsed = started.elapsed();
 
+    println!();
     println!(
-        "ryw routing bench: PostgreSQL 15, primary + 2 replicas on loopback, {iterations} iterations each, interleaved"
+        "{}: primary + 2 replicas on loopback, {iterations} iterations each, interleaved",
+        $label
     );
-    println!("statements include the pool's liveness check (`SELECT 1`) on every checkout");
     println!(
         "{:<34} {:>9} {:>9} {:>9} {:>11} {:>8}",
         "operation", "mean µs", "p50 µs", "p99 µs", "stmts/op", "ratio"
