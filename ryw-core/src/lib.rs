@@ -24,15 +24,23 @@
 pub mod context;
 mod error;
 mod floors;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod layer;
 pub mod metrics;
 pub mod policy;
 pub mod position;
 pub mod store;
 pub mod token;
 
+/// The Redis pool crate `RedisStore::new` takes a pool of.
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use deadpool_redis;
+
 pub use context::RywContext;
 pub use error::RywError;
-pub use floors::{ClusterFloors, ClusterId, Floors, ScopeKey};
+pub use floors::{ClusterFloors, ClusterId, Floors, ScopeKey, ScopeValue};
 pub use policy::{Fallback, ReadPolicy};
 pub use position::{Position, PositionKind};
 pub use store::{MemoryStore, ScopeStore};

@@ -1,6 +1,6 @@
 //! Every metric series ryw records, named in one place.
 //!
-//! With the `metrics` feature the functions below record through the [`metrics`] facade
+//! With the `metrics` feature the functions below record through the `metrics` crate's facade
 //! (install any recorder: Prometheus, StatsD, …); without it they compile to nothing.
 //!
 //! | series | kind | labels |

@@ -9,12 +9,17 @@
 //! plain `SET` lets a slow writer replace a higher LSN with a lower one).
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::RedisStore;
 
 use crate::RywError;
 use crate::floors::{ClusterId, ScopeKey};

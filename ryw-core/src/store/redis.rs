@@ -1,0 +1,575 @@
+//! `RedisStore`: scope floors shared by every app instance through one Redis.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use deadpool_redis::redis::{self, FromRedisValue};
+use deadpool_redis::{Config, Connection, Pool, PoolConfig, Runtime, Timeouts};
+
+use super::{ScopeStore, StoreFuture};
+use crate::RywError;
+use crate::floors::{ClusterId, ScopeKey};
+use crate::position::{Position, PositionKind};
+
+const STORE: &str = "redis";
+
+/// How often a GTID-set raise retries its compare-and-set before giving up (each retry means
+/// another writer changed the floor in between, so the floor as a whole made progress).
+const MAX_CAS_ATTEMPTS: usize = 64;
+
+/// Longest TTL sent to Redis (100 years): keeps `PX` well inside Redis' limits.
+const MAX_TTL_MS: u128 = 100 * 365 * 24 * 3600 * 1000;
+
+/// Shared by both scripts: store `value` under `key`, keeping it for at least `ttl_ms`
+/// (`ttl_arg` is the same number as text, passed through to `PX` untouched).
+/// A remaining TTL that is longer (or none at all) is kept; an unchanged value with a long
+/// enough TTL is not written at all.
+const LUA_STORE: &str = r"
+local function store(key, old, value, ttl_ms, ttl_arg)
+  local pttl = redis.call('PTTL', key)
+  if pttl == -1 or pttl >= ttl_ms then
+    if value ~= old then
+      redis.call('SET', key, value, 'KEEPTTL')
+    end
+  else
+    redis.call('SET', key, value, 'PX', ttl_arg)
+  end
+end
+";
+
+/// Max-merge of an LSN (`L`) or MariaDB GTID list (`M`).
+/// KEYS[1] floor key; ARGV[1] kind tag; ARGV[2] offered position text; ARGV[3] TTL in ms.
+/// Returns `{1, merged value}`, or `{0, held value}` when the key holds another kind.
+const LUA_MERGE: &str = r"
+local key, tag, offered, ttl_arg = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+
+-- A decimal number of up to 20 digits as two exact doubles: hi * 10^9 + lo.
+local function big(s)
+  local n = #s
+  if n <= 9 then return 0, tonumber(s) end
+  return tonumber(string.sub(s, 1, n - 9)), tonumber(string.sub(s, n - 8))
+end
+
+-- The larger of two LSNs `HI/LO` (hex halves of at most 32 bits each), nil if malformed.
+local function lsn_max(a, b)
+  local ah, al = string.match(a, '^(%x+)/(%x+)$')
+  local bh, bl = string.match(b, '^(%x+)/(%x+)$')
+  if not ah or not bh then return nil end
+  ah, al, bh, bl = tonumber(ah, 16), tonumber(al, 16), tonumber(bh, 16), tonumber(bl, 16)
+  if bh > ah or (bh == ah and bl > al) then return b end
+  return a
+end
+
+-- Per-domain max of two GTID lists `d-s-q,...` on (seq, server), sorted by domain.
+local function list_merge(a, b)
+  local by, domains = {}, {}
+  for _, list in ipairs({a, b}) do
+    for item in string.gmatch(list, '[^,]+') do
+      local d, s, q = string.match(item, '^(%d+)-(%d+)-(%d+)$')
+      if not d then return nil end
+      local qh, ql = big(q)
+      local e = {tonumber(s), qh, ql, item}
+      local dn = tonumber(d)
+      local cur = by[dn]
+      if not cur then
+        by[dn] = e
+        table.insert(domains, dn)
+      elseif e[2] > cur[2] or (e[2] == cur[2] and (e[3] > cur[3]
+          or (e[3] == cur[3] and e[1] > cur[1]))) then
+        by[dn] = e
+      end
+    end
+  end
+  table.sort(domains)
+  local out = {}
+  for i, dn in ipairs(domains) do out[i] = by[dn][4] end
+  return table.concat(out, ',')
+end
+
+local held = redis.call('GET', key)
+local merged = tag .. ':' .. offered
+if held then
+  if string.sub(held, 1, 2) ~= tag .. ':' then return {0, held} end
+  local m
+  if tag == 'L' then
+    m = lsn_max(string.sub(held, 3), offered)
+  else
+    m = list_merge(string.sub(held, 3), offered)
+  end
+  if not m then
+    return redis.error_reply('RYWCORRUPT stored floor ' .. key .. ' is not a valid position')
+  end
+  merged = tag .. ':' .. m
+end
+store(key, held, merged, tonumber(ttl_arg), ttl_arg)
+return {1, merged}
+";
+
+/// Compare-and-set. KEYS[1] floor key; ARGV[1] the value the caller merged from (`''` when
+/// absent); ARGV[2] the new value; ARGV[3] TTL in ms.
+/// Returns `{1, new value}`, or `{0, held value or ''}` when the key changed meanwhile.
+const LUA_CAS: &str = r"
+local key, expected, value, ttl_arg = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local held = redis.call('GET', key)
+if (held or '') ~= expected then return {0, held or ''} end
+store(key, held, value, tonumber(ttl_arg), ttl_arg)
+return {1, value}
+";
+
+/// A Lua script and its SHA1 once Redis told us (from `SCRIPT LOAD`).
+struct Script {
+    parts: [&'static str; 2],
+    sha: OnceLock<String>,
+}
+
+impl Script {
+    const fn new(body: &'static str) -> Self {
+        Self {
+            parts: [LUA_STORE, body],
+            sha: OnceLock::new(),
+        }
+    }
+
+    fn body(&self) -> String {
+        self.parts.concat()
+    }
+
+    /// Runs the script on one key: `EVALSHA`, or `EVAL` when Redis lost its script cache.
+    async fn run<T: FromRedisValue>(
+        &self,
+        conn: &mut Connection,
+        key: &str,
+        args: &[&str],
+    ) -> redis::RedisResult<T> {
+        let sha = match self.sha.get() {
+            Some(sha) => sha.clone(),
+            None => {
+                let sha: String = redis::cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(self.body())
+                    .query_async(conn)
+                    .await?;
+                self.sha.get_or_init(|| sha).clone()
+            }
+        };
+        let res = redis::cmd("EVALSHA")
+            .arg(&sha)
+            .arg(1)
+            .arg(key)
+            .arg(args)
+            .query_async(conn)
+            .await;
+        match res {
+            Err(e) if e.code() == Some("NOSCRIPT") => {
+                redis::cmd("EVAL")
+                    .arg(self.body())
+                    .arg(1)
+                    .arg(key)
+                    .arg(args)
+                    .query_async(conn)
+                    .await
+            }
+            other => other,
+        }
+    }
+}
+
+static MERGE: Script = Script::new(LUA_MERGE);
+static CAS: Script = Script::new(LUA_CAS);
+
+fn store_err(reason: impl fmt::Display) -> RywError {
+    RywError::Store {
+        store: STORE,
+        reason: reason.to_string(),
+    }
+}
+
+fn tag_of(kind: PositionKind) -> &'static str {
+    match kind {
+        PositionKind::Lsn => "L",
+        PositionKind::GtidSet => "G",
+        PositionKind::GtidList => "M",
+    }
+}
+
+fn kind_of(tag: &str) -> Option<PositionKind> {
+    match tag {
+        "L" => Some(PositionKind::Lsn),
+        "G" => Some(PositionKind::GtidSet),
+        "M" => Some(PositionKind::GtidList),
+        _ => None,
+    }
+}
+
+fn encode(position: &Position) -> String {
+    format!("{}:{position}", tag_of(position.kind()))
+}
+
+/// The kind and position text of a stored value.
+fn split(key: &str, value: &str) -> Result<(PositionKind, String), RywError> {
+    value
+        .split_once(':')
+        .and_then(|(tag, text)| Some((kind_of(tag)?, text.to_owned())))
+        .ok_or_else(|| {
+            let shown: String = value.chars().take(60).collect();
+            store_err(format!(
+                "key {key:?} holds {shown:?}, not a tagged position"
+            ))
+        })
+}
+
+fn decode(key: &str, value: &str) -> Result<Position, RywError> {
+    let (kind, text) = split(key, value)?;
+    Position::parse(kind, &text)
+        .map_err(|e| store_err(format!("key {key:?} holds an unreadable floor: {e}")))
+}
+
+/// A [`ScopeStore`] in Redis, shared by every app instance that uses the same Redis and key
+/// prefix (feature `redis`, on a [`deadpool_redis`] pool).
+///
+/// # Keys and values
+///
+/// A floor lives under the key `{prefix}{n}:{cluster}:{scope}`, where `n` is the length of
+/// the cluster id in bytes (decimal). The length prefix makes the encoding unambiguous
+/// whatever bytes the cluster id and the scope key contain (`pg:1:1` + `user_id:42` and
+/// `pg:1` + `1:user_id:42` land on different keys), and the key stays readable in
+/// `redis-cli`: `ryw:6:pg:1:1:user_id:42` (see [`key`](Self::key)).
+///
+/// The value is the position's text form behind a one-letter kind tag: `L:16/B374D848`
+/// (PostgreSQL LSN), `G:3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5` (MySQL GTID set),
+/// `M:0-1-100,1-2-5` (MariaDB GTID list).
+///
+/// # Never lowering a floor
+///
+/// A raise is never a plain `SET`:
+///
+/// * LSNs and MariaDB GTID lists are merged inside Redis by a Lua script, in one round trip
+///   (`EVALSHA`, falling back to `EVAL` after a Redis restart emptied the script cache).
+///   Numbers are compared exactly although Lua numbers are doubles: an LSN as its two 32-bit
+///   halves, a 64-bit sequence number as two parts below `2 * 10^10` and `10^9`.
+/// * MySQL GTID sets are merged in Rust ([`Position::merge`]) and written with a
+///   compare-and-set script (set only if the stored value is still the one the merge started
+///   from), retried when another writer got in between (one round trip for a new scope, two
+///   otherwise; it gives up with [`RywError::Store`] after 64 lost races in a row).
+///
+/// Either way the write is atomic, so concurrent writers in any order end at the merge of
+/// all their positions. A raise of another kind than the stored floor fails with
+/// [`RywError::ScopeKindMismatch`] and keeps the stored floor. Every raise, even one that
+/// does not change the floor, keeps the key for at least its `ttl` (a longer remaining TTL
+/// is kept, never shortened).
+///
+/// # Redis down
+///
+/// Every operation has a deadline (default [`RedisStore::DEFAULT_TIMEOUT`], 250 ms): when
+/// Redis is down or slow, `get` and `raise` return [`RywError::Store`] quickly instead of
+/// holding up the request, and the caller carries on with the floors of the request context
+/// and token (the router counts the failure in `ryw_store_errors_total`). The first failure
+/// of a burst is logged at `warn`, the recovery at `info`. Connections are re-established
+/// by the pool once Redis is back.
+///
+/// A stored value that is not a valid tagged position (written by something else) makes
+/// `get` and `raise` of that scope fail with [`RywError::Store`] until it expires or is
+/// deleted; it is never overwritten.
+///
+/// # Example
+///
+/// Needs a tokio runtime (with the timer enabled) to run its futures.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use ryw_core::store::RedisStore;
+/// use ryw_core::{ClusterId, ScopeKey, ScopeStore, position::{Lsn, Position}};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ryw_core::RywError> {
+/// let store = RedisStore::from_url("redis://127.0.0.1:6379", "ryw:")?;
+/// let (c, s) = (ClusterId::new("pg:1:1"), ScopeKey::of("user_id", 1));
+/// let ttl = Duration::from_secs(30);
+/// store.raise(&c, &s, &Lsn::new(200).into(), ttl).await?;
+/// store.raise(&c, &s, &Lsn::new(100).into(), ttl).await?; // never lowers
+/// assert_eq!(store.get(&c, &s).await?, Some(Position::Lsn(Lsn::new(200))));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    pool: Pool,
+    prefix: Arc<str>,
+    timeout: Duration,
+    failing: Arc<AtomicBool>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("pool_size", &status.size)
+            .field("pool_max_size", &status.max_size)
+            .finish()
+    }
+}
+
+impl RedisStore {
+    /// Default deadline of one `get` or `raise`, and of the pool's wait, create and recycle
+    /// steps in [`from_url`](Self::from_url).
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
+
+    /// A store on an existing pool, with keys starting with `prefix` (say `"ryw:"`; two
+    /// stores with different prefixes on one Redis do not see each other's floors).
+    ///
+    /// Give the pool short wait/create/recycle timeouts and [`Runtime::Tokio1`]; an
+    /// operation is cut off after [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT) anyway (see
+    /// [`with_timeout`](Self::with_timeout)).
+    ///
+    /// ```no_run
+    /// use ryw_core::store::RedisStore;
+    /// let pool = deadpool_redis::Config::from_url("redis://127.0.0.1:6379")
+    ///     .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+    ///     .map_err(|e| e.to_string())?;
+    /// let store = RedisStore::new(pool, "ryw:");
+    /// # Ok::<(), String>(())
+    /// ```
+    #[must_use]
+    pub fn new(pool: Pool, prefix: impl Into<String>) -> Self {
+        Self {
+            pool,
+            prefix: prefix.into().into(),
+            timeout: Self::DEFAULT_TIMEOUT,
+            failing: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// A store on a new pool for `url` (`redis://host:port/db`), with
+    /// [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT) for every pool step and operation.
+    /// Connects lazily: this succeeds while Redis is down.
+    ///
+    /// ```no_run
+    /// use ryw_core::store::RedisStore;
+    /// let store = RedisStore::from_url("redis://127.0.0.1:6379/0", "ryw:")?;
+    /// # Ok::<(), ryw_core::RywError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`RywError::Store`] when the URL is invalid.
+    pub fn from_url(url: &str, prefix: impl Into<String>) -> Result<Self, RywError> {
+        Self::from_url_with_timeout(url, prefix, Self::DEFAULT_TIMEOUT)
+    }
+
+    /// Like [`from_url`](Self::from_url) with `timeout` for the pool's wait, create and
+    /// recycle steps and as the deadline of every operation.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use ryw_core::store::RedisStore;
+    /// let store =
+    ///     RedisStore::from_url_with_timeout("redis://127.0.0.1", "ryw:", Duration::from_millis(100))?;
+    /// # Ok::<(), ryw_core::RywError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`RywError::Store`] when the URL is invalid.
+    pub fn from_url_with_timeout(
+        url: &str,
+        prefix: impl Into<String>,
+        timeout: Duration,
+    ) -> Result<Self, RywError> {
+        let mut config = Config::from_url(url);
+        config.pool = Some(PoolConfig {
+            timeouts: Timeouts {
+                wait: Some(timeout),
+                create: Some(timeout),
+                recycle: Some(timeout),
+            },
+            ..PoolConfig::default()
+        });
+        let pool = config
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|e| store_err(format!("cannot create a pool for {url:?}: {e}")))?;
+        Ok(Self::new(pool, prefix).with_timeout(timeout))
+    }
+
+    /// Sets the deadline of every `get` and `raise` (connection checkout included).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use ryw_core::store::RedisStore;
+    /// let store = RedisStore::from_url("redis://127.0.0.1", "ryw:")?
+    ///     .with_timeout(Duration::from_millis(500));
+    /// # Ok::<(), ryw_core::RywError>(())
+    /// ```
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The pool.
+    ///
+    /// ```no_run
+    /// # let store = ryw_core::store::RedisStore::from_url("redis://127.0.0.1", "ryw:")?;
+    /// println!("{:?}", store.pool().status());
+    /// # Ok::<(), ryw_core::RywError>(())
+    /// ```
+    #[must_use]
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The Redis key of a floor: `{prefix}{cluster length}:{cluster}:{scope}`.
+    ///
+    /// ```
+    /// use ryw_core::{ClusterId, ScopeKey, store::RedisStore};
+    /// let store = RedisStore::from_url("redis://127.0.0.1", "ryw:")?;
+    /// let key = store.key(&ClusterId::new("pg:1:1"), &ScopeKey::of("user_id", 42));
+    /// assert_eq!(key, "ryw:6:pg:1:1:user_id:42");
+    /// # Ok::<(), ryw_core::RywError>(())
+    /// ```
+    #[must_use]
+    pub fn key(&self, cluster: &ClusterId, scope: &ScopeKey) -> String {
+        let c = cluster.as_str();
+        format!("{}{}:{c}:{}", self.prefix, c.len(), scope.as_str())
+    }
+
+    /// Runs one operation under the deadline and logs the first failure of a burst.
+    async fn guarded<T>(
+        &self,
+        what: &'static str,
+        op: impl Future<Output = Result<T, RywError>>,
+    ) -> Result<T, RywError> {
+        let res = match tokio::time::timeout(self.timeout, op).await {
+            Ok(res) => res,
+            Err(_) => Err(store_err(format!(
+                "{what} timed out after {:?}",
+                self.timeout
+            ))),
+        };
+        match &res {
+            Err(RywError::Store { reason, .. }) => {
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(%reason, "redis scope store failing; using request floors only");
+                }
+            }
+            _ => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!("redis scope store recovered");
+                }
+            }
+        }
+        res
+    }
+
+    async fn conn(&self) -> Result<Connection, RywError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| store_err(format!("no connection: {e}")))
+    }
+
+    async fn get_inner(&self, key: String) -> Result<Option<Position>, RywError> {
+        let mut conn = self.conn().await?;
+        let value: Option<String> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| store_err(format!("GET {key:?}: {e}")))?;
+        value.map(|v| decode(&key, &v)).transpose()
+    }
+
+    async fn raise_inner(
+        &self,
+        key: String,
+        scope: &ScopeKey,
+        position: &Position,
+        ttl: Duration,
+    ) -> Result<(), RywError> {
+        let ttl_ms = ttl.as_millis().clamp(1, MAX_TTL_MS).to_string();
+        let mismatch = |held: PositionKind| RywError::ScopeKindMismatch {
+            scope: scope.to_string(),
+            held,
+            offered: position.kind(),
+        };
+        let mut conn = self.conn().await?;
+        if let Position::GtidSet(_) = position {
+            return self
+                .raise_cas(&mut conn, &key, position, &ttl_ms, mismatch)
+                .await;
+        }
+        let tag = tag_of(position.kind());
+        let text = position.to_string();
+        let (done, value): (i64, String) = MERGE
+            .run(&mut conn, &key, &[tag, &text, &ttl_ms])
+            .await
+            .map_err(|e| store_err(format!("raise {key:?}: {e}")))?;
+        if done == 1 {
+            return Ok(());
+        }
+        let (held, _) = split(&key, &value)?;
+        Err(mismatch(held))
+    }
+
+    /// Merge in Rust, then compare-and-set; retried while other writers interleave.
+    async fn raise_cas(
+        &self,
+        conn: &mut Connection,
+        key: &str,
+        position: &Position,
+        ttl_ms: &str,
+        mismatch: impl Fn(PositionKind) -> RywError,
+    ) -> Result<(), RywError> {
+        let offered = encode(position);
+        // First guess: the key is absent (one round trip for a new scope).
+        let mut expected = String::new();
+        let mut value = offered.clone();
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let (done, held): (i64, String) = CAS
+                .run(conn, key, &[&expected, &value, ttl_ms])
+                .await
+                .map_err(|e| store_err(format!("raise {key:?}: {e}")))?;
+            if done == 1 {
+                return Ok(());
+            }
+            if held.is_empty() {
+                value.clone_from(&offered);
+            } else {
+                let held_pos = decode(key, &held)?;
+                let merged = held_pos
+                    .merge(position)
+                    .map_err(|_| mismatch(held_pos.kind()))?;
+                value = encode(&merged);
+            }
+            expected = held;
+        }
+        Err(store_err(format!(
+            "raise {key:?}: still contended after {MAX_CAS_ATTEMPTS} attempts"
+        )))
+    }
+}
+
+impl ScopeStore for RedisStore {
+    fn get<'a>(
+        &'a self,
+        cluster: &'a ClusterId,
+        scope: &'a ScopeKey,
+    ) -> StoreFuture<'a, Option<Position>> {
+        let key = self.key(cluster, scope);
+        Box::pin(self.guarded("get", self.get_inner(key)))
+    }
+
+    fn raise<'a>(
+        &'a self,
+        cluster: &'a ClusterId,
+        scope: &'a ScopeKey,
+        position: &'a Position,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        let key = self.key(cluster, scope);
+        Box::pin(self.guarded("raise", self.raise_inner(key, scope, position, ttl)))
+    }
+
+    fn name(&self) -> &'static str {
+        STORE
+    }
+}
