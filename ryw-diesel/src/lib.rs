@@ -10,6 +10,7 @@
 pub mod backend;
 mod error;
 pub mod pool;
+pub mod repository;
 pub mod router;
 pub mod tracker;
 
@@ -23,7 +24,19 @@ pub use pool::{PoolConfig, ReplicatedPool};
 pub use router::{ConnFn, FallbackReason, Routed, Router, RouterConfig, RouterStats, ServedBy};
 pub use tracker::{ReplicaStatus, TrackerConfig};
 
+pub use repository::{AsRouter, Connection, RywRepository};
 pub use ryw_core;
+pub use ryw_macros::read_your_writes;
+
+/// Paths the `#[read_your_writes]` expansion uses; not part of the stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::repository::{
+        AsRouter, RoutedError, RywErrorTarget, RywRepository, convert_ryw_error, policy, read,
+        scope_key, write,
+    };
+    pub use ryw_core::Fallback;
+}
 
 impl Error {
     /// Wraps a diesel error from a user query (for closures whose error type is [`Error`]).

@@ -333,6 +333,13 @@ impl<B: Backend> Router<B> {
         &self.inner.cluster
     }
 
+    /// The default read policy (start of a per-call override:
+    /// `router.policy().with_wait_budget(..)`).
+    #[must_use]
+    pub fn policy(&self) -> ReadPolicy {
+        self.inner.config.policy
+    }
+
     /// The pools.
     #[must_use]
     pub fn pool(&self) -> &ReplicatedPool<B> {
@@ -399,11 +406,12 @@ impl<B: Backend> Router<B> {
     /// failure is logged and counted.
     ///
     /// # Errors
-    /// The closure's error, or a pool / transaction error converted into `E`.
+    /// The closure's error, or a pool / BEGIN / COMMIT error converted into `E` (from
+    /// [`Error`]).
     pub async fn write<R, E, F>(&self, scope: &ScopeKey, f: F) -> Result<Routed<R>, E>
     where
         F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Send,
-        E: From<Error> + From<diesel::result::Error> + Send,
+        E: From<Error> + Send,
         R: Send,
     {
         let span = tracing::debug_span!("ryw.write", scope = %scope);
@@ -822,14 +830,27 @@ async fn run_in_transaction<B, R, E, F>(conn: &mut B::Connection, f: F) -> Resul
 where
     B: Backend,
     F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Send,
-    E: From<Error> + From<diesel::result::Error> + Send,
+    E: From<Error> + Send,
     R: Send,
 {
     type Tm<C> = <C as AsyncConnection>::TransactionManager;
-    Tm::<B::Connection>::begin_transaction(conn).await?;
+    let tx_err = |what: &'static str| {
+        move |source| {
+            E::from(Error::Query {
+                what,
+                node: "leader".into(),
+                source,
+            })
+        }
+    };
+    Tm::<B::Connection>::begin_transaction(conn)
+        .await
+        .map_err(tx_err("BEGIN"))?;
     match f(&mut *conn).await {
         Ok(v) => {
-            Tm::<B::Connection>::commit_transaction(conn).await?;
+            Tm::<B::Connection>::commit_transaction(conn)
+                .await
+                .map_err(tx_err("COMMIT"))?;
             Ok(v)
         }
         Err(e) => {

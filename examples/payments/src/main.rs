@@ -1,0 +1,247 @@
+//! `payments`: an axum service whose balances are read-your-writes consistent on Postgres or
+//! MariaDB replicas.
+//!
+//! ```sh
+//! cargo run -p payments --release -- --demo                    # Postgres, embedded lagging topology
+//! cargo run -p payments --release -- --demo --backend mariadb
+//! cargo run -p payments -- --leader postgres://… --replica postgres://… --listen 127.0.0.1:8080
+//! ```
+//!
+//! With no database URLs it starts its own primary + 2 replicas with injected lag through
+//! `ryw-testkit`, creates the schema and says where it listens.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use ryw_core::layer::RywLayer;
+use ryw_core::{KeyRing, MemoryStore, ScopeStore, TokenCodec};
+use ryw_diesel::{Backend, Mysql, Postgres, ReplicatedPool, Router, RouterConfig};
+use ryw_testkit::{MariaDbTopology, PgTopology, Topology};
+
+use payments::demo;
+use payments::http::{self, AppState};
+use payments::repo::{self, MariaPayments, Payments, PgPayments};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BackendArg {
+    Postgres,
+    Mariadb,
+}
+
+/// Payments with read-your-writes balances.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Database family.
+    #[arg(long, value_enum, default_value = "postgres")]
+    backend: BackendArg,
+    /// Leader URL. Without it, an embedded primary + 2 lagging replicas are started.
+    #[arg(long)]
+    leader: Option<String>,
+    /// Replica URLs (repeat the flag).
+    #[arg(long)]
+    replica: Vec<String>,
+    /// Create the schema and seed users on the given leader.
+    #[arg(long)]
+    init: bool,
+    /// Shared scope store for several instances (e.g. `redis://127.0.0.1:6379`).
+    #[arg(long)]
+    redis: Option<String>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Injected replica lag of the embedded topology, in milliseconds.
+    #[arg(long, default_value_t = 300)]
+    lag_ms: u64,
+    /// Number of users (seeded with 1 000 000 cents each).
+    #[arg(long, default_value_t = 200)]
+    users: i64,
+    /// Run the demo against the service, print the table, and exit.
+    #[arg(long)]
+    demo: bool,
+    /// Payments per user in the demo.
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
+    /// Token signing secret (at least 32 bytes). Defaults to a development secret.
+    #[arg(long, env = "RYW_TOKEN_SECRET")]
+    secret: Option<String>,
+}
+
+const START_BALANCE: i64 = 1_000_000;
+
+/// An embedded topology, held (never read) so its servers live as long as the service.
+type Embedded = Option<Box<dyn Send>>;
+
+#[allow(clippy::print_stdout)]
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let args = Args::parse();
+    let postgres = matches!(args.backend, BackendArg::Postgres);
+    let lag = Duration::from_millis(args.lag_ms);
+
+    let (embedded, leader, replicas): (Embedded, String, Vec<String>) = match &args.leader {
+        Some(l) => (None, l.clone(), args.replica.clone()),
+        None => {
+            println!(
+                "starting an embedded {} primary + 2 replicas …",
+                if postgres { "PostgreSQL" } else { "MariaDB" }
+            );
+            if postgres {
+                let t = PgTopology::start(2).await?;
+                let urls = (t.primary_url(), t.replica_urls());
+                init(&t, postgres, args.users, lag).await?;
+                (Some(Box::new(t) as Box<dyn Send>), urls.0, urls.1)
+            } else {
+                let t = MariaDbTopology::start(2).await?;
+                let urls = (t.primary_url(), t.replica_urls());
+                init(&t, postgres, args.users, lag).await?;
+                (Some(Box::new(t) as Box<dyn Send>), urls.0, urls.1)
+            }
+        }
+    };
+    if args.init && embedded.is_none() {
+        init_url(&leader, postgres, args.users).await?;
+    }
+    if embedded.is_some() {
+        println!("leader {leader}, replicas {replicas:?}, injected lag {lag:?}");
+    }
+
+    let store: Arc<dyn ScopeStore> = match &args.redis {
+        Some(url) => Arc::new(ryw_core::store::RedisStore::from_url(url, "payments:")?),
+        None => Arc::new(MemoryStore::new(1_000_000)),
+    };
+    let secret = args
+        .secret
+        .clone()
+        .unwrap_or_else(|| "development secret: set RYW_TOKEN_SECRET in production".to_owned());
+    let codec = TokenCodec::new(KeyRing::new(1, secret.as_bytes())?);
+    let layer = RywLayer::new(codec);
+
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    let app = if postgres {
+        let router = router(Postgres::new(), &leader, &replicas, store).await?;
+        http::app(
+            state(
+                PgPayments {
+                    router: router.clone(),
+                },
+                router,
+            ),
+            layer,
+        )
+    } else {
+        let router = router(
+            Mysql::new().with_cluster_name("payments-demo"),
+            &leader,
+            &replicas,
+            store,
+        )
+        .await?;
+        http::app(
+            state(
+                MariaPayments {
+                    router: router.clone(),
+                },
+                router,
+            ),
+            layer,
+        )
+    };
+    println!("payments listening on http://{addr}");
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    if args.demo {
+        let base = format!("http://{addr}");
+        let plain =
+            demo::run_mode(&base, 1, args.users / 2, START_BALANCE, args.rounds, true).await?;
+        let ryw = demo::run_mode(
+            &base,
+            args.users / 2 + 1,
+            args.users / 2,
+            START_BALANCE,
+            args.rounds,
+            false,
+        )
+        .await?;
+        demo::print_table(&plain, &ryw, lag);
+        server.abort();
+    } else {
+        println!(
+            "try: curl -i -X POST -H 'content-type: application/json' -d '{{\"cents\":100}}' http://{addr}/users/1/payments"
+        );
+        println!(
+            "then: curl -i -H 'ryw-token: <token from the response>' http://{addr}/users/1/balance"
+        );
+        tokio::select! {
+            r = server => { r??; }
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    drop(embedded);
+    Ok(())
+}
+
+fn state<R: Payments, B: Backend>(repo: R, router: Router<B>) -> Arc<AppState<R>> {
+    Arc::new(AppState {
+        repo,
+        plain_reads: Default::default(),
+        stats: Box::new(move || router.stats()),
+    })
+}
+
+async fn router<B: Backend>(
+    backend: B,
+    leader: &str,
+    replicas: &[String],
+    store: Arc<dyn ScopeStore>,
+) -> Result<Router<B>, ryw_diesel::Error> {
+    let mut pool = ReplicatedPool::builder(backend, leader);
+    for (i, url) in replicas.iter().enumerate() {
+        pool = pool.replica(format!("replica-{i}"), url);
+    }
+    let router = Router::with_store(pool.build()?, RouterConfig::default(), store).await?;
+    router.ready(Duration::from_secs(5)).await;
+    Ok(router)
+}
+
+async fn init<T: Topology>(
+    topo: &T,
+    postgres: bool,
+    users: i64,
+    lag: Duration,
+) -> Result<(), ryw_testkit::TestkitError> {
+    for stmt in repo::schema(postgres, users, START_BALANCE) {
+        topo.execute_on_primary(&stmt).await?;
+    }
+    for r in 0..topo.replica_count() {
+        topo.wait_caught_up(r, Duration::from_secs(30)).await?;
+        topo.set_lag(r, lag).await?;
+    }
+    Ok(())
+}
+
+async fn init_url(
+    leader: &str,
+    postgres: bool,
+    users: i64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
+    for stmt in repo::schema(postgres, users, START_BALANCE) {
+        if postgres {
+            let mut c = AsyncPgConnection::establish(leader).await?;
+            diesel::sql_query(stmt).execute(&mut c).await?;
+        } else {
+            let mut c = AsyncMysqlConnection::establish(leader).await?;
+            diesel::sql_query(stmt).execute(&mut c).await?;
+        }
+    }
+    Ok(())
+}

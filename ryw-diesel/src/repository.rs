@@ -1,0 +1,192 @@
+//! What the `#[read_your_writes]` macro expands to, as plain public API: anything the macro
+//! does, a repository can write by hand.
+
+use ryw_core::{Fallback, ReadPolicy, ScopeKey, ScopeValue};
+
+use crate::Error;
+use crate::backend::Backend;
+use crate::router::{ConnFn, Router};
+
+/// How a repository reaches its [`Router`]. Implement it for repositories annotated with
+/// `#[read_your_writes(scope = "…")]` that do not name a router field with `router = "field"`.
+///
+/// ```no_run
+/// use ryw_diesel::{Postgres, Router, RywRepository};
+/// struct Accounts { router: Router<Postgres> }
+/// impl RywRepository for Accounts {
+///     type Backend = Postgres;
+///     fn ryw_router(&self) -> &Router<Postgres> { &self.router }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not say which router its #[read_your_writes] methods use",
+    label = "no router for this repository",
+    note = "implement `ryw_diesel::RywRepository for {Self}`, or name the field holding the router: `#[read_your_writes(scope = \"…\", router = \"field\")]`"
+)]
+pub trait RywRepository {
+    /// The database backend.
+    type Backend: Backend;
+    /// The router this repository's reads and writes go through.
+    fn ryw_router(&self) -> &Router<Self::Backend>;
+}
+
+/// The connection type of a repository, for backend-generic method signatures:
+/// `conn: &mut ryw_diesel::Connection<Self>`.
+pub type Connection<R> = <<R as RywRepository>::Backend as Backend>::Connection;
+
+/// Anything that holds a [`Router`]: the router itself, an `Arc` or a reference to one.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a ryw router",
+    label = "`router = \"…\"` names this field",
+    note = "the field named by `router = \"…\"` holds a `ryw_diesel::Router<B>`, an `Arc<Router<B>>` or a `&Router<B>`"
+)]
+pub trait AsRouter {
+    /// The backend.
+    type Backend: Backend;
+    /// The router.
+    fn as_router(&self) -> &Router<Self::Backend>;
+}
+
+impl<B: Backend> AsRouter for Router<B> {
+    type Backend = B;
+    fn as_router(&self) -> &Router<B> {
+        self
+    }
+}
+
+impl<T: AsRouter + ?Sized> AsRouter for std::sync::Arc<T> {
+    type Backend = T::Backend;
+    fn as_router(&self) -> &Router<T::Backend> {
+        (**self).as_router()
+    }
+}
+
+impl<T: AsRouter + ?Sized> AsRouter for &T {
+    type Backend = T::Backend;
+    fn as_router(&self) -> &Router<T::Backend> {
+        (**self).as_router()
+    }
+}
+
+/// The error type of a `#[read]` / `#[write]` method must convert from [`Error`]: this is the
+/// one bound the expansion puts on it, so a missing conversion is one error with this message.
+#[diagnostic::on_unimplemented(
+    message = "the error type `{Self}` of a #[read_your_writes] method does not implement `From<ryw_diesel::Error>`",
+    label = "this error type cannot hold ryw's errors (pool, fence timeout, BEGIN/COMMIT)",
+    note = "add `impl From<ryw_diesel::Error> for {Self}` (or a `#[from] ryw_diesel::Error` variant with thiserror)"
+)]
+pub trait RywErrorTarget: Sized {
+    /// Converts one of ryw's errors.
+    fn from_ryw(error: Error) -> Self;
+}
+
+impl<E: From<Error>> RywErrorTarget for E {
+    fn from_ryw(error: Error) -> Self {
+        E::from(error)
+    }
+}
+
+/// Checks at compile time that `E` converts from [`Error`] (for hand-written repositories
+/// that want the same diagnostic as the macro).
+pub const fn assert_error_converts<E: RywErrorTarget>() {}
+
+/// What a routed repository call failed with: the method body's own error, or ryw's.
+#[derive(Debug)]
+pub enum RoutedError<E> {
+    /// The body's error, unchanged.
+    User(E),
+    /// ryw's error (pool, fence timeout, BEGIN/COMMIT).
+    Ryw(Error),
+}
+
+impl<E> From<Error> for RoutedError<E> {
+    fn from(error: Error) -> Self {
+        Self::Ryw(error)
+    }
+}
+
+/// ryw's error converted into the method's error type.
+pub fn convert_ryw_error<E: RywErrorTarget>(error: Error) -> E {
+    E::from_ryw(error)
+}
+
+/// The method's error: the body's own, or ryw's converted with [`RywErrorTarget`].
+pub fn into_user_error<E: RywErrorTarget>(error: RoutedError<E>) -> E {
+    match error {
+        RoutedError::User(e) => e,
+        RoutedError::Ryw(e) => E::from_ryw(e),
+    }
+}
+
+/// The scope key of a method call: `name:value`.
+pub fn scope_key<V: ScopeValue + ?Sized>(name: &str, value: &V) -> ScopeKey {
+    ScopeKey::from_value(name, value)
+}
+
+/// The policy of a `#[read(wait_ms = …, fallback = "…")]` method: the router's default with
+/// the given overrides.
+#[must_use]
+pub fn policy<B: Backend>(
+    router: &Router<B>,
+    wait_ms: Option<u64>,
+    fallback: Option<Fallback>,
+) -> ReadPolicy {
+    let mut p = router.policy();
+    if let Some(ms) = wait_ms {
+        p = p.with_wait_budget(std::time::Duration::from_millis(ms));
+    }
+    if let Some(f) = fallback {
+        p = p.with_fallback(f);
+    }
+    p
+}
+
+/// [`Router::write`] returning only the value (what a `#[write]` method returns), with the
+/// body's error kept apart from ryw's (see [`into_user_error`]).
+///
+/// # Errors
+/// As [`Router::write`].
+pub async fn write<B, R, E, F>(
+    router: &Router<B>,
+    scope: &ScopeKey,
+    f: F,
+) -> Result<R, RoutedError<E>>
+where
+    B: Backend,
+    F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Send,
+    E: Send,
+    R: Send,
+{
+    router
+        .write(scope, async move |conn: &mut B::Connection| {
+            f(conn).await.map_err(RoutedError::User)
+        })
+        .await
+        .map(|r| r.value)
+}
+
+/// [`Router::read_with`] returning only the value (what a `#[read]` method returns), with the
+/// body's error kept apart from ryw's (see [`into_user_error`]).
+///
+/// # Errors
+/// As [`Router::read_with`].
+pub async fn read<B, R, E, F>(
+    router: &Router<B>,
+    scope: &ScopeKey,
+    policy: Option<ReadPolicy>,
+    f: F,
+) -> Result<R, RoutedError<E>>
+where
+    B: Backend,
+    F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Send,
+    E: Send,
+    R: Send,
+{
+    let policy = policy.unwrap_or_else(|| router.policy());
+    router
+        .read_with(scope, &policy, async move |conn: &mut B::Connection| {
+            f(conn).await.map_err(RoutedError::User)
+        })
+        .await
+        .map(|r| r.value)
+}

@@ -1,0 +1,459 @@
+//! Code generation for `#[read_your_writes]`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::{
+    FnArg, GenericArgument, Ident, ImplItem, ImplItemFn, Item, ItemImpl, LitStr, Pat, PatType,
+    PathArguments, ReturnType, Type,
+};
+
+use crate::attr::{Errors, ImplArgs, Kind, MethodArgs, parse_impl_args, take_marker};
+
+/// The whole expansion: parse, check everything (collecting every error), generate. On
+/// errors the item is still emitted (markers removed) next to the `compile_error!`s, so one
+/// mistake does not cascade into unrelated errors.
+pub(crate) fn read_your_writes(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let args = parse_impl_args(attr, &mut errors);
+    let mut imp = match syn::parse2::<ItemImpl>(item.clone()) {
+        Ok(imp) => imp,
+        Err(_) => {
+            let what = match syn::parse2::<Item>(item.clone()) {
+                Ok(Item::Trait(_)) => "a trait definition",
+                Ok(Item::Struct(_)) => "a struct",
+                Ok(Item::Fn(_)) => "a function",
+                Ok(Item::Enum(_)) => "an enum",
+                Ok(Item::Mod(_)) => "a module",
+                _ => "this item",
+            };
+            errors.at(
+                Span::call_site(),
+                format!(
+                    "#[read_your_writes] goes on an `impl` block, not on {what}: put it on `impl Repo {{ … }}` or on `impl RepoTrait for Repo {{ … }}` (the trait itself stays plain and mockable)"
+                ),
+            );
+            let errs = errors.into_tokens();
+            return quote! { #item #errs };
+        }
+    };
+    let krate = args
+        .krate
+        .clone()
+        .map_or_else(|| quote!(::ryw_diesel), ToTokens::into_token_stream);
+
+    let mut needs_impl_scope = false;
+    for item in &mut imp.items {
+        let ImplItem::Fn(method) = item else { continue };
+        let Some(marker) = take_marker(&mut method.attrs, &mut errors) else {
+            continue;
+        };
+        needs_impl_scope |= marker.scope.is_none();
+        let mut local = Errors::default();
+        let generated = expand_method(method, &marker, &args, &krate, &mut local);
+        match generated {
+            Some(g) if local.is_empty() => *method = g,
+            _ => {
+                errors.append(local);
+                disarm(method);
+            }
+        }
+    }
+    if needs_impl_scope && args.scope.is_none() {
+        errors.at(
+            Span::call_site(),
+            "missing `scope`: write `#[read_your_writes(scope = \"user_id\")]`, naming the parameter that says whose writes a read must see",
+        );
+    }
+    let errs = errors.into_tokens();
+    quote! { #imp #errs }
+}
+
+/// A marked method that could not be expanded is still emitted with the signature the user
+/// meant (the connection parameter removed, as the expansion would), its body type-checked
+/// against a connection that is never produced. Callers and the trait it implements then see
+/// the routed signature, so the only error is the macro's own: no "wrong number of
+/// parameters" against the trait, no errors at call sites.
+fn disarm(method: &mut ImplItemFn) {
+    let typed: Vec<(usize, &PatType)> = method
+        .sig
+        .inputs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| match a {
+            FnArg::Typed(t) => Some((i, t)),
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let Some((index, conn)) = find_connection(&typed, &method.sig, "", &mut Errors::default())
+    else {
+        return;
+    };
+    let conn_pat = &conn.pat;
+    let conn_ty = without_lifetime(&conn.ty);
+    let block = &method.block;
+    let ret = match &method.sig.output {
+        ReturnType::Type(arrow, ty) => quote!(#arrow #ty),
+        ReturnType::Default => TokenStream::new(),
+    };
+    let body_fn = format_ident!("__ryw_body", span = Span::mixed_site());
+    method.block = syn::parse_quote! {{
+        let #body_fn = async move |#conn_pat: #conn_ty| #ret #block;
+        let _ = #body_fn;
+        ::core::unreachable!()
+    }};
+    method.sig.inputs = method
+        .sig
+        .inputs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != index)
+        .map(|(_, a)| a.clone())
+        .collect();
+}
+
+/// Checks one marked method and, when it is well-formed, returns its routed replacement.
+fn expand_method(
+    method: &ImplItemFn,
+    marker: &MethodArgs,
+    args: &ImplArgs,
+    krate: &TokenStream,
+    errors: &mut Errors,
+) -> Option<ImplItemFn> {
+    let sig = &method.sig;
+    let kind = marker.kind.name();
+    let name = &sig.ident;
+
+    if sig.asyncness.is_none() {
+        errors.at(
+            sig.fn_token.span,
+            format!("`#[{kind}]` methods must be `async`: write `async fn {name}(…)`"),
+        );
+    }
+    match sig.receiver() {
+        None => errors.at(
+            name.span(),
+            format!(
+                "`#[{kind}]` method `{name}` has no `self`: the router comes from the repository, so take `&self` first: `async fn {name}(&self, …)`"
+            ),
+        ),
+        Some(r) if r.reference.is_none() || r.mutability.is_some() || r.colon_token.is_some() => {
+            errors.at(
+                r.span(),
+                format!("`#[{kind}]` methods take `&self` (the router is borrowed from the repository while the method runs)"),
+            );
+        }
+        Some(_) => {}
+    }
+
+    let typed: Vec<(usize, &PatType)> = sig
+        .inputs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| match a {
+            FnArg::Typed(t) => Some((i, t)),
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let conn = find_connection(&typed, sig, kind, errors);
+    let scope_lit = marker.scope.as_ref().or(args.scope.as_ref());
+    let scope = scope_lit.and_then(|lit| {
+        find_scope(
+            &typed,
+            conn.map(|c| c.0),
+            lit,
+            marker.scope.is_some(),
+            name,
+            kind,
+            errors,
+        )
+    });
+    let (ret_ty, err_ty) = check_return(&sig.output, sig, kind, errors);
+
+    let (conn, scope, ret_ty, scope_lit) = (conn?, scope?, ret_ty?, scope_lit?);
+    if !errors.is_empty() {
+        return None;
+    }
+
+    let mut new_sig = sig.clone();
+    new_sig.inputs = sig
+        .inputs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != conn.0)
+        .map(|(_, a)| a.clone())
+        .collect();
+    let conn_pat = &conn.1.pat;
+    let conn_ty = without_lifetime(&conn.1.ty);
+    let block = &method.block;
+
+    let router = format_ident!("__ryw_router", span = Span::mixed_site());
+    let scope_key = format_ident!("__ryw_scope", span = Span::mixed_site());
+    let body_fn = format_ident!("__ryw_body", span = Span::mixed_site());
+    let router_expr = match &args.router {
+        Some(field) => quote!(#krate::__private::AsRouter::as_router(&self.#field)),
+        None => quote!(#krate::__private::RywRepository::ryw_router(self)),
+    };
+    let scope_str = scope_lit.value();
+    let scope_arg = quote_spanned!(scope.span()=> &#scope);
+    // ryw's own errors come back as `RoutedError::Ryw` and are converted into the method's
+    // error type by one call spanned at that type (or at the return type when it is a
+    // `Result` alias): a type without `From<ryw_diesel::Error>` is then one error, at that
+    // type, with `RywErrorTarget`'s message.
+    let err_span = err_ty.map_or_else(|| ret_ty.span(), Spanned::span);
+    let ryw_err = format_ident!("__ryw_error", span = Span::mixed_site());
+    let value = format_ident!("__ryw_value", span = Span::mixed_site());
+    // The conversion takes ryw's error (not a type that carries `E`), so rustc reports a
+    // missing `From<ryw_diesel::Error>` at the call's path, spanned at the error type, with
+    // `RywErrorTarget`'s message.
+    let krate_at_err = respan(krate.clone(), err_span);
+    let user_arm = quote! {
+        ::core::result::Result::Err(#krate::__private::RoutedError::User(#ryw_err)) => {
+            ::core::result::Result::Err(#ryw_err)
+        }
+    };
+    let ryw_arm = quote_spanned! {err_span=>
+        ::core::result::Result::Err(#krate_at_err::__private::RoutedError::Ryw(#ryw_err)) => {
+            ::core::result::Result::Err(#krate_at_err::__private::convert_ryw_error(#ryw_err))
+        }
+    };
+    let call = match marker.kind {
+        Kind::Write => quote! {
+            #krate::__private::write(#router, &#scope_key, #body_fn).await
+        },
+        Kind::Read => {
+            let policy = if marker.wait_ms.is_some() || marker.fallback.is_some() {
+                let wait = marker.wait_ms.as_ref().map_or_else(
+                    || quote!(::core::option::Option::None),
+                    |w| quote!(::core::option::Option::Some(#w)),
+                );
+                let fallback = marker.fallback.as_ref().map_or_else(
+                    || quote!(::core::option::Option::None),
+                    |f| quote!(::core::option::Option::Some(#krate::__private::Fallback::#f)),
+                );
+                quote!(::core::option::Option::Some(#krate::__private::policy(#router, #wait, #fallback)))
+            } else {
+                quote!(::core::option::Option::None)
+            };
+            quote! {
+                #krate::__private::read(#router, &#scope_key, #policy, #body_fn).await
+            }
+        }
+    };
+    let new_block = syn::parse_quote! {{
+        let #router = #router_expr;
+        let #scope_key = #krate::__private::scope_key(#scope_str, #scope_arg);
+        let #body_fn = async move |#conn_pat: #conn_ty| -> #ret_ty #block;
+        match #call {
+            ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#value),
+            #user_arm
+            #ryw_arm
+        }
+    }};
+    Some(ImplItemFn {
+        attrs: method.attrs.clone(),
+        vis: method.vis.clone(),
+        defaultness: method.defaultness,
+        sig: new_sig,
+        block: new_block,
+    })
+}
+
+/// The connection parameter: the one `&mut` parameter, or the `&mut` one named `conn`.
+fn find_connection<'a>(
+    typed: &[(usize, &'a PatType)],
+    sig: &syn::Signature,
+    kind: &str,
+    errors: &mut Errors,
+) -> Option<(usize, &'a PatType)> {
+    let muts: Vec<(usize, &PatType)> = typed
+        .iter()
+        .copied()
+        .filter(|(_, t)| matches!(&*t.ty, Type::Reference(r) if r.mutability.is_some()))
+        .collect();
+    match muts.as_slice() {
+        [one] => Some(*one),
+        [] => {
+            errors.at(
+                sig.paren_token.span.join(),
+                format!(
+                    "`#[{kind}]` method `{}` has no connection parameter: add `conn: &mut AsyncPgConnection` (or `conn: &mut ryw_diesel::Connection<Self>`); the macro supplies it and removes it from the public signature",
+                    sig.ident
+                ),
+            );
+            None
+        }
+        many => {
+            let named = many
+                .iter()
+                .find(|(_, t)| matches!(&*t.pat, Pat::Ident(p) if p.ident == "conn"));
+            if named.is_none() {
+                errors.at(
+                    sig.paren_token.span.join(),
+                    format!(
+                        "`{}` has several `&mut` parameters: name the connection parameter `conn`",
+                        sig.ident
+                    ),
+                );
+            }
+            named.copied()
+        }
+    }
+}
+
+/// Finds an identifier anywhere inside a pattern.
+struct FindIdent<'a>(&'a str, Option<Span>);
+
+impl<'ast> Visit<'ast> for FindIdent<'_> {
+    fn visit_ident(&mut self, i: &'ast Ident) {
+        if i == self.0 && self.1.is_none() {
+            self.1 = Some(i.span());
+        }
+    }
+}
+
+/// The scope parameter named by `lit`, bound as a plain identifier.
+fn find_scope(
+    typed: &[(usize, &PatType)],
+    conn: Option<usize>,
+    lit: &LitStr,
+    method_level: bool,
+    name: &Ident,
+    kind: &str,
+    errors: &mut Errors,
+) -> Option<Ident> {
+    let wanted = lit.value();
+    for (i, t) in typed {
+        if let Pat::Ident(p) = &*t.pat
+            && p.ident == wanted
+        {
+            if Some(*i) == conn {
+                errors.at(
+                    p.ident.span(),
+                    format!("`{wanted}` is the connection parameter; the scope must name the parameter that identifies the scope, e.g. `user_id`"),
+                );
+                return None;
+            }
+            return Some(p.ident.clone());
+        }
+    }
+    for (_, t) in typed {
+        let mut finder = FindIdent(&wanted, None);
+        finder.visit_pat(&t.pat);
+        if let Some(span) = finder.1 {
+            errors.at(
+                span,
+                format!(
+                    "the scope parameter `{wanted}` is bound by a pattern; bind it as a plain parameter (`{wanted}: …`) and destructure inside the method"
+                ),
+            );
+            return None;
+        }
+    }
+    let params: Vec<String> = typed
+        .iter()
+        .filter(|(i, _)| Some(*i) != conn)
+        .map(|(_, t)| t.pat.to_token_stream().to_string())
+        .collect();
+    let span = if method_level {
+        lit.span()
+    } else {
+        name.span()
+    };
+    errors.at(
+        span,
+        format!(
+            "`#[{kind}]` method `{name}` has no parameter named `{wanted}` to use as the scope; its parameters are: {}. Rename the parameter, or set `#[{kind}(scope = \"…\")]` on this method",
+            if params.is_empty() { "(none)".to_owned() } else { params.join(", ") }
+        ),
+    );
+    None
+}
+
+/// The return type, which must be a `Result`, and its error type when it is spelled out.
+fn check_return<'a>(
+    output: &'a ReturnType,
+    sig: &syn::Signature,
+    kind: &str,
+    errors: &mut Errors,
+) -> (Option<&'a Type>, Option<&'a Type>) {
+    let ReturnType::Type(_, ty) = output else {
+        errors.at(
+            sig.paren_token.span.join(),
+            format!(
+                "`#[{kind}]` method `{}` returns nothing: write `-> Result<(), E>` with an error type `E: From<ryw_diesel::Error>` (ryw's pool, fence and transaction errors go there)",
+                sig.ident
+            ),
+        );
+        return (None, None);
+    };
+    let msg = format!(
+        "`#[{kind}]` methods return a `Result`: write `-> Result<{}, E>` with an error type `E: From<ryw_diesel::Error>` (ryw's pool, fence and transaction errors go there)",
+        tidy(&ty.to_token_stream().to_string())
+    );
+    let Type::Path(path) = &**ty else {
+        errors.at(ty.span(), msg);
+        return (None, None);
+    };
+    let Some(last) = path.path.segments.last() else {
+        errors.at(ty.span(), msg);
+        return (None, None);
+    };
+    if !last.ident.to_string().ends_with("Result") {
+        errors.at(ty.span(), msg);
+        return (None, None);
+    }
+    let err = match &last.arguments {
+        PathArguments::AngleBracketed(a) => a
+            .args
+            .iter()
+            .filter_map(|g| match g {
+                GenericArgument::Type(t) => Some(t),
+                _ => None,
+            })
+            .nth(1),
+        _ => None,
+    };
+    (Some(ty), err)
+}
+
+/// A type's token text as written by hand: `Option < i64 >` -> `Option<i64>`.
+fn tidy(tokens: &str) -> String {
+    tokens
+        .replace(" < ", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" :: ", "::")
+        .replace(" ,", ",")
+        .replace("& ", "&")
+}
+
+/// `&'a mut T` -> `&mut T`, so the generated closure is generic over the borrow.
+fn without_lifetime(ty: &Type) -> Type {
+    match ty {
+        Type::Reference(r) => {
+            let mut r = r.clone();
+            r.lifetime = None;
+            Type::Reference(r)
+        }
+        other => other.clone(),
+    }
+}
+
+/// `tokens` with every span set to `span`, so a diagnostic about them points there.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let proc_macro2::TokenTree::Group(g) = &tt {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tt = proc_macro2::TokenTree::Group(group);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
+}

@@ -1,0 +1,24 @@
+//! The error type lacks `From<ryw_diesel::Error>` and is hidden behind a `Result` alias.
+
+use diesel_async::AsyncPgConnection;
+use ryw_diesel::{Postgres, Router, read_your_writes};
+
+#[derive(Debug)]
+struct AppError;
+
+type AppResult<T> = Result<T, AppError>;
+
+struct Repo {
+    router: Router<Postgres>,
+}
+
+#[read_your_writes(scope = "user_id", router = "router")]
+impl Repo {
+    #[write]
+    async fn put(&self, conn: &mut AsyncPgConnection, user_id: i64) -> AppResult<()> {
+        let _ = (conn, user_id);
+        Ok(())
+    }
+}
+
+fn main() {}

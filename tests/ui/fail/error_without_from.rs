@@ -1,0 +1,27 @@
+//! The error type cannot hold ryw's errors: no `From<ryw_diesel::Error>`.
+
+use diesel_async::AsyncPgConnection;
+use ryw_diesel::{Postgres, Router, read_your_writes};
+
+#[derive(Debug)]
+enum AppError {
+    NotFound,
+}
+
+struct Repo {
+    router: Router<Postgres>,
+}
+
+#[read_your_writes(scope = "user_id", router = "router")]
+impl Repo {
+    #[read]
+    async fn get(&self, conn: &mut AsyncPgConnection, user_id: i64) -> Result<i64, AppError> {
+        let _ = conn;
+        if user_id < 0 {
+            return Err(AppError::NotFound);
+        }
+        Ok(user_id)
+    }
+}
+
+fn main() {}

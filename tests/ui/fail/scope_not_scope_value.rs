@@ -1,0 +1,27 @@
+//! A scope parameter whose type is not a `ryw_core::ScopeValue`.
+
+use diesel_async::AsyncPgConnection;
+use ryw_diesel::{Postgres, Router, read_your_writes};
+
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error(transparent)]
+    Ryw(#[from] ryw_diesel::Error),
+}
+
+struct Repo {
+    router: Router<Postgres>,
+}
+
+struct UserId(i64);
+
+#[read_your_writes(scope = "user_id", router = "router")]
+impl Repo {
+    #[read]
+    async fn get(&self, conn: &mut AsyncPgConnection, user_id: UserId) -> Result<i64, AppError> {
+        let _ = conn;
+        Ok(user_id.0)
+    }
+}
+
+fn main() {}

@@ -1,0 +1,35 @@
+//! `scope` names a parameter the method does not have (impl-level and method-level).
+
+use diesel_async::AsyncPgConnection;
+use ryw_diesel::{Postgres, Router, read_your_writes};
+
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error(transparent)]
+    Ryw(#[from] ryw_diesel::Error),
+}
+
+struct Repo {
+    router: Router<Postgres>,
+}
+
+#[read_your_writes(scope = "user_id", router = "router")]
+impl Repo {
+    #[read]
+    async fn by_account(
+        &self,
+        conn: &mut AsyncPgConnection,
+        account_id: i64,
+    ) -> Result<i64, AppError> {
+        let _ = conn;
+        Ok(account_id)
+    }
+
+    #[write(scope = "acount_id")]
+    async fn close(&self, conn: &mut AsyncPgConnection, account_id: i64) -> Result<(), AppError> {
+        let _ = (conn, account_id);
+        Ok(())
+    }
+}
+
+fn main() {}

@@ -1,0 +1,25 @@
+//! `wait_ms` on a `#[write]`: writes always run on the leader.
+
+use diesel_async::AsyncPgConnection;
+use ryw_diesel::{Postgres, Router, read_your_writes};
+
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error(transparent)]
+    Ryw(#[from] ryw_diesel::Error),
+}
+
+struct Repo {
+    router: Router<Postgres>,
+}
+
+#[read_your_writes(scope = "user_id", router = "router")]
+impl Repo {
+    #[write(wait_ms = 100)]
+    async fn put(&self, conn: &mut AsyncPgConnection, user_id: i64) -> Result<(), AppError> {
+        let _ = (conn, user_id);
+        Ok(())
+    }
+}
+
+fn main() {}

@@ -1,0 +1,64 @@
+//! Per-method read policy: `#[read(wait_ms = …, fallback = "…")]`, alone or together.
+
+use diesel_async::AsyncPgConnection;
+use ryw_diesel::{Postgres, Router, read_your_writes};
+
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error(transparent)]
+    Ryw(#[from] ryw_diesel::Error),
+}
+
+struct Repo {
+    router: Router<Postgres>,
+}
+
+#[read_your_writes(scope = "user_id", router = "router")]
+impl Repo {
+    #[read(wait_ms = 250, fallback = "error")]
+    async fn strict(&self, conn: &mut AsyncPgConnection, user_id: i64) -> Result<i64, AppError> {
+        let _ = conn;
+        Ok(user_id)
+    }
+
+    #[read(fallback = "leader")]
+    async fn to_leader(&self, conn: &mut AsyncPgConnection, user_id: i64) -> Result<i64, AppError> {
+        let _ = conn;
+        Ok(user_id)
+    }
+
+    #[read(fallback = "stale", wait_ms = 0)]
+    async fn dashboard(&self, conn: &mut AsyncPgConnection, user_id: i64) -> Result<i64, AppError> {
+        let _ = conn;
+        Ok(user_id)
+    }
+
+    #[read(wait_ms = 1_000)]
+    async fn patient(&self, conn: &mut AsyncPgConnection, user_id: i64) -> Result<i64, AppError> {
+        let _ = conn;
+        Ok(user_id)
+    }
+
+    #[read(scope = "other", wait_ms = 50, fallback = "error")]
+    async fn other(
+        &self,
+        conn: &mut AsyncPgConnection,
+        user_id: i64,
+        other: i64,
+    ) -> Result<i64, AppError> {
+        let _ = conn;
+        Ok(user_id + other)
+    }
+}
+
+async fn use_it(repo: &Repo) -> Result<i64, AppError> {
+    Ok(repo.strict(1).await?
+        + repo.to_leader(1).await?
+        + repo.dashboard(1).await?
+        + repo.patient(1).await?
+        + repo.other(1, 2).await?)
+}
+
+fn main() {
+    let _ = use_it;
+}
