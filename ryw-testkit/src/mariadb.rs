@@ -416,34 +416,21 @@ async fn slave_status(port: u16) -> Result<(String, String, String), TestkitErro
     Ok((get("Slave_IO_Running"), get("Slave_SQL_Running"), err))
 }
 
+/// Waits until a server accepts connections (and runs queries), or exits, or time runs out.
 async fn wait_connectable(p: &Proc, port: u16, timeout: Duration) -> Result<(), TestkitError> {
-    let deadline = Instant::now() + timeout;
-    let mut last;
-    loop {
-        if let Some(st) = p.exited() {
-            return Err(p.exited_error(port, st));
-        }
-        match connect(port).await {
-            Ok(mut c) => match c.query_drop("SELECT 1").await {
-                Ok(()) => {
-                    let _ = c.disconnect().await;
-                    return Ok(());
-                }
-                Err(e) => last = e.to_string(),
-            },
-            Err(e) => last = e.to_string(),
-        }
-        if Instant::now() >= deadline {
-            return Err(TestkitError::Timeout {
-                what: format!("{} to accept connections", p.what),
-                port,
-                timeout,
-                log: p.log.clone(),
-                detail: format!(" (last: {last})"),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    p.wait_until_ready(
+        port,
+        timeout,
+        "to accept connections",
+        Duration::from_millis(10),
+        || async move {
+            let mut c = connect(port).await.map_err(|e| e.to_string())?;
+            c.query_drop("SELECT 1").await.map_err(|e| e.to_string())?;
+            let _ = c.disconnect().await;
+            Ok(())
+        },
+    )
+    .await
 }
 
 impl Topology for MariaDbTopology {

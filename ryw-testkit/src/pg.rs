@@ -444,30 +444,20 @@ fn append(path: &Path, text: &str) -> Result<(), TestkitError> {
 
 /// Waits until a server accepts connections (and runs queries), or exits, or time runs out.
 async fn wait_connectable(p: &Proc, port: u16, timeout: Duration) -> Result<(), TestkitError> {
-    let deadline = Instant::now() + timeout;
-    let mut last;
-    loop {
-        if let Some(st) = p.exited() {
-            return Err(p.exited_error(port, st));
-        }
-        match connect(port).await {
-            Ok(c) => match c.simple_query("SELECT 1").await {
-                Ok(_) => return Ok(()),
-                Err(e) => last = e.to_string(),
-            },
-            Err(e) => last = e.to_string(),
-        }
-        if Instant::now() >= deadline {
-            return Err(TestkitError::Timeout {
-                what: format!("{} to accept connections", p.what),
-                port,
-                timeout,
-                log: p.log.clone(),
-                detail: format!(" (last: {last})"),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    p.wait_until_ready(
+        port,
+        timeout,
+        "to accept connections",
+        Duration::from_millis(10),
+        || async move {
+            let c = connect(port).await.map_err(|e| e.to_string())?;
+            c.simple_query("SELECT 1")
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        },
+    )
+    .await
 }
 
 impl Topology for PgTopology {

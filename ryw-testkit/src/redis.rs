@@ -151,26 +151,14 @@ impl RedisServer {
 }
 
 async fn wait_ready(p: &Proc, port: u16) -> Result<(), TestkitError> {
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        if let Some(st) = p.exited() {
-            return Err(p.exited_error(port, st));
-        }
-        let last = match ping(port).await {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        if Instant::now() >= deadline {
-            return Err(TestkitError::Timeout {
-                what: "redis-server to answer PING".into(),
-                port,
-                timeout: READY_TIMEOUT,
-                log: p.log.clone(),
-                detail: format!(" (last: {last})"),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    p.wait_until_ready(
+        port,
+        READY_TIMEOUT,
+        "to answer PING",
+        Duration::from_millis(5),
+        async || ping(port).await.map_err(|e| e.to_string()),
+    )
+    .await
 }
 
 impl Drop for RedisServer {

@@ -108,6 +108,44 @@ pub(crate) struct Proc {
 }
 
 impl Proc {
+    /// Polls `probe` until it succeeds, the process exits, or `timeout` passes; `what` names
+    /// the awaited condition in the timeout error ("to accept connections").
+    pub(crate) async fn wait_until_ready<F, Fut>(
+        &self,
+        port: u16,
+        timeout: Duration,
+        what: &str,
+        interval: Duration,
+        mut probe: F,
+    ) -> Result<(), TestkitError>
+    where
+        // A plain closure returning a future (not an async closure): the futures of async
+        // closures are not provably `Send` for all lifetimes yet, and callers need `Send`.
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.exited() {
+                return Err(self.exited_error(port, st));
+            }
+            let last = match probe().await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            if Instant::now() >= deadline {
+                return Err(TestkitError::Timeout {
+                    what: format!("{} {what}", self.what),
+                    port,
+                    timeout,
+                    log: self.log.clone(),
+                    detail: format!(" (last: {last})"),
+                });
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+
     /// Spawns `cmd` with stdin null and stdout/stderr appended to `log`.
     pub(crate) async fn spawn(
         mut cmd: Command,
