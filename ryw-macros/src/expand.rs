@@ -76,16 +76,7 @@ pub(crate) fn read_your_writes(attr: TokenStream, item: TokenStream) -> TokenStr
 /// the routed signature, so the only error is the macro's own: no "wrong number of
 /// parameters" against the trait, no errors at call sites.
 fn disarm(method: &mut ImplItemFn) {
-    let typed: Vec<(usize, &PatType)> = method
-        .sig
-        .inputs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, a)| match a {
-            FnArg::Typed(t) => Some((i, t)),
-            FnArg::Receiver(_) => None,
-        })
-        .collect();
+    let typed = typed_inputs(&method.sig);
     let Some((index, conn)) = find_connection(&typed, &method.sig, "", &mut Errors::default())
     else {
         return;
@@ -147,15 +138,7 @@ fn expand_method(
         Some(_) => {}
     }
 
-    let typed: Vec<(usize, &PatType)> = sig
-        .inputs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, a)| match a {
-            FnArg::Typed(t) => Some((i, t)),
-            FnArg::Receiver(_) => None,
-        })
-        .collect();
+    let typed = typed_inputs(sig);
     let conn = find_connection(&typed, sig, kind, errors);
     let scope_lit = marker.scope.as_ref().or(args.scope.as_ref());
     let scope = scope_lit.and_then(|lit| {
@@ -258,6 +241,18 @@ fn expand_method(
         sig: new_sig,
         block: new_block,
     })
+}
+
+/// The typed (non-`self`) parameters with their positions in the signature.
+fn typed_inputs(sig: &syn::Signature) -> Vec<(usize, &PatType)> {
+    sig.inputs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| match a {
+            FnArg::Typed(t) => Some((i, t)),
+            FnArg::Receiver(_) => None,
+        })
+        .collect()
 }
 
 /// The connection parameter: the one `&mut` parameter, or the `&mut` one named `conn`.

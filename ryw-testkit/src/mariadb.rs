@@ -12,7 +12,7 @@ use mysql_async::{Conn, Opts, Row};
 
 use crate::dirs::{TopoDir, find_binary, free_port};
 use crate::proxy::DelayProxy;
-use crate::supervisor::{Proc, on_testkit_rt};
+use crate::supervisor::{Proc, ProcSlot, on_testkit_rt};
 use crate::{TestkitError, Topology, sys};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -33,27 +33,10 @@ struct MyNode {
     out: PathBuf,
     port: u16,
     server_id: u32,
-    proc: Mutex<Option<Proc>>,
+    proc: ProcSlot,
 }
 
 impl MyNode {
-    fn take_proc(&self) -> Option<Proc> {
-        self.proc.lock().ok().and_then(|mut p| p.take())
-    }
-
-    fn set_proc(&self, p: Proc) {
-        if let Ok(mut g) = self.proc.lock() {
-            *g = Some(p);
-        }
-    }
-
-    fn running(&self) -> bool {
-        self.proc
-            .lock()
-            .map(|g| g.as_ref().is_some_and(|p| p.exited().is_none()))
-            .unwrap_or(false)
-    }
-
     fn url(&self) -> String {
         format!("mysql://root@127.0.0.1:{}/{DB}", self.port)
     }
@@ -169,7 +152,7 @@ impl MariaDbTopology {
             dir: d,
             port: free_port()?,
             server_id,
-            proc: Mutex::new(None),
+            proc: ProcSlot::default(),
         })
     }
 
@@ -228,7 +211,7 @@ impl MariaDbTopology {
         let mut ports = Vec::new();
         for node in topo.nodes() {
             let p = topo.spawn_mariadbd(node).await?;
-            node.set_proc(p);
+            node.proc.set(p);
         }
         for node in topo.nodes() {
             ports.push(topo.wait_first_start(node).await?);
@@ -304,7 +287,7 @@ impl MariaDbTopology {
         let mut port = node.port;
         for attempt in 1.. {
             let res = {
-                let g = node.proc.lock().ok().and_then(|mut g| g.take());
+                let g = node.proc.take();
                 let Some(p) = g else {
                     return Err(TestkitError::InvalidState(format!(
                         "{} not started",
@@ -312,14 +295,14 @@ impl MariaDbTopology {
                     )));
                 };
                 let r = wait_connectable(&p, port, READY_TIMEOUT).await;
-                node.set_proc(p);
+                node.proc.set(p);
                 r
             };
             match res {
                 Ok(()) => return Ok(port),
                 Err(e) => {
                     let text = fs::read_to_string(&node.log).unwrap_or_default();
-                    if attempt < 4 && !node.running() && text.contains("Bind on TCP/IP port") {
+                    if attempt < 4 && !node.proc.running() && text.contains("Bind on TCP/IP port") {
                         port = free_port()?;
                         let moved = MyNode {
                             name: node.name.clone(),
@@ -329,11 +312,11 @@ impl MariaDbTopology {
                             out: node.out.clone(),
                             port,
                             server_id: node.server_id,
-                            proc: Mutex::new(None),
+                            proc: ProcSlot::default(),
                         };
                         moved.write_cnf()?;
                         let p = self.spawn_mariadbd(node).await?;
-                        node.set_proc(p);
+                        node.proc.set(p);
                         continue;
                     }
                     return Err(e);
@@ -379,12 +362,12 @@ impl MariaDbTopology {
     }
 
     async fn restart_node(&self, node: &MyNode) -> Result<(), TestkitError> {
-        if let Some(p) = node.take_proc() {
+        if let Some(p) = node.proc.take() {
             p.kill().await;
         }
         let p = self.spawn_mariadbd(node).await?;
         let res = wait_connectable(&p, node.port, READY_TIMEOUT).await;
-        node.set_proc(p);
+        node.proc.set(p);
         res
     }
 }
@@ -465,7 +448,7 @@ impl Topology for MariaDbTopology {
     }
 
     async fn kill_replica(&self, replica: usize) -> Result<(), TestkitError> {
-        if let Some(p) = self.replica(replica)?.take_proc() {
+        if let Some(p) = self.replica(replica)?.proc.take() {
             p.kill().await;
         }
         Ok(())
@@ -478,7 +461,7 @@ impl Topology for MariaDbTopology {
     }
 
     async fn restart_primary(&self) -> Result<(), TestkitError> {
-        if let Some(p) = self.primary.take_proc() {
+        if let Some(p) = self.primary.proc.take() {
             p.signal(sys::SIGTERM); // clean shutdown
             if p.wait_exit(Duration::from_secs(30)).await.is_none() {
                 p.kill().await;
@@ -486,7 +469,7 @@ impl Topology for MariaDbTopology {
         }
         self.restart_node(&self.primary).await?;
         for i in 0..self.replicas.len() {
-            if self.replicas[i].running() {
+            if self.replicas[i].proc.running() {
                 self.wait_replicating(i, READY_TIMEOUT).await?;
             }
         }
@@ -549,7 +532,7 @@ impl Topology for MariaDbTopology {
 impl Drop for MariaDbTopology {
     fn drop(&mut self) {
         for node in std::iter::once(&self.primary).chain(self.replicas.iter()) {
-            if let Some(p) = node.take_proc() {
+            if let Some(p) = node.proc.take() {
                 p.kill_blocking();
             }
         }

@@ -12,7 +12,7 @@ use tokio_postgres::{Client, NoTls};
 
 use crate::dirs::{TopoDir, find_binary, free_port, lookup_user};
 use crate::proxy::DelayProxy;
-use crate::supervisor::{Proc, children_of, on_testkit_rt, wait_gone};
+use crate::supervisor::{Proc, ProcSlot, children_of, on_testkit_rt, wait_gone};
 use crate::{TestkitError, Topology, sys};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -79,27 +79,10 @@ struct PgNode {
     data: PathBuf,
     log: PathBuf,
     port: u16,
-    proc: Mutex<Option<Proc>>,
+    proc: ProcSlot,
 }
 
 impl PgNode {
-    fn take_proc(&self) -> Option<Proc> {
-        self.proc.lock().ok().and_then(|mut p| p.take())
-    }
-
-    fn set_proc(&self, p: Proc) {
-        if let Ok(mut g) = self.proc.lock() {
-            *g = Some(p);
-        }
-    }
-
-    fn running(&self) -> bool {
-        self.proc
-            .lock()
-            .map(|g| g.as_ref().is_some_and(|p| p.exited().is_none()))
-            .unwrap_or(false)
-    }
-
     fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
@@ -189,7 +172,7 @@ impl PgTopology {
             data: dir.path.join("p"),
             log: dir.path.join("p.log"),
             port: free_port()?,
-            proc: Mutex::new(None),
+            proc: ProcSlot::default(),
         };
         let mut cmd = env.command("initdb");
         cmd.arg("-D")
@@ -228,7 +211,7 @@ impl PgTopology {
                 data: topo.dir.path.join(format!("r{i}")),
                 log: topo.dir.path.join(format!("r{i}.log")),
                 port: free_port()?,
-                proc: Mutex::new(None),
+                proc: ProcSlot::default(),
             };
             let mut cmd = topo.env.command("pg_basebackup");
             cmd.args(["-h", "127.0.0.1", "-p", &topo.primary.port.to_string()])
@@ -301,7 +284,7 @@ impl PgTopology {
             let p = self.spawn_postgres(node).await?;
             match wait_connectable(&p, port, READY_TIMEOUT).await {
                 Ok(()) => {
-                    node.set_proc(p);
+                    node.proc.set(p);
                     return Ok(port);
                 }
                 Err(e) => {
@@ -344,11 +327,8 @@ impl PgTopology {
         let deadline = Instant::now() + timeout;
         let mut last;
         loop {
-            if let Some(st) = node.proc.lock().ok().and_then(|g| {
-                g.as_ref()
-                    .and_then(|p| p.exited().map(|s| p.exited_error(node.port, s)))
-            }) {
-                return Err(st);
+            if let Some(e) = node.proc.exit_error(node.port) {
+                return Err(e);
             }
             match connect(self.primary.port).await {
                 Ok(c) => {
@@ -413,7 +393,7 @@ impl PgTopology {
     }
 
     async fn kill_node(node: &PgNode) {
-        if let Some(p) = node.take_proc() {
+        if let Some(p) = node.proc.take() {
             let backends = children_of(p.pid);
             p.kill().await;
             for b in &backends {
@@ -427,7 +407,7 @@ impl PgTopology {
         Self::kill_node(node).await;
         let p = self.spawn_postgres(node).await?;
         let res = wait_connectable(&p, node.port, READY_TIMEOUT).await;
-        node.set_proc(p);
+        node.proc.set(p);
         res
     }
 }
@@ -516,7 +496,7 @@ impl Topology for PgTopology {
     }
 
     async fn restart_primary(&self) -> Result<(), TestkitError> {
-        if let Some(p) = self.primary.take_proc() {
+        if let Some(p) = self.primary.proc.take() {
             let backends = children_of(p.pid);
             p.signal(sys::SIGINT); // fast shutdown
             if p.wait_exit(Duration::from_secs(30)).await.is_none() {
@@ -526,7 +506,7 @@ impl Topology for PgTopology {
         }
         self.restart_node(&self.primary).await?;
         for i in 0..self.replicas.len() {
-            if self.replicas[i].running() && !self.is_promoted(i) {
+            if self.replicas[i].proc.running() && !self.is_promoted(i) {
                 self.wait_streaming(i, READY_TIMEOUT).await?;
             }
         }
@@ -603,7 +583,7 @@ impl Drop for PgTopology {
     fn drop(&mut self) {
         let mut backends = Vec::new();
         for node in std::iter::once(&self.primary).chain(self.replicas.iter()) {
-            if let Some(p) = node.take_proc() {
+            if let Some(p) = node.proc.take() {
                 backends.extend(children_of(p.pid));
                 p.kill_blocking();
             }

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -10,7 +9,7 @@ use tokio::net::TcpStream;
 
 use crate::TestkitError;
 use crate::dirs::{TopoDir, find_binary, free_port};
-use crate::supervisor::{Proc, on_testkit_rt};
+use crate::supervisor::{Proc, ProcSlot, on_testkit_rt};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -21,7 +20,7 @@ pub struct RedisServer {
     bin: PathBuf,
     port: u16,
     log: PathBuf,
-    proc: Mutex<Option<Proc>>,
+    proc: ProcSlot,
     started_in: Duration,
     dir: TopoDir,
 }
@@ -61,7 +60,7 @@ impl RedisServer {
             bin,
             port: free_port()?,
             log: dir.path.join("redis.log"),
-            proc: Mutex::new(None),
+            proc: ProcSlot::default(),
             started_in: Duration::ZERO,
             dir,
         };
@@ -69,7 +68,7 @@ impl RedisServer {
             let p = server.spawn().await?;
             match wait_ready(&p, server.port).await {
                 Ok(()) => {
-                    server.set_proc(p);
+                    server.proc.set(p);
                     break;
                 }
                 Err(e) => {
@@ -106,12 +105,6 @@ impl RedisServer {
         Ok(p)
     }
 
-    fn set_proc(&self, p: Proc) {
-        if let Ok(mut g) = self.proc.lock() {
-            *g = Some(p);
-        }
-    }
-
     /// `redis://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
@@ -134,7 +127,7 @@ impl RedisServer {
 
     /// Kills the server (SIGKILL) and reaps it; connections fail afterwards.
     pub async fn kill(&self) {
-        let p = self.proc.lock().ok().and_then(|mut g| g.take());
+        let p = self.proc.take();
         if let Some(p) = p {
             p.kill().await;
         }
@@ -145,7 +138,7 @@ impl RedisServer {
         self.kill().await;
         let p = self.spawn().await?;
         let res = wait_ready(&p, self.port).await;
-        self.set_proc(p);
+        self.proc.set(p);
         res
     }
 }
@@ -163,7 +156,7 @@ async fn wait_ready(p: &Proc, port: u16) -> Result<(), TestkitError> {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        if let Some(p) = self.proc.lock().ok().and_then(|mut g| g.take()) {
+        if let Some(p) = self.proc.take() {
             p.kill_blocking();
         }
     }

@@ -334,3 +334,38 @@ pub(crate) async fn wait_gone(pids: &[u32], timeout: Duration) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// The process a server node currently runs as, if any: taken to kill it, set when
+/// (re)started. Shared by every node type.
+#[derive(Debug, Default)]
+pub(crate) struct ProcSlot(std::sync::Mutex<Option<Proc>>);
+
+impl ProcSlot {
+    /// Takes the process out (to kill or wait on it).
+    pub(crate) fn take(&self) -> Option<Proc> {
+        self.0.lock().ok().and_then(|mut g| g.take())
+    }
+
+    /// Records a (re)started process.
+    pub(crate) fn set(&self, p: Proc) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some(p);
+        }
+    }
+
+    /// Whether a process is recorded and has not exited.
+    pub(crate) fn running(&self) -> bool {
+        self.0
+            .lock()
+            .map(|g| g.as_ref().is_some_and(|p| p.exited().is_none()))
+            .unwrap_or(false)
+    }
+
+    /// The error describing the recorded process's exit, if it exited.
+    pub(crate) fn exit_error(&self, port: u16) -> Option<TestkitError> {
+        self.0.lock().ok().and_then(|g| {
+            g.as_ref()
+                .and_then(|p| p.exited().map(|st| p.exited_error(port, st)))
+        })
+    }
+}
