@@ -8,7 +8,8 @@ use crate::RywError;
 use crate::position::Position;
 
 /// Identity of one replicated cluster (a leader and its replicas), as reported by its backend:
-/// for example the Postgres system identifier plus timeline. Positions are only meaningful
+/// for example the Postgres system identifier (the same before and after a failover: positions
+/// stay comparable across it). Positions are only meaningful
 /// within one cluster: LSNs and GTIDs of unrelated clusters collide (every fresh MariaDB
 /// cluster starts at `0-1-1`), so every floor is stored under the cluster it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -14,6 +14,7 @@
 //! | [`store`] | floors shared across clients and instances ([`MemoryStore`]; Redis in `ryw-diesel`'s feature) |
 //! | [`policy`] | wait budget and fallback |
 //! | [`metrics`] | every metric series, in one place |
+//! | [`warn`] | rate-limited warnings for what an operator must see |
 //!
 //! The guarantee is per scope: once a write for scope `v` committed, later reads for `v` see
 //! it. It is not a global order: on a Postgres primary, commit visibility order can differ
@@ -24,6 +25,9 @@
 pub mod context;
 mod error;
 mod floors;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod layer;
@@ -32,6 +36,7 @@ pub mod policy;
 pub mod position;
 pub mod store;
 pub mod token;
+pub mod warn;
 
 /// The Redis pool crate `RedisStore::new` takes a pool of.
 #[cfg(feature = "redis")]

@@ -15,8 +15,10 @@
 //! | `ryw_replica_online` | gauge | `replica` (1 online, 0 offline) |
 //! | `ryw_position_queries_total` | counter | `replica` |
 //! | `ryw_tokens_rejected_total` | counter | `reason` |
-//! | `ryw_foreign_floors_total` | counter | — (floors of another cluster or timeline ignored) |
+//! | `ryw_foreign_floors_total` | counter | — (floors of another cluster ignored) |
 //! | `ryw_store_errors_total` | counter | `store` |
+//! | `ryw_writes_recaptured_total` | counter | — (positions lost after COMMIT, read again on a fresh connection) |
+//! | `ryw_deadline_hits_total` | counter | `what` = `replica_checkout` / `replica_read` / `server_wait` |
 
 #![allow(unused_variables)] // arguments are unused when the feature is off
 
@@ -42,10 +44,14 @@ pub mod names {
     pub const POSITION_QUERIES: &str = "ryw_position_queries_total";
     /// Incoming tokens rejected, by reason.
     pub const TOKENS_REJECTED: &str = "ryw_tokens_rejected_total";
-    /// Floors ignored because they belong to another cluster or timeline.
+    /// Floors ignored because they belong to another cluster.
     pub const FOREIGN_FLOORS: &str = "ryw_foreign_floors_total";
     /// Scope store failures.
     pub const STORE_ERRORS: &str = "ryw_store_errors_total";
+    /// Writes whose lost capture was recovered on a fresh leader connection.
+    pub const WRITES_RECAPTURED: &str = "ryw_writes_recaptured_total";
+    /// Replica checkouts, reads and server-side waits abandoned at their deadline.
+    pub const DEADLINE_HITS: &str = "ryw_deadline_hits_total";
 }
 
 /// Counts a read served by `route` (`"replica"` or `"leader"`).
@@ -118,7 +124,7 @@ pub fn token_rejected(reason: &'static str) {
     metrics::counter!(names::TOKENS_REJECTED, "reason" => reason).increment(1);
 }
 
-/// Counts a floor ignored because it belongs to another cluster or timeline.
+/// Counts a floor ignored because it belongs to another cluster.
 pub fn foreign_floor() {
     #[cfg(feature = "metrics")]
     metrics::counter!(names::FOREIGN_FLOORS).increment(1);
@@ -128,4 +134,17 @@ pub fn foreign_floor() {
 pub fn store_error(store: &'static str) {
     #[cfg(feature = "metrics")]
     metrics::counter!(names::STORE_ERRORS, "store" => store).increment(1);
+}
+
+/// Counts a write whose position was recovered on a fresh leader connection.
+pub fn write_recaptured() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(names::WRITES_RECAPTURED).increment(1);
+}
+
+/// Counts an operation abandoned at its deadline (`"replica_checkout"`, `"replica_read"`,
+/// `"server_wait"`).
+pub fn deadline_hit(what: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(names::DEADLINE_HITS, "what" => what).increment(1);
 }

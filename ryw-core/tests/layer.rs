@@ -324,6 +324,16 @@ async fn check_bad_tokens(pin: bool, via_cookie: bool) {
     .await;
     assert_eq!(body, format!("{}|false,false", seen_floor(42)));
     assert_eq!(stats.rejected_tokens(), bad.len() as u64);
+    // Per reason: garbage, too long and the two-character base64 are malformed; another
+    // key's token fails its signature; one from an unknown key id, one expired, one from the
+    // future, and the tampered one.
+    let by_reason: std::collections::HashMap<_, _> =
+        stats.rejected_by_reason().into_iter().collect();
+    assert_eq!(by_reason.values().sum::<u64>(), bad.len() as u64);
+    for reason in ["unknown_key", "expired", "from_future"] {
+        assert_eq!(by_reason[reason], 1, "{reason}: {by_reason:?}");
+    }
+    assert_eq!(by_reason["other"], 0, "{by_reason:?}");
 }
 
 #[tokio::test]

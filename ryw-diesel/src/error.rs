@@ -53,10 +53,48 @@ pub enum Error {
         /// How long it waited.
         waited: Duration,
     },
+    /// A node did not answer within a deadline ryw enforces (a frozen or overloaded replica,
+    /// an unreachable leader). Retryable: the node is avoided or the call can be repeated.
+    #[error("{what} on {node} exceeded its {after:?} deadline")]
+    Deadline {
+        /// `leader` or the replica's name.
+        node: String,
+        /// What overran.
+        what: &'static str,
+        /// The deadline.
+        after: Duration,
+    },
+    /// The connection failed while COMMIT was in flight: the write may or may not have
+    /// committed. Never retried by ryw; a caller that retries must make the write idempotent
+    /// or check first.
+    #[error("COMMIT on {node} has an unknown outcome: {source}")]
+    CommitOutcomeUnknown {
+        /// `leader`.
+        node: String,
+        /// The driver error.
+        #[source]
+        source: diesel::result::Error,
+    },
     /// The pools or router were configured wrongly.
     #[error("invalid configuration: {0}")]
     Config(String),
     /// A `ryw-core` error (positions, tokens, store).
     #[error(transparent)]
     Core(#[from] RywError),
+}
+
+impl Error {
+    /// Whether the same call may simply be tried again later: the node was unreachable, busy
+    /// or too slow ([`Pool`](Self::Pool), [`Deadline`](Self::Deadline)), no replica caught up
+    /// in time ([`FenceTimeout`](Self::FenceTimeout)), or BEGIN failed (nothing was written).
+    /// Not for [`CommitOutcomeUnknown`](Self::CommitOutcomeUnknown), configuration errors or
+    /// the database's own answers. Services map these to 503 with `Retry-After`.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Pool { .. } | Self::Deadline { .. } | Self::FenceTimeout { .. } => true,
+            Self::Query { what, .. } => *what == "BEGIN",
+            _ => false,
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub mod pool;
 pub mod repository;
 pub mod router;
 pub mod tracker;
+mod transaction;
 
 #[cfg(feature = "postgres")]
 pub use backend::Postgres;

@@ -27,6 +27,10 @@ pub struct TrackerConfig {
     pub min_backoff: Duration,
     /// Longest retry delay for a failed replica.
     pub max_backoff: Duration,
+    /// Deadline of one poll (connection checkout and position query together). A replica
+    /// that does not answer within it — frozen, overloaded, unreachable — is marked offline
+    /// at once, so new reads stop choosing it after at most this long.
+    pub poll_timeout: Duration,
 }
 
 impl Default for TrackerConfig {
@@ -36,6 +40,7 @@ impl Default for TrackerConfig {
             busy_interval: Duration::from_millis(5),
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            poll_timeout: Duration::from_millis(500),
         }
     }
 }
@@ -45,6 +50,13 @@ impl TrackerConfig {
     #[must_use]
     pub fn with_idle_interval(mut self, d: Duration) -> Self {
         self.idle_interval = d;
+        self
+    }
+
+    /// Sets the deadline of one poll.
+    #[must_use]
+    pub fn with_poll_timeout(mut self, d: Duration) -> Self {
+        self.poll_timeout = d;
         self
     }
 
@@ -121,6 +133,39 @@ impl Tracker {
     }
 }
 
+/// One poll within `timeout`. A connection whose query overran is dropped, not returned to
+/// the pool (its server may still answer the abandoned query later).
+async fn poll<B: Backend>(
+    name: &Arc<str>,
+    backend: &B,
+    pool: &Pool<B::Manager>,
+    timeout: Duration,
+) -> Result<crate::backend::ReplicaPosition, crate::Error> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let overran = |what| crate::Error::Deadline {
+        node: name.to_string(),
+        what,
+        after: timeout,
+    };
+    let mut conn = match tokio::time::timeout_at(deadline, pool.get()).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
+            return Err(crate::Error::Pool {
+                node: name.to_string(),
+                reason: e.to_string(),
+            });
+        }
+        Err(_) => return Err(overran("connection checkout for a position poll")),
+    };
+    match tokio::time::timeout_at(deadline, backend.replica_position(&mut conn, name)).await {
+        Ok(r) => r,
+        Err(_) => {
+            let _ = deadpool::managed::Object::take(conn);
+            Err(overran("position poll"))
+        }
+    }
+}
+
 /// The loop of one tracker task; ends when `shutdown` flips or the router is dropped.
 pub(crate) async fn run<B: Backend>(
     tracker: Arc<Tracker>,
@@ -138,13 +183,7 @@ pub(crate) async fn run<B: Backend>(
         }
         tracker.queries.fetch_add(1, Ordering::Relaxed);
         ryw_core::metrics::position_query(&tracker.name);
-        let polled = match pool.get().await {
-            Ok(mut conn) => backend.replica_position(&mut conn, &tracker.name).await,
-            Err(e) => Err(crate::Error::Pool {
-                node: tracker.name.to_string(),
-                reason: e.to_string(),
-            }),
-        };
+        let polled = poll(&tracker.name, &backend, &pool, config.poll_timeout).await;
         let delay = match polled {
             Ok(at) => {
                 backoff = config.min_backoff;

@@ -64,10 +64,13 @@
 
 mod dirs;
 mod error;
+mod faults;
 mod mariadb;
 mod pg;
+mod procfs;
 mod proxy;
 mod redis;
+mod slot;
 mod supervisor;
 mod sys;
 
@@ -75,6 +78,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use error::TestkitError;
+pub use faults::Faults;
 pub use mariadb::MariaDbTopology;
 pub use pg::PgTopology;
 pub use redis::RedisServer;

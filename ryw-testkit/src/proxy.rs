@@ -6,7 +6,7 @@
 //! replication lag of any size, sub-second included.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,6 +26,7 @@ const LAG_RECHECK: Duration = Duration::from_millis(5);
 pub(crate) struct DelayProxy {
     port: u16,
     lag_nanos: Arc<AtomicU64>,
+    upstream: Arc<AtomicU16>,
     task: JoinHandle<()>,
 }
 
@@ -48,11 +49,13 @@ impl DelayProxy {
                 .map_err(|e| TestkitError::io("register proxy listener", e))?
         };
         let lag_nanos = Arc::new(AtomicU64::new(0));
+        let upstream = Arc::new(AtomicU16::new(upstream_port));
         let lag = Arc::clone(&lag_nanos);
-        let task = rt.spawn(accept_loop(listener, upstream_port, lag));
+        let task = rt.spawn(accept_loop(listener, Arc::clone(&upstream), lag));
         Ok(DelayProxy {
             port,
             lag_nanos,
+            upstream,
             task,
         })
     }
@@ -69,20 +72,29 @@ impl DelayProxy {
     }
 }
 
+impl DelayProxy {
+    /// Points connections accepted from now on at `127.0.0.1:port` (after a switchover);
+    /// connections already relayed keep their upstream until it closes them.
+    pub(crate) fn set_upstream(&self, port: u16) {
+        self.upstream.store(port, Ordering::Relaxed);
+    }
+}
+
 impl Drop for DelayProxy {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-async fn accept_loop(listener: TcpListener, upstream_port: u16, lag: Arc<AtomicU64>) {
+async fn accept_loop(listener: TcpListener, upstream: Arc<AtomicU16>, lag: Arc<AtomicU64>) {
     // Dropping the JoinSet (when this task is aborted) aborts every connection.
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 if let Ok((down, _)) = accepted {
-                    conns.spawn(relay(down, upstream_port, Arc::clone(&lag)));
+                    let port = upstream.load(Ordering::Relaxed);
+                    conns.spawn(relay(down, port, Arc::clone(&lag)));
                 }
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}

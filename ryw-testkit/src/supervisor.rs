@@ -18,6 +18,9 @@ use tokio::sync::{oneshot, watch};
 use crate::TestkitError;
 use crate::sys;
 
+pub(crate) use crate::procfs::{children_of, proc_alive, proc_start_time, wait_gone};
+pub(crate) use crate::slot::ProcSlot;
+
 type SpawnReply = oneshot::Sender<std::io::Result<(u32, watch::Receiver<Option<ExitStatus>>)>>;
 
 enum Req {
@@ -280,92 +283,4 @@ pub(crate) fn log_tail(path: &Path) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.len().saturating_sub(30);
     lines[start..].join("\n")
-}
-
-/// Direct children of `pid` (from /proc), e.g. a postmaster's backends.
-pub(crate) fn children_of(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in rd.flatten() {
-        let Some(child) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if proc_ppid(child) == Some(pid) {
-            out.push(child);
-        }
-    }
-    out
-}
-
-fn proc_stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    Some(rest.split_whitespace().map(str::to_owned).collect())
-}
-
-/// Parent pid of `pid`.
-pub(crate) fn proc_ppid(pid: u32) -> Option<u32> {
-    proc_stat_fields(pid)?.get(1)?.parse().ok()
-}
-
-/// Whether `pid` is alive (exists and is not a zombie).
-pub(crate) fn proc_alive(pid: u32) -> bool {
-    match proc_stat_fields(pid) {
-        Some(f) => f.first().map(String::as_str) != Some("Z"),
-        None => false,
-    }
-}
-
-/// Start time (clock ticks since boot) of `pid`, to tell a pid apart from a reused one.
-pub(crate) fn proc_start_time(pid: u32) -> Option<u64> {
-    proc_stat_fields(pid)?.get(19)?.parse().ok()
-}
-
-/// Waits (bounded) until none of `pids` is alive.
-pub(crate) async fn wait_gone(pids: &[u32], timeout: Duration) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while pids.iter().any(|p| proc_alive(*p)) && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// The process a server node currently runs as, if any: taken to kill it, set when
-/// (re)started. Shared by every node type.
-#[derive(Debug, Default)]
-pub(crate) struct ProcSlot(std::sync::Mutex<Option<Proc>>);
-
-impl ProcSlot {
-    /// Takes the process out (to kill or wait on it).
-    pub(crate) fn take(&self) -> Option<Proc> {
-        self.0.lock().ok().and_then(|mut g| g.take())
-    }
-
-    /// Records a (re)started process.
-    pub(crate) fn set(&self, p: Proc) {
-        if let Ok(mut g) = self.0.lock() {
-            *g = Some(p);
-        }
-    }
-
-    /// Whether a process is recorded and has not exited.
-    pub(crate) fn running(&self) -> bool {
-        self.0
-            .lock()
-            .map(|g| g.as_ref().is_some_and(|p| p.exited().is_none()))
-            .unwrap_or(false)
-    }
-
-    /// The error describing the recorded process's exit, if it exited.
-    pub(crate) fn exit_error(&self, port: u16) -> Option<TestkitError> {
-        self.0.lock().ok().and_then(|g| {
-            g.as_ref()
-                .and_then(|p| p.exited().map(|st| p.exited_error(port, st)))
-        })
-    }
 }

@@ -72,3 +72,6 @@ pub(crate) fn register_at_exit() {
 pub(crate) const SIGKILL: i32 = libc::SIGKILL;
 pub(crate) const SIGTERM: i32 = libc::SIGTERM;
 pub(crate) const SIGINT: i32 = libc::SIGINT;
+pub(crate) const SIGQUIT: i32 = libc::SIGQUIT;
+pub(crate) const SIGSTOP: i32 = libc::SIGSTOP;
+pub(crate) const SIGCONT: i32 = libc::SIGCONT;

@@ -141,6 +141,7 @@ pub async fn run_mode(
         leader_reads: after.leader_reads - before.leader_reads,
         fallbacks: after.fallbacks - before.fallbacks,
         plain_reads: after.plain_reads - before.plain_reads,
+        ..after
     };
     Ok(total)
 }

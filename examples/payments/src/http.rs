@@ -2,15 +2,44 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::repo::{AppError, Payment, Payments};
+
+/// The largest payment accepted, in cents.
+pub const MAX_CENTS: i64 = 10_000_000;
+
+/// How long a client may take to send a request, and how large its body may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// From the end of the request head to the response (a body sent slowly, a handler
+    /// stuck): past it the answer is 408.
+    pub request_timeout: Duration,
+    /// How long a request head may take to arrive (see [`crate::serve::serve`]).
+    pub header_timeout: Duration,
+    /// The largest request body, in bytes: past it the answer is 413.
+    pub body_limit: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(5),
+            body_limit: 4096,
+        }
+    }
+}
 
 /// Shared state of the handlers.
 pub struct AppState<R> {
@@ -20,6 +49,8 @@ pub struct AppState<R> {
     pub plain_reads: AtomicU64,
     /// Where routed reads went, as the router counts them.
     pub stats: Box<dyn Fn() -> ryw_diesel::RouterStats + Send + Sync>,
+    /// Incoming tokens the layer rejected (bad, forged, expired).
+    pub rejected_tokens: Box<dyn Fn() -> u64 + Send + Sync>,
 }
 
 /// Request body of a payment.
@@ -42,7 +73,7 @@ pub struct Routing {
     routing: Option<String>,
 }
 
-/// Counters for the demo.
+/// Counters for the demo and for operators.
 #[derive(Debug, Deserialize, Serialize, Default, Clone, Copy)]
 pub struct StatsBody {
     /// Routed reads served by replicas.
@@ -53,22 +84,68 @@ pub struct StatsBody {
     pub fallbacks: u64,
     /// Unfenced reads (all served by replicas).
     pub plain_reads: u64,
+    /// Incoming tokens rejected and treated as absent.
+    #[serde(default)]
+    pub rejected_tokens: u64,
+    /// Floors of another cluster ignored.
+    #[serde(default)]
+    pub foreign_floors: u64,
+    /// Scope store failures.
+    #[serde(default)]
+    pub store_errors: u64,
+    /// Writes whose position could not be captured at all.
+    #[serde(default)]
+    pub uncaptured_writes: u64,
+    /// Writes whose lost capture was recovered on a fresh connection.
+    #[serde(default)]
+    pub recaptured_writes: u64,
+    /// Replica checkouts, reads and waits abandoned at their deadline.
+    #[serde(default)]
+    pub deadline_hits: u64,
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let status = match &self {
-            AppError::NoUser(_) => StatusCode::NOT_FOUND,
-            AppError::Ryw(
-                ryw_diesel::Error::FenceTimeout { .. } | ryw_diesel::Error::Pool { .. },
-            ) => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        // 4xx say what was wrong; 5xx carry a stable code only (details go to the log).
+        let (status, body, retry) = match &self {
+            AppError::NoUser(_) => (StatusCode::NOT_FOUND, self.to_string(), false),
+            AppError::InvalidAmount { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, self.to_string(), false)
+            }
+            AppError::InsufficientFunds { .. } => (StatusCode::CONFLICT, self.to_string(), false),
+            AppError::Ryw(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, "temporarily unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily unavailable, retry shortly".to_owned(),
+                    true,
+                )
+            }
+            AppError::Ryw(e @ ryw_diesel::Error::CommitOutcomeUnknown { .. }) => {
+                tracing::error!(error = %e, "payment outcome unknown");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the outcome is unknown: check the payment history before paying again"
+                        .to_owned(),
+                    false,
+                )
+            }
+            _ => {
+                tracing::error!(error = %self, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".to_owned(),
+                    false,
+                )
+            }
         };
-        (
-            status,
-            Json(serde_json::json!({ "error": self.to_string() })),
-        )
-            .into_response()
+        let mut response = (status, Json(serde_json::json!({ "error": body }))).into_response();
+        if retry {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
@@ -77,6 +154,12 @@ async fn pay<R: Payments>(
     Path(user): Path<i64>,
     Json(req): Json<PayRequest>,
 ) -> Result<(StatusCode, Json<BalanceBody>), AppError> {
+    if !(1..=MAX_CENTS).contains(&req.cents) {
+        return Err(AppError::InvalidAmount {
+            cents: req.cents,
+            max: MAX_CENTS,
+        });
+    }
     let balance = st.repo.pay(user, req.cents).await?;
     Ok((StatusCode::CREATED, Json(BalanceBody { balance })))
 }
@@ -109,16 +192,32 @@ async fn stats<R: Payments>(State(st): State<Arc<AppState<R>>>) -> Json<StatsBod
         leader_reads: s.leader_reads,
         fallbacks: s.fallbacks,
         plain_reads: st.plain_reads.load(Ordering::Relaxed),
+        rejected_tokens: (st.rejected_tokens)(),
+        foreign_floors: s.foreign_floors,
+        store_errors: s.store_errors,
+        uncaptured_writes: s.uncaptured_writes,
+        recaptured_writes: s.recaptured_writes,
+        deadline_hits: s.deadline_hits,
     })
 }
 
 /// The service: `POST /users/{id}/payments`, `GET /users/{id}/balance`,
-/// `GET /users/{id}/payments`, `GET /stats`, wrapped in `layer`.
-pub fn app<R: Payments>(state: Arc<AppState<R>>, layer: ryw_core::layer::RywLayer) -> Router {
+/// `GET /users/{id}/payments`, `GET /stats`, wrapped in `layer`, with `limits`' request
+/// timeout and body limit.
+pub fn app<R: Payments>(
+    state: Arc<AppState<R>>,
+    layer: ryw_core::layer::RywLayer,
+    limits: Limits,
+) -> Router {
     Router::new()
         .route("/users/{id}/payments", post(pay::<R>).get(history::<R>))
         .route("/users/{id}/balance", get(balance::<R>))
         .route("/stats", get(stats::<R>))
         .with_state(state)
         .layer(layer)
+        .layer(RequestBodyLimitLayer::new(limits.body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
 }

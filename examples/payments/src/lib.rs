@@ -4,3 +4,4 @@
 pub mod demo;
 pub mod http;
 pub mod repo;
+pub mod serve;

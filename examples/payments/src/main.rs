@@ -123,6 +123,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "development secret: set RYW_TOKEN_SECRET in production".to_owned());
     let codec = TokenCodec::new(KeyRing::new(1, secret.as_bytes())?);
     let layer = RywLayer::new(codec);
+    let limits = http::Limits::default();
 
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
@@ -134,8 +135,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     router: router.clone(),
                 },
                 router,
+                &layer,
             ),
             layer,
+            limits,
         )
     } else {
         let router = router(
@@ -151,12 +154,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     router: router.clone(),
                 },
                 router,
+                &layer,
             ),
             layer,
+            limits,
         )
     };
     println!("payments listening on http://{addr}");
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let server = tokio::spawn(payments::serve::serve(listener, app, limits.header_timeout));
 
     if args.demo {
         let base = format!("http://{addr}");
@@ -181,7 +186,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "then: curl -i -H 'ryw-token: <token from the response>' http://{addr}/users/1/balance"
         );
         tokio::select! {
-            r = server => { r??; }
+            r = server => { r?; }
             _ = tokio::signal::ctrl_c() => {}
         }
     }
@@ -189,11 +194,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn state<R: Payments, B: Backend>(repo: R, router: Router<B>) -> Arc<AppState<R>> {
+fn state<R: Payments, B: Backend>(
+    repo: R,
+    router: Router<B>,
+    layer: &RywLayer,
+) -> Arc<AppState<R>> {
+    let layer_stats = layer.stats();
     Arc::new(AppState {
         repo,
         plain_reads: Default::default(),
         stats: Box::new(move || router.stats()),
+        rejected_tokens: Box::new(move || layer_stats.rejected_tokens()),
     })
 }
 

@@ -40,6 +40,22 @@ pub enum AppError {
     /// The user does not exist.
     #[error("no user {0}")]
     NoUser(i64),
+    /// The amount is not a payment the service accepts.
+    #[error("invalid amount {cents}: pay between 1 and {max} cents")]
+    InvalidAmount {
+        /// What was asked.
+        cents: i64,
+        /// The largest payment accepted.
+        max: i64,
+    },
+    /// The balance does not cover the payment (nothing was debited).
+    #[error("insufficient funds: balance {balance}, payment {cents}")]
+    InsufficientFunds {
+        /// The balance.
+        balance: i64,
+        /// What was asked.
+        cents: i64,
+    },
 }
 
 /// One payment.
@@ -80,12 +96,24 @@ macro_rules! payments_repository {
                 user_id: i64,
                 cents: i64,
             ) -> Result<i64, AppError> {
-                let changed = diesel::update(users::table.find(user_id))
-                    .set(users::balance.eq(users::balance - cents))
-                    .execute(conn)
-                    .await?;
+                // Debit only what the balance covers, in the same statement (no overdraft
+                // under concurrent payments).
+                let changed =
+                    diesel::update(users::table.find(user_id).filter(users::balance.ge(cents)))
+                        .set(users::balance.eq(users::balance - cents))
+                        .execute(conn)
+                        .await?;
                 if changed == 0 {
-                    return Err(AppError::NoUser(user_id));
+                    let balance: Option<i64> = users::table
+                        .find(user_id)
+                        .select(users::balance)
+                        .first(conn)
+                        .await
+                        .optional()?;
+                    return Err(match balance {
+                        None => AppError::NoUser(user_id),
+                        Some(balance) => AppError::InsufficientFunds { balance, cents },
+                    });
                 }
                 diesel::insert_into(payments::table)
                     .values((payments::user_id.eq(user_id), payments::cents.eq(cents)))

@@ -44,11 +44,18 @@ async fn plain_routing_is_stale_and_ryw_is_not() {
         repo: PgPayments { router },
         plain_reads: Default::default(),
         stats: Box::new(move || stats_router.stats()),
+        rejected_tokens: Box::new(|| 0),
     });
     let layer = RywLayer::new(TokenCodec::new(KeyRing::new(1, &[3; 32]).unwrap()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move { axum::serve(listener, app(state, layer)).await });
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app(state, layer, payments::http::Limits::default()),
+        )
+        .await
+    });
 
     let plain = run_mode(&base, 1, 20, 1_000, 2, true).await.unwrap();
     let ryw = run_mode(&base, 21, 20, 1_000, 2, false).await.unwrap();

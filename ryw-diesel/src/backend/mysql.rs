@@ -108,7 +108,12 @@ impl Dialect {
 /// fence here. Give each cluster a name that is unique across your deployments with
 /// [`Mysql::with_cluster_name`] (e.g. `"payments-eu-1"`); without one the cluster id is built
 /// from the leader's `@@server_id` and `@@gtid_domain_id`, which is only safe when those are
-/// unique across your clusters. MySQL 8 uses the leader's `@@server_uuid`.
+/// unique across your clusters.
+///
+/// On MySQL 8 a configured name is the whole identity (`mysql:<name>`): GTID sets stay
+/// comparable across a failover, so floors written before it remain fences after it. Without
+/// a name the leader's `@@server_uuid` is used, with a warning: it changes when another server
+/// becomes the leader, and floors from before the failover would then count as foreign.
 ///
 /// GTIDs are always bound as parameters, never spliced into SQL text.
 #[derive(Debug, Clone, Default)]
@@ -235,13 +240,14 @@ impl Backend for Mysql {
                 );
                 format!("mariadb:{ids}")
             }
-            (Dialect::Mysql8, name) => {
+            (Dialect::Mysql8, Some(name)) => format!("mysql:{name}"),
+            (Dialect::Mysql8, None) => {
                 let uuid =
                     Self::text(conn, "@@server_uuid", "reading the server uuid", "leader").await?;
-                match name {
-                    Some(n) => format!("mysql:{n}:{uuid}"),
-                    None => format!("mysql:{uuid}"),
-                }
+                tracing::warn!(
+                    "no cluster name configured for MySQL: using the leader's server_uuid {uuid}, which changes on a failover (floors written before it would be ignored)"
+                );
+                format!("mysql:{uuid}")
             }
         };
         Ok(ClusterId::new(id))

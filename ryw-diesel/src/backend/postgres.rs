@@ -31,9 +31,13 @@ const DEFAULT_SEGMENT: u64 = 16 * 1024 * 1024;
 ///   back to the boundary (no record can end inside a page header, so nothing is lost).
 /// * Replica position: `pg_last_wal_replay_lsn()`; a node with `pg_is_in_recovery() = false` is
 ///   not a replica.
-/// * Cluster identity: `pg:<system_identifier>:<timeline>`, so that a floor from another
-///   cluster (LSNs of a new cluster restart near `0/3000000`) or from before a failover is
-///   never used as a fence here.
+/// * Cluster identity: `pg:<system_identifier>`, shared by a primary, its physical replicas
+///   and whichever of them is promoted later, so that a floor from another cluster (LSNs of a
+///   new cluster restart near `0/3000000`) is never used as a fence here. The timeline is not
+///   part of it: a failover is an epoch of the same cluster, the LSN space continues across a
+///   promotion, and a floor written before it stays a valid fence after it — for every router,
+///   whether it lived through the failover or started after it. (A floor beyond the new
+///   timeline's switch point is a write the failover lost; a fence cannot bring it back.)
 /// * No server-side wait before PostgreSQL 19: the router waits on its trackers.
 #[derive(Debug, Clone, Default)]
 pub struct Postgres {
@@ -97,13 +101,8 @@ impl Backend for Postgres {
     }
 
     async fn cluster_id(&self, conn: &mut AsyncPgConnection) -> Result<ClusterId, Error> {
-        let (sysid, timeline, segment): (String, String, i64) = diesel::select((
+        let (sysid, segment): (String, i64) = diesel::select((
             sql::<Text>("(SELECT system_identifier::text FROM pg_control_system())"),
-            sql::<Text>(
-                "CASE WHEN pg_is_in_recovery() \
-                 THEN (SELECT lpad(to_hex(received_tli), 8, '0') FROM pg_stat_wal_receiver) \
-                 ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END",
-            ),
             sql::<BigInt>(
                 "(SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size')",
             ),
@@ -116,12 +115,7 @@ impl Backend for Postgres {
         {
             self.segment_size.store(seg, Ordering::Relaxed);
         }
-        let timeline = u64::from_str_radix(&timeline, 16).map_err(|e| Error::Unexpected {
-            node: "leader".into(),
-            what: "timeline",
-            detail: format!("{timeline:?}: {e}"),
-        })?;
-        Ok(ClusterId::new(format!("pg:{sysid}:{timeline}")))
+        Ok(ClusterId::new(format!("pg:{sysid}")))
     }
 
     async fn capture(&self, conn: &mut AsyncPgConnection) -> Result<Position, Error> {

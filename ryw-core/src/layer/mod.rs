@@ -21,8 +21,9 @@
 //! A token that is malformed, of another format version, signed with an unknown key, forged or
 //! tampered with, expired, or issued in the future is *rejected*: it is counted (the
 //! `ryw_tokens_rejected_total{reason}` series of [`crate::metrics`] and
-//! [`LayerStats::rejected_tokens`]), logged at `debug`, and treated as absent. The request then
-//! goes on with an empty context. As the session's floors are unknown then, the layer can
+//! [`LayerStats::rejected_tokens`], per reason [`LayerStats::rejected_by_reason`]), logged at
+//! `warn` (at most one line per 10 s, with the count it stands for), and treated as absent.
+//! The request then goes on with an empty context. As the session's floors are unknown then, the layer can
 //! optionally ask that the request's first read go to the leader
 //! ([`RywLayer::pin_leader_on_rejected_token`], off by default): the fallback for state that
 //! could not be carried.
@@ -77,9 +78,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use cookie::Cookie;
 use http::header::{COOKIE, SET_COOKIE};
@@ -88,154 +87,21 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 /// The `SameSite` attribute of the session cookie (re-exported from the `cookie` crate).
 pub use cookie::SameSite;
 
+use crate::warn::RateLimited;
 use crate::{RywContext, RywError, TokenCodec};
+
+mod session_cookie;
+mod stats;
+
+pub use session_cookie::CookieConfig;
+
+use stats::rejection_reason;
+pub use stats::{LayerStats, REJECTION_REASONS};
 
 /// The default name of the request and response header carrying the token.
 pub const DEFAULT_HEADER: &str = "ryw-token";
 /// The default name of the session cookie.
 pub const DEFAULT_COOKIE: &str = "ryw";
-
-/// How long the session cookie lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MaxAge {
-    /// The codec's [`TokenCodec::max_age`]: the cookie goes when the token would expire.
-    Codec,
-    /// A session cookie: no `Max-Age`.
-    Session,
-    /// This many seconds.
-    Fixed(Duration),
-}
-
-/// The session cookie: its name and attributes. Setting it is opt-in
-/// ([`RywLayer::with_cookie`]); when enabled, the layer also reads the token from it.
-///
-/// Defaults: name `ryw`, `HttpOnly`, `SameSite=Lax`, `Secure`, `Path=/`, and `Max-Age` equal to
-/// the codec's [`TokenCodec::max_age`].
-///
-/// Browsers drop `Secure` cookies set over plain HTTP (except on `localhost`): turn
-/// [`secure`](Self::secure) off only for local development. `SameSite=None` needs `Secure`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CookieConfig {
-    name: String,
-    http_only: bool,
-    same_site: SameSite,
-    secure: bool,
-    max_age: MaxAge,
-    path: String,
-}
-
-impl Default for CookieConfig {
-    fn default() -> Self {
-        Self {
-            name: DEFAULT_COOKIE.to_owned(),
-            http_only: true,
-            same_site: SameSite::Lax,
-            secure: true,
-            max_age: MaxAge::Codec,
-            path: "/".to_owned(),
-        }
-    }
-}
-
-impl CookieConfig {
-    /// The default configuration (see the type's documentation).
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The cookie's name (default `ryw`).
-    #[must_use]
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// The `HttpOnly` attribute (default on: scripts cannot read the token).
-    #[must_use]
-    pub fn http_only(mut self, on: bool) -> Self {
-        self.http_only = on;
-        self
-    }
-
-    /// The `SameSite` attribute (default [`SameSite::Lax`]).
-    #[must_use]
-    pub fn same_site(mut self, same_site: SameSite) -> Self {
-        self.same_site = same_site;
-        self
-    }
-
-    /// The `Secure` attribute (default on: sent over HTTPS only).
-    #[must_use]
-    pub fn secure(mut self, on: bool) -> Self {
-        self.secure = on;
-        self
-    }
-
-    /// `Max-Age`, in whole seconds (default: the codec's [`TokenCodec::max_age`]).
-    #[must_use]
-    pub fn max_age(mut self, max_age: Duration) -> Self {
-        self.max_age = MaxAge::Fixed(max_age);
-        self
-    }
-
-    /// No `Max-Age`: a session cookie, dropped when the browser closes.
-    #[must_use]
-    pub fn session_cookie(mut self) -> Self {
-        self.max_age = MaxAge::Session;
-        self
-    }
-
-    /// The `Path` attribute (default `/`).
-    #[must_use]
-    pub fn path(mut self, path: impl Into<String>) -> Self {
-        self.path = path.into();
-        self
-    }
-
-    /// The cookie's name.
-    #[must_use]
-    pub fn cookie_name(&self) -> &str {
-        &self.name
-    }
-
-    fn set_cookie(&self, token: &str, codec_max_age: Duration) -> String {
-        let mut builder = Cookie::build((self.name.as_str(), token))
-            .http_only(self.http_only)
-            .same_site(self.same_site)
-            .secure(self.secure)
-            .path(self.path.as_str());
-        let max_age = match self.max_age {
-            MaxAge::Codec => Some(codec_max_age),
-            MaxAge::Session => None,
-            MaxAge::Fixed(d) => Some(d),
-        };
-        if let Some(d) = max_age {
-            let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-            builder = builder.max_age(cookie::time::Duration::seconds(secs));
-        }
-        builder.build().to_string()
-    }
-}
-
-/// Counters of a [`RywLayer`], shared by the layer, every service it made, and every clone of
-/// this handle. Useful where no metrics recorder is installed (tests, health pages).
-#[derive(Debug, Clone, Default)]
-pub struct LayerStats {
-    rejected: Arc<AtomicU64>,
-}
-
-impl LayerStats {
-    /// How many incoming tokens were rejected (and treated as absent) so far.
-    #[must_use]
-    pub fn rejected_tokens(&self) -> u64 {
-        self.rejected.load(Ordering::Relaxed)
-    }
-
-    fn count_rejection(&self) {
-        self.rejected.fetch_add(1, Ordering::Relaxed);
-    }
-}
 
 /// What the layer and its services share.
 struct Shared {
@@ -244,6 +110,7 @@ struct Shared {
     cookie: Option<CookieConfig>,
     pin_leader_on_rejected_token: bool,
     stats: LayerStats,
+    warn_rejected: Arc<RateLimited>,
 }
 
 impl fmt::Debug for Shared {
@@ -283,6 +150,7 @@ impl RywLayer {
                 cookie: None,
                 pin_leader_on_rejected_token: false,
                 stats: LayerStats::default(),
+                warn_rejected: Arc::new(RateLimited::default()),
             }),
         }
     }
@@ -298,6 +166,7 @@ impl RywLayer {
                     cookie: self.shared.cookie.clone(),
                     pin_leader_on_rejected_token: self.shared.pin_leader_on_rejected_token,
                     stats: self.shared.stats.clone(),
+                    warn_rejected: Arc::clone(&self.shared.warn_rejected),
                 };
                 f(&mut shared);
                 self.shared = Arc::new(shared);
@@ -417,13 +286,16 @@ impl Shared {
     /// The incoming token: the header's, else the cookie's (if enabled).
     fn incoming_token<'h>(&self, headers: &'h HeaderMap) -> Option<Result<&'h str, RywError>> {
         if let Some(value) = headers.get(&self.header) {
-            return match value.to_str() {
-                Ok(s) if s.trim().is_empty() => None,
-                Ok(s) => Some(Ok(s)),
-                Err(_) => Some(Err(RywError::TokenMalformed {
-                    reason: format!("the {} header is not visible ASCII", self.header),
-                })),
-            };
+            match value.to_str() {
+                // A blank header counts as no header: the cookie is read next.
+                Ok(s) if s.trim().is_empty() => {}
+                Ok(s) => return Some(Ok(s)),
+                Err(_) => {
+                    return Some(Err(RywError::TokenMalformed {
+                        reason: format!("the {} header is not visible ASCII", self.header),
+                    }));
+                }
+            }
         }
         let name = self.cookie.as_ref()?.name.as_str();
         headers
@@ -453,13 +325,16 @@ impl Shared {
         };
         let reason = rejection_reason(&err);
         crate::metrics::token_rejected(reason);
-        self.stats.count_rejection();
-        tracing::debug!(
-            reason,
-            error = %err,
-            pin_leader = self.pin_leader_on_rejected_token,
-            "ryw: incoming session token rejected; treating it as absent"
-        );
+        self.stats.count_rejection(reason);
+        if let Some(folded) = self.warn_rejected.check() {
+            tracing::warn!(
+                reason,
+                error = %err,
+                folded,
+                pin_leader = self.pin_leader_on_rejected_token,
+                "ryw: incoming session token rejected; treating it as absent"
+            );
+        }
         if self.pin_leader_on_rejected_token {
             ctx.pin_next_read_to_leader();
         }
@@ -496,66 +371,5 @@ impl Shared {
                 }
             }
         }
-    }
-}
-
-/// The `reason` label of `ryw_tokens_rejected_total` for `err`.
-fn rejection_reason(err: &RywError) -> &'static str {
-    match err {
-        RywError::TokenMalformed { .. } => "malformed",
-        RywError::TokenVersion { .. } => "version",
-        RywError::TokenUnknownKey { .. } => "unknown_key",
-        RywError::TokenBadSignature { .. } => "bad_signature",
-        RywError::TokenExpired { .. } => "expired",
-        RywError::TokenFromFuture { .. } => "from_future",
-        // Not expected: importing into a fresh context cannot conflict.
-        _ => "other",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reasons_cover_every_rejection() {
-        let errs = [
-            RywError::TokenMalformed { reason: "x".into() },
-            RywError::TokenVersion {
-                found: 9,
-                supported: 1,
-            },
-            RywError::TokenUnknownKey { key_id: 3 },
-            RywError::TokenBadSignature { key_id: 3 },
-            RywError::TokenExpired {
-                age: Duration::from_secs(2),
-                max_age: Duration::from_secs(1),
-            },
-            RywError::TokenFromFuture {
-                ahead: Duration::from_secs(2),
-                skew: Duration::from_secs(1),
-            },
-        ];
-        for e in &errs {
-            assert!(e.is_token_rejection());
-            assert_ne!(rejection_reason(e), "other", "{e}");
-        }
-    }
-
-    #[test]
-    fn cookie_attributes() {
-        let c = CookieConfig::default().set_cookie("tok", Duration::from_secs(600));
-        let parsed = Cookie::parse(c.as_str()).unwrap();
-        assert_eq!(parsed.name(), "ryw");
-        assert_eq!(parsed.value(), "tok");
-        assert_eq!(parsed.http_only(), Some(true));
-        assert_eq!(parsed.secure(), Some(true));
-        assert_eq!(parsed.same_site(), Some(SameSite::Lax));
-        assert_eq!(parsed.path(), Some("/"));
-        assert_eq!(parsed.max_age(), Some(cookie::time::Duration::seconds(600)));
-        let session = CookieConfig::default()
-            .session_cookie()
-            .set_cookie("tok", Duration::from_secs(600));
-        assert!(!session.contains("Max-Age"), "{session}");
     }
 }

@@ -1,0 +1,259 @@
+//! The read router and the write path.
+
+mod background;
+mod config;
+mod conn_fn;
+mod connections;
+mod outcome;
+mod pick;
+mod read;
+mod stats;
+mod write;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ryw_core::{ClusterId, Position, ReadPolicy, ScopeStore};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::Error;
+use crate::backend::Backend;
+use crate::pool::{Conn, ReplicatedPool};
+use crate::tracker::{self, ReplicaStatus, Tracker};
+use crate::transaction::{begin, run_in_transaction};
+
+use background::poll_leader;
+pub use config::RouterConfig;
+pub use conn_fn::ConnFn;
+pub use outcome::{FallbackReason, Routed, ServedBy};
+pub use stats::RouterStats;
+use stats::{Counters, Warnings};
+
+/// How long a fenced read on a backend with a server-side wait first waits on the trackers.
+const SERVER_WAIT_GRACE: Duration = Duration::from_millis(30);
+
+struct Inner<B: Backend> {
+    pool: ReplicatedPool<B>,
+    cluster: ClusterId,
+    trackers: Vec<Arc<Tracker>>,
+    store: Option<Arc<dyn ScopeStore>>,
+    config: RouterConfig,
+    counters: Counters,
+    warnings: Warnings,
+    next: AtomicUsize,
+    changed: Arc<watch::Sender<u64>>,
+    leader_hint: watch::Sender<Option<Position>>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl<B: Backend> Drop for Inner<B> {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+    }
+}
+
+/// Routes reads and writes for read-your-writes consistency. Cheap to clone.
+///
+/// * [`write`](Self::write) runs a closure in a leader transaction, captures the commit
+///   position after COMMIT and raises the scope's floor in the current [`RywContext`](ryw_core::RywContext) and the
+///   scope store.
+/// * [`read`](Self::read) finds the scope's floor (context and store), sends the read to a
+///   replica whose tracked position covers it (no extra round trip), else waits up to the
+///   policy's budget, else falls back. Reads with no floor go to any healthy replica.
+///
+/// ```no_run
+/// use diesel::sql_types::BigInt;
+/// use diesel_async::RunQueryDsl;
+/// use ryw_core::{RywContext, ScopeKey};
+/// use ryw_diesel::{Postgres, ReplicatedPool, Router, RouterConfig};
+///
+/// # async fn demo() -> Result<(), ryw_diesel::Error> {
+/// let pool = ReplicatedPool::builder(Postgres::new(), "postgres://app@10.0.0.1/app")
+///     .replica("r1", "postgres://app@10.0.0.2/app")
+///     .build()?;
+/// let router = Router::new(pool, RouterConfig::default()).await?;
+/// let user = ScopeKey::of("user_id", 42);
+/// RywContext::new().run(async {
+///     router.write(&user, async |conn| {
+///         diesel::sql_query("UPDATE accounts SET balance = balance - 100 WHERE id = 42")
+///             .execute(conn).await.map_err(ryw_diesel::Error::from_diesel)
+///     }).await?;
+///     let read = router.read(&user, async |conn| {
+///         diesel::select(diesel::dsl::sql::<BigInt>("(SELECT balance FROM accounts WHERE id = 42)"))
+///             .get_result::<i64>(conn).await.map_err(ryw_diesel::Error::from_diesel)
+///     }).await?;
+///     println!("balance {} served by {:?}", read.value, read.served_by);
+///     Ok(())
+/// }).await
+/// # }
+/// ```
+pub struct Router<B: Backend> {
+    inner: Arc<Inner<B>>,
+}
+
+impl<B: Backend> Clone for Router<B> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+enum Pick {
+    Replica(usize),
+    Leader(FallbackReason),
+    Stale(usize),
+    Fail,
+}
+
+impl<B: Backend> Router<B> {
+    /// Creates a router: reads the cluster identity from the leader and starts one tracker task
+    /// per replica (on the current tokio runtime; they stop when the last clone is dropped).
+    ///
+    /// # Errors
+    /// [`Error::Pool`] / [`Error::Query`] when the leader cannot be reached.
+    pub async fn new(pool: ReplicatedPool<B>, config: RouterConfig) -> Result<Self, Error> {
+        Self::with_store_opt(pool, config, None).await
+    }
+
+    /// As [`new`](Self::new), with a scope store shared with other requests and instances.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub async fn with_store(
+        pool: ReplicatedPool<B>,
+        config: RouterConfig,
+        store: Arc<dyn ScopeStore>,
+    ) -> Result<Self, Error> {
+        Self::with_store_opt(pool, config, Some(store)).await
+    }
+
+    async fn with_store_opt(
+        pool: ReplicatedPool<B>,
+        config: RouterConfig,
+        store: Option<Arc<dyn ScopeStore>>,
+    ) -> Result<Self, Error> {
+        let (cluster, leader_pos) = {
+            let mut conn = pool.leader().await?;
+            let cluster = pool.backend.cluster_id(&mut conn).await?;
+            let pos = pool.backend.leader_position(&mut conn).await?;
+            (cluster, pos)
+        };
+        tracing::info!(%cluster, replicas = pool.replicas.len(), "ryw router started");
+        let trackers: Vec<Arc<Tracker>> = pool
+            .replicas
+            .iter()
+            .map(|r| Arc::new(Tracker::new(Arc::clone(&r.name))))
+            .collect();
+        let (shutdown, _) = watch::channel(false);
+        let (leader_hint, _) = watch::channel(Some(leader_pos));
+        let changed = Arc::new(watch::Sender::new(0u64));
+        for (t, r) in trackers.iter().zip(&pool.replicas) {
+            tokio::spawn(tracker::run(
+                Arc::clone(t),
+                pool.backend.clone(),
+                r.pool.clone(),
+                config.tracker,
+                leader_hint.subscribe(),
+                Arc::clone(&changed),
+                shutdown.subscribe(),
+            ));
+        }
+        tokio::spawn(poll_leader(
+            pool.clone(),
+            leader_hint.clone(),
+            config.tracker.idle_interval,
+            shutdown.subscribe(),
+        ));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                cluster,
+                trackers,
+                store,
+                config,
+                counters: Counters::default(),
+                warnings: Warnings::default(),
+                next: AtomicUsize::new(0),
+                changed,
+                leader_hint,
+                shutdown,
+            }),
+        })
+    }
+
+    /// The identity of the cluster this router serves.
+    #[must_use]
+    pub fn cluster(&self) -> &ClusterId {
+        &self.inner.cluster
+    }
+
+    /// The default read policy (start of a per-call override:
+    /// `router.policy().with_wait_budget(..)`).
+    #[must_use]
+    pub fn policy(&self) -> ReadPolicy {
+        self.inner.config.policy
+    }
+
+    /// The pools.
+    #[must_use]
+    pub fn pool(&self) -> &ReplicatedPool<B> {
+        &self.inner.pool
+    }
+
+    /// What the trackers last saw of each replica, in configuration order.
+    #[must_use]
+    pub fn replica_status(&self) -> Vec<(Arc<str>, ReplicaStatus)> {
+        self.inner
+            .trackers
+            .iter()
+            .map(|t| (Arc::clone(&t.name), t.snapshot()))
+            .collect()
+    }
+
+    /// Waits until the trackers have polled every replica at least once (online or not),
+    /// at most `timeout`. Useful right after start-up.
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self
+                .inner
+                .trackers
+                .iter()
+                .all(|t| t.snapshot().checked_at.is_some())
+            {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// A snapshot of the router's counters.
+    #[must_use]
+    pub fn stats(&self) -> RouterStats {
+        let c = &self.inner.counters;
+        RouterStats {
+            replica_reads: c.replica_reads.load(Ordering::Relaxed),
+            leader_reads: c.leader_reads.load(Ordering::Relaxed),
+            fallbacks: c.fallbacks.load(Ordering::Relaxed),
+            position_queries: self
+                .inner
+                .trackers
+                .iter()
+                .map(|t| t.queries.load(Ordering::Relaxed))
+                .collect(),
+            foreign_floors: c.foreign_floors.load(Ordering::Relaxed),
+            store_errors: c.store_errors.load(Ordering::Relaxed),
+            uncaptured_writes: c.uncaptured_writes.load(Ordering::Relaxed),
+            recaptured_writes: c.recaptured_writes.load(Ordering::Relaxed),
+            deadline_hits: c.deadline_hits.load(Ordering::Relaxed),
+            begin_retries: c.begin_retries.load(Ordering::Relaxed),
+            server_waits: c.server_waits.load(Ordering::Relaxed),
+        }
+    }
+}

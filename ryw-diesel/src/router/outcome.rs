@@ -1,0 +1,67 @@
+//! What a routed call returns: its value, where it ran, and why.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ryw_core::Position;
+
+/// Where a routed call ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServedBy {
+    /// The leader.
+    Leader,
+    /// The replica of this name.
+    Replica(Arc<str>),
+}
+
+impl ServedBy {
+    /// Whether the leader served it.
+    #[must_use]
+    pub fn is_leader(&self) -> bool {
+        matches!(self, Self::Leader)
+    }
+}
+
+/// Why a fenced read went to the leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FallbackReason {
+    /// No replica reached the floor within the wait budget.
+    BudgetExhausted,
+    /// No replica is online.
+    NoHealthyReplica,
+    /// A recent write of the scope has no known position (sticky window).
+    StickyWindow,
+    /// The context asked for its next read on the leader (an untrusted token).
+    Pinned,
+}
+
+impl FallbackReason {
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            Self::BudgetExhausted => "budget_exhausted",
+            Self::NoHealthyReplica => "no_healthy_replica",
+            Self::StickyWindow => "sticky_window",
+            Self::Pinned => "pinned",
+        }
+    }
+}
+
+/// The result of a routed call, with where and how it ran.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Routed<T> {
+    /// What the closure returned.
+    pub value: T,
+    /// Where it ran.
+    pub served_by: ServedBy,
+    /// How long the read waited for a replica to reach its floor.
+    pub waited: Duration,
+    /// For reads: the floor it required. For writes: the captured position (`None` when the
+    /// capture failed; the write itself committed).
+    pub position: Option<Position>,
+    /// Set when [`Fallback::Stale`](ryw_core::Fallback::Stale) served the read from a replica behind its floor.
+    pub stale: bool,
+    /// Set when a fenced read fell back to the leader, and why.
+    pub fallback: Option<FallbackReason>,
+}

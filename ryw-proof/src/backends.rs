@@ -1,0 +1,228 @@
+//! What the workload needs of a backend beyond [`Backend`]: its register table's SQL, and a way
+//! to kill its own session (the capture-failure fault).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use diesel::{ExpressionMethods, QueryDsl, QueryableByName};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::{AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
+use ryw_diesel::ryw_core::{ClusterId, Position, PositionKind};
+use ryw_diesel::{Backend, Error, Mysql, Postgres, ReplicaPosition};
+
+diesel::table! {
+    /// One register per scope.
+    ryw_proof (id) {
+        /// The scope value.
+        id -> BigInt,
+        /// The register's version.
+        v -> BigInt,
+    }
+}
+
+/// The SQL creating the register table with `scopes` rows at version 0.
+#[must_use]
+pub fn setup_sql(scopes: i64) -> String {
+    let rows: Vec<String> = (1..=scopes).map(|i| format!("({i}, 0)")).collect();
+    format!(
+        "DROP TABLE IF EXISTS ryw_proof; \
+         CREATE TABLE ryw_proof (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); \
+         INSERT INTO ryw_proof (id, v) VALUES {};",
+        rows.join(", ")
+    )
+}
+
+/// A backend the proof workload can drive.
+pub trait ProofBackend: Backend {
+    /// Sets the register of `scope` to `version`.
+    fn set_version(
+        conn: &mut Self::Connection,
+        scope: i64,
+        version: i64,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Reads the register of `scope`.
+    fn version(
+        conn: &mut Self::Connection,
+        scope: i64,
+    ) -> impl Future<Output = Result<i64, Error>> + Send;
+    /// Terminates the server session of `conn` (its next statement fails).
+    fn kill_self(conn: &mut Self::Connection) -> impl Future<Output = ()> + Send;
+    /// A pool manager that hands out idle connections without checking them first (no
+    /// `SELECT 1` per checkout), so a connection the server closed reaches the caller.
+    fn unverified_manager(url: &str) -> Self::Manager;
+}
+
+macro_rules! register_sql {
+    () => {
+        async fn set_version(
+            conn: &mut Self::Connection,
+            scope: i64,
+            version: i64,
+        ) -> Result<(), Error> {
+            diesel::update(ryw_proof::table.find(scope))
+                .set(ryw_proof::v.eq(version))
+                .execute(conn)
+                .await
+                .map(drop)
+                .map_err(Error::from_diesel)
+        }
+
+        fn unverified_manager(url: &str) -> Self::Manager {
+            let mut config = ManagerConfig::default();
+            config.recycling_method = RecyclingMethod::Fast;
+            AsyncDieselConnectionManager::new_with_config(url, config)
+        }
+
+        async fn version(conn: &mut Self::Connection, scope: i64) -> Result<i64, Error> {
+            ryw_proof::table
+                .find(scope)
+                .select(ryw_proof::v)
+                .first(conn)
+                .await
+                .map_err(Error::from_diesel)
+        }
+    };
+}
+
+impl ProofBackend for Postgres {
+    register_sql!();
+
+    async fn kill_self(conn: &mut AsyncPgConnection) {
+        let _ = diesel::sql_query("SELECT pg_terminate_backend(pg_backend_pid())")
+            .execute(conn)
+            .await;
+    }
+}
+
+#[derive(QueryableByName)]
+struct ConnectionId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+}
+
+impl ProofBackend for Mysql {
+    register_sql!();
+
+    async fn kill_self(conn: &mut AsyncMysqlConnection) {
+        let id = diesel::sql_query("SELECT CAST(CONNECTION_ID() AS SIGNED) AS id")
+            .get_result::<ConnectionId>(conn)
+            .await;
+        if let Ok(ConnectionId { id }) = id {
+            let _ = diesel::sql_query(format!("KILL CONNECTION {id}"))
+                .execute(conn)
+                .await;
+        }
+    }
+}
+
+/// A backend wrapper that, while armed, kills the committing session right after COMMIT and
+/// before the position capture: the lost-capture case of a connection that dies between the
+/// two, made reachable on demand. Optionally its pools skip the checkout check, so dead
+/// pooled connections reach the router. Everything else is delegated.
+#[derive(Clone)]
+pub struct CaptureFault<B> {
+    inner: B,
+    armed: Arc<AtomicU32>,
+    fired: Arc<AtomicU64>,
+    unverified: bool,
+}
+
+impl<B> CaptureFault<B> {
+    /// Wraps `inner`, disarmed.
+    pub fn new(inner: B) -> Self {
+        Self {
+            inner,
+            armed: Arc::new(AtomicU32::new(0)),
+            fired: Arc::new(AtomicU64::new(0)),
+            unverified: false,
+        }
+    }
+
+    /// Pools built on this backend hand out idle connections unchecked (see
+    /// [`ProofBackend::unverified_manager`]): dead ones reach the router.
+    #[must_use]
+    pub fn with_unverified_pools(mut self) -> Self {
+        self.unverified = true;
+        self
+    }
+
+    /// Makes the next `writes` captures (over every clone) lose their connection.
+    pub fn arm(&self, writes: u32) {
+        self.armed.fetch_add(writes, Ordering::SeqCst);
+    }
+
+    /// How many captures were sabotaged so far.
+    #[must_use]
+    pub fn fired(&self) -> u64 {
+        AtomicU64::load(&self.fired, Ordering::SeqCst)
+    }
+
+    fn take(&self) -> bool {
+        self.armed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
+impl<B: ProofBackend> Backend for CaptureFault<B> {
+    type Connection = B::Connection;
+    type Manager = B::Manager;
+
+    fn manager(&self, url: &str) -> Self::Manager {
+        if self.unverified {
+            B::unverified_manager(url)
+        } else {
+            self.inner.manager(url)
+        }
+    }
+
+    fn kind(&self) -> PositionKind {
+        self.inner.kind()
+    }
+
+    fn family(&self) -> &'static str {
+        self.inner.family()
+    }
+
+    async fn cluster_id(&self, conn: &mut Self::Connection) -> Result<ClusterId, Error> {
+        self.inner.cluster_id(conn).await
+    }
+
+    async fn capture(&self, conn: &mut Self::Connection) -> Result<Position, Error> {
+        if self.take() {
+            self.fired.fetch_add(1, Ordering::SeqCst);
+            B::kill_self(conn).await;
+        }
+        self.inner.capture(conn).await
+    }
+
+    async fn leader_position(&self, conn: &mut Self::Connection) -> Result<Position, Error> {
+        self.inner.leader_position(conn).await
+    }
+
+    async fn replica_position(
+        &self,
+        conn: &mut Self::Connection,
+        node: &str,
+    ) -> Result<ReplicaPosition, Error> {
+        self.inner.replica_position(conn, node).await
+    }
+
+    fn has_server_wait(&self) -> bool {
+        self.inner.has_server_wait()
+    }
+
+    async fn server_wait(
+        &self,
+        conn: &mut Self::Connection,
+        node: &str,
+        position: &Position,
+        timeout: Duration,
+    ) -> Result<bool, Error> {
+        self.inner.server_wait(conn, node, position, timeout).await
+    }
+}

@@ -1,0 +1,359 @@
+//! Client sessions: each owns one scope (`user_id`), writes strictly increasing versions to it
+//! and reads it back, recording every operation.
+//!
+//! * **ryw sessions** go through [`Router::write`] / [`Router::read`] (even sessions) or the
+//!   `#[read_your_writes]` repository [`ProofRepo`] (odd sessions) of one of several app
+//!   instances (routers sharing a Redis scope store), in a fresh [`RywContext`] per operation
+//!   resumed from the token the session carries — as a web client would. Now and then a
+//!   session moves: to another device (the token is handed over) or to another app instance.
+//! * **plain sessions** write on the leader and read any replica with no fence: the baseline
+//!   that must show violations under the same faults.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use ryw_diesel::ryw_core::{RywContext, ScopeKey, TokenCodec};
+use ryw_diesel::{Error, Router, ServedBy};
+use tokio::time::Instant;
+
+use crate::backends::{CaptureFault, ProofBackend};
+use crate::history::{Mode, Op, OpKind, Outcome, Served};
+use crate::recorder::Recorder;
+use crate::repo::ProofRepo;
+
+/// How the sessions behave.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WorkloadConfig {
+    /// Sessions through ryw.
+    pub ryw_sessions: u32,
+    /// Sessions reading replicas plainly.
+    pub plain_sessions: u32,
+    /// Operations per mode, over all its sessions (the run ends when both are done, or at
+    /// `duration`).
+    pub ops: u64,
+    /// The longest the run lasts.
+    pub duration: Duration,
+    /// Share of operations that write.
+    pub write_ratio: f64,
+    /// Share of operations preceded by a move (half device, half instance).
+    pub move_ratio: f64,
+    /// Think time is drawn from zero to this.
+    pub think: Duration,
+    /// The deadline of one operation, after which it is recorded as failed (`timeout`).
+    pub op_timeout: Duration,
+    /// Seeds the sessions' choices.
+    pub seed: u64,
+}
+
+impl Default for WorkloadConfig {
+    fn default() -> Self {
+        Self {
+            ryw_sessions: 16,
+            plain_sessions: 8,
+            ops: u64::MAX,
+            duration: Duration::from_secs(30),
+            write_ratio: 0.3,
+            move_ratio: 0.05,
+            think: Duration::from_millis(10),
+            op_timeout: Duration::from_secs(15),
+            seed: 1,
+        }
+    }
+}
+
+/// What every session shares.
+pub struct Shared<B: ProofBackend> {
+    /// The app instances.
+    pub routers: Vec<Router<CaptureFault<B>>>,
+    /// The same instances' routers behind the macro-annotated repository.
+    pub repos: Vec<ProofRepo<B>>,
+    /// An app instance started after a failover (as a deployment restarts or scales out),
+    /// joining the others once the nemesis switched the leader over.
+    pub late: tokio::sync::OnceCell<(Router<CaptureFault<B>>, ProofRepo<B>)>,
+    /// The token codec every instance uses.
+    pub codec: TokenCodec,
+    /// The recorder.
+    pub rec: Arc<Recorder>,
+    /// Workload settings.
+    pub config: WorkloadConfig,
+    /// Operations left, per mode.
+    pub ryw_left: AtomicI64,
+    /// Operations left for plain sessions.
+    pub plain_left: AtomicI64,
+    /// When the run must end.
+    pub deadline: Instant,
+}
+
+fn err_kind(e: &Error) -> String {
+    match e {
+        Error::Pool { node, .. } if node == "leader" => "pool_leader".into(),
+        Error::Pool { .. } => "pool_replica".into(),
+        Error::Query { what, .. } => format!("query:{what}"),
+        Error::FenceTimeout { .. } => "fence_timeout".into(),
+        Error::Core(_) => "core".into(),
+        Error::Config(_) => "config".into(),
+        _ => "other".into(),
+    }
+}
+
+/// A write that failed before BEGIN succeeded wrote nothing; any later failure may have
+/// committed.
+fn write_outcome(e: &Error) -> Outcome {
+    let kind = err_kind(e);
+    match e {
+        Error::Pool { .. } | Error::Query { what: "BEGIN", .. } => Outcome::Failed { kind },
+        _ => Outcome::Unknown { kind },
+    }
+}
+
+/// How an operation bounded by the session's deadline ended: its value, or the outcome to
+/// record (a write that failed or overran may have committed; a read that did, did not).
+fn settle<T>(
+    res: Result<Result<T, Error>, tokio::time::error::Elapsed>,
+    write: bool,
+) -> Result<T, Outcome> {
+    match res {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) if write => Err(write_outcome(&e)),
+        Ok(Err(e)) => Err(Outcome::Failed { kind: err_kind(&e) }),
+        Err(_) => {
+            let kind = "timeout".to_owned();
+            Err(if write {
+                Outcome::Unknown { kind }
+            } else {
+                Outcome::Failed { kind }
+            })
+        }
+    }
+}
+
+fn served(s: &ServedBy) -> Served {
+    match s {
+        ServedBy::Leader => Served::Leader,
+        ServedBy::Replica(n) => Served::Replica(n.to_string()),
+    }
+}
+
+struct Session {
+    id: u32,
+    scope: i64,
+    mode: Mode,
+    device: u32,
+    instance: u32,
+    next_version: i64,
+    token: Option<String>,
+    rng: StdRng,
+    rr: usize,
+    /// Goes through the `#[read_your_writes]` repository instead of the router's methods.
+    via_macro: bool,
+}
+
+impl Session {
+    fn op(&self, kind: OpKind, invoke_ns: u64) -> Op {
+        Op {
+            id: 0,
+            session: self.id,
+            device: self.device,
+            instance: self.instance,
+            scope: self.scope,
+            kind,
+            version: None,
+            invoke_ns,
+            complete_ns: invoke_ns,
+            served: Served::Unknown,
+            outcome: Outcome::Ok,
+            mode: self.mode,
+        }
+    }
+}
+
+/// Runs one session until its mode's operation budget or the deadline is exhausted.
+pub async fn session<B: ProofBackend>(shared: Arc<Shared<B>>, id: u32, mode: Mode) {
+    let cfg = shared.config;
+    let n_instances = |sh: &Shared<B>| {
+        let n = sh.routers.len() + usize::from(sh.late.initialized());
+        u32::try_from(n).unwrap_or(1).max(1)
+    };
+    let mut s = Session {
+        id,
+        scope: i64::from(id) + 1,
+        mode,
+        device: 0,
+        instance: id % n_instances(&shared),
+        next_version: 0,
+        token: None,
+        rng: StdRng::seed_from_u64(cfg.seed ^ (u64::from(id) << 32) ^ mode as u64),
+        rr: id as usize,
+        via_macro: id % 2 == 1,
+    };
+    let left = match mode {
+        Mode::Ryw => &shared.ryw_left,
+        Mode::Plain => &shared.plain_left,
+    };
+    while Instant::now() < shared.deadline && left.fetch_sub(1, Ordering::Relaxed) > 0 {
+        let think = cfg.think.mul_f64(s.rng.random::<f64>());
+        tokio::time::sleep(think).await;
+        if mode == Mode::Ryw && s.rng.random_bool(cfg.move_ratio) {
+            let t = shared.rec.now_ns();
+            if s.rng.random_bool(0.5) {
+                s.device += 1;
+            } else {
+                s.instance = (s.instance + 1) % n_instances(&shared);
+            }
+            shared.rec.op(s.op(OpKind::Move, t));
+        }
+        let write = s.rng.random_bool(cfg.write_ratio);
+        let op = match (mode, write) {
+            (Mode::Ryw, true) => ryw_write(&shared, &mut s).await,
+            (Mode::Ryw, false) => ryw_read(&shared, &mut s).await,
+            (Mode::Plain, true) => plain_write(&shared, &mut s).await,
+            (Mode::Plain, false) => plain_read(&shared, &mut s).await,
+        };
+        shared.rec.op(op);
+    }
+}
+
+/// The app instance the session is on: its router and its repository.
+fn instance<'s, B: ProofBackend>(
+    shared: &'s Shared<B>,
+    s: &Session,
+) -> (&'s Router<CaptureFault<B>>, &'s ProofRepo<B>) {
+    let i = s.instance as usize;
+    match (
+        shared.routers.get(i),
+        shared.repos.get(i),
+        shared.late.get(),
+    ) {
+        (Some(router), Some(repo), _) => (router, repo),
+        (_, _, Some((router, repo))) => (router, repo),
+        // Instances only grow; an index the session holds always exists.
+        _ => (&shared.routers[0], &shared.repos[0]),
+    }
+}
+
+/// The context a request of this session starts with: resumed from its token.
+fn context<B: ProofBackend>(shared: &Shared<B>, s: &Session) -> RywContext {
+    s.token
+        .as_deref()
+        .and_then(|t| RywContext::from_token(&shared.codec, t).ok())
+        .unwrap_or_default()
+}
+
+async fn ryw_write<B: ProofBackend>(shared: &Shared<B>, s: &mut Session) -> Op {
+    s.next_version += 1;
+    let (v, scope) = (s.next_version, s.scope);
+    let mut op = s.op(OpKind::Write, shared.rec.now_ns());
+    op.version = Some(v);
+    let (router, repo) = instance(shared, s);
+    let ctx = context(shared, s);
+    let key = ScopeKey::of("user_id", scope);
+    let via_macro = s.via_macro;
+    let fut = ctx.clone().run(async move {
+        if via_macro {
+            repo.set_version(scope, v).await.map(|()| None)
+        } else {
+            let w = router.write(&key, async move |conn| B::set_version(conn, scope, v).await);
+            w.await.map(|r| Some(r.served_by))
+        }
+    });
+    match settle(
+        tokio::time::timeout(shared.config.op_timeout, fut).await,
+        true,
+    ) {
+        Ok(by) => op.served = by.as_ref().map_or(Served::Leader, served),
+        Err(outcome) => op.outcome = outcome,
+    }
+    finish(shared, s, &ctx, op)
+}
+
+/// Completes a ryw operation: its end time, and the token the response would carry.
+fn finish<B: ProofBackend>(
+    shared: &Shared<B>,
+    s: &mut Session,
+    ctx: &RywContext,
+    mut op: Op,
+) -> Op {
+    op.complete_ns = shared.rec.now_ns();
+    if let Ok(t) = ctx.export_token(&shared.codec) {
+        s.token = Some(t);
+    }
+    op
+}
+
+async fn ryw_read<B: ProofBackend>(shared: &Shared<B>, s: &mut Session) -> Op {
+    let scope = s.scope;
+    let mut op = s.op(OpKind::Read, shared.rec.now_ns());
+    let (router, repo) = instance(shared, s);
+    let ctx = context(shared, s);
+    let key = ScopeKey::of("user_id", scope);
+    let via_macro = s.via_macro;
+    let fut = ctx.clone().run(async move {
+        if via_macro {
+            repo.version(scope).await.map(|v| (v, None))
+        } else {
+            let r = router.read(&key, async move |conn| B::version(conn, scope).await);
+            r.await.map(|r| (r.value, Some(r.served_by)))
+        }
+    });
+    match settle(
+        tokio::time::timeout(shared.config.op_timeout, fut).await,
+        false,
+    ) {
+        Ok((v, by)) => {
+            op.version = Some(v);
+            op.served = by.as_ref().map_or(Served::Unknown, served);
+        }
+        Err(outcome) => op.outcome = outcome,
+    }
+    finish(shared, s, &ctx, op)
+}
+
+async fn plain_write<B: ProofBackend>(shared: &Shared<B>, s: &mut Session) -> Op {
+    s.next_version += 1;
+    let (v, scope) = (s.next_version, s.scope);
+    let mut op = s.op(OpKind::Write, shared.rec.now_ns());
+    op.version = Some(v);
+    op.served = Served::Leader;
+    let pool = instance(shared, s).0.pool();
+    let fut = async {
+        let mut conn = pool.leader().await?;
+        B::set_version(&mut conn, scope, v).await
+    };
+    if let Err(outcome) = settle(
+        tokio::time::timeout(shared.config.op_timeout, fut).await,
+        true,
+    ) {
+        op.outcome = outcome;
+    }
+    op.complete_ns = shared.rec.now_ns();
+    op
+}
+
+async fn plain_read<B: ProofBackend>(shared: &Shared<B>, s: &mut Session) -> Op {
+    let scope = s.scope;
+    let mut op = s.op(OpKind::Read, shared.rec.now_ns());
+    let pool = instance(shared, s).0.pool();
+    let n = pool.replicas().len().max(1);
+    s.rr = s.rr.wrapping_add(1);
+    let i = s.rr % n;
+    let name = pool.replicas().get(i).map(|r| r.name().to_owned());
+    let fut = async {
+        let mut conn = pool.replica(i).await?;
+        B::version(&mut conn, scope).await
+    };
+    match settle(
+        tokio::time::timeout(shared.config.op_timeout, fut).await,
+        false,
+    ) {
+        Ok(v) => {
+            op.version = Some(v);
+            op.served = name.map_or(Served::Unknown, Served::Replica);
+        }
+        Err(outcome) => op.outcome = outcome,
+    }
+    op.complete_ns = shared.rec.now_ns();
+    op
+}

@@ -1,0 +1,109 @@
+//! The CI proof run, shared by the per-backend test binaries.
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::time::Duration;
+
+use ryw_proof::backends::ProofBackend;
+use ryw_proof::checker::check;
+use ryw_proof::faults::FaultTarget;
+use ryw_proof::history::Mode;
+use ryw_proof::nemesis::{FaultKind, Schedule};
+use ryw_proof::report;
+use ryw_proof::run::{RunSettings, run};
+use ryw_proof::workload::WorkloadConfig;
+use ryw_testkit::RedisServer;
+
+/// The schedule's seed: `RYW_PROOF_SEED`, else a fixed one (printed either way).
+fn seed() -> u64 {
+    std::env::var("RYW_PROOF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_261_122)
+}
+
+/// 16 ryw sessions and 8 plain ones for 30 s under every fault the backend supports: ryw
+/// must show no read-your-writes violation, plain replica reads must show some.
+pub(crate) async fn proof_run<T: FaultTarget, B: ProofBackend>(name: &str, topo: &T, backend: B) {
+    let redis = RedisServer::start().await.expect("start redis");
+    let duration = Duration::from_secs(30);
+    let seed = seed();
+    let kinds = FaultKind::supported(T::SWITCHOVER);
+    let schedule = Schedule::generate(seed, duration, topo.replica_count(), &kinds);
+    assert!(schedule.covers_all(), "{:?}", schedule.faults);
+    let workload = WorkloadConfig {
+        ryw_sessions: 16,
+        plain_sessions: 8,
+        duration,
+        seed,
+        ..WorkloadConfig::default()
+    };
+    println!("proof run on {name}: seed {seed} (set RYW_PROOF_SEED to replay a schedule)");
+    let out = run(
+        topo,
+        &redis,
+        backend,
+        RunSettings::new(name, workload, schedule),
+    )
+    .await
+    .expect("proof run");
+    let dir = std::env::var_os("CARGO_TARGET_TMPDIR").map_or_else(std::env::temp_dir, Into::into);
+    let path = dir.join(format!("ryw-proof-{name}.jsonl"));
+    out.history.save(&path).expect("save history");
+    let rep = check(&out.history);
+    println!(
+        "{}",
+        report::table(&format!("{name} (history {})", path.display()), &rep)
+    );
+    println!("{}", report::faults(&out.history));
+    println!("router stats: {:?}", out.routers);
+
+    // Every scheduled fault kind was applied, and no control failed.
+    for kind in &kinds {
+        assert!(
+            out.history.faults().any(|f| f.fault == kind.name()),
+            "fault {} never applied",
+            kind.name()
+        );
+    }
+    let failed: Vec<_> = out.history.faults().filter(|f| f.error.is_some()).collect();
+    assert!(failed.is_empty(), "fault controls failed: {failed:?}");
+    // The capture fault was reached, and every sabotaged capture was recovered.
+    assert!(out.captures_sabotaged > 0, "no capture was sabotaged");
+    let recaptured: u64 = out.routers.iter().map(|s| s.recaptured_writes).sum();
+    assert!(recaptured >= out.captures_sabotaged, "{:?}", out.routers);
+
+    if T::SWITCHOVER {
+        // An app instance started after the failover served sessions carrying older tokens.
+        let late = out
+            .history
+            .ops()
+            .filter(|o| o.instance == 2 && o.mode == Mode::Ryw);
+        assert!(
+            late.count() > 0,
+            "no session reached the instance started after the failover"
+        );
+    }
+    let ryw = rep.mode(Mode::Ryw);
+    let plain = rep.mode(Mode::Plain);
+    assert!(
+        plain.ryw_violations > 0,
+        "plain replica reads showed no violation: the run proves nothing"
+    );
+    assert!(
+        ryw.reads_ok >= 1_000 && ryw.writes_ok >= 300,
+        "too little ryw traffic: {ryw:?}"
+    );
+    assert!(ryw.reads_replica > 0, "ryw never read a replica");
+    assert!(ryw.moves > 0 && ryw.reads_checked_across_instance > 0);
+    assert_eq!(
+        ryw.ryw_violations,
+        0,
+        "ryw read-your-writes violations:\n{}",
+        report::violations(&rep, Some(Mode::Ryw), 30)
+    );
+}
