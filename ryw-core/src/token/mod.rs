@@ -34,18 +34,20 @@
 //! # Ok::<(), ryw_core::RywError>(())
 //! ```
 
-use std::fmt;
+mod keyring;
+mod wire;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+use hmac::Mac;
+
+pub use keyring::KeyRing;
+use wire::WireToken;
 
 use crate::RywError;
-use crate::floors::{ClusterId, Floors, ScopeKey};
-use crate::position::{GtidInterval, GtidList, GtidSet, Lsn, MariaGtid, Position, Uuid};
+use crate::floors::Floors;
 
 /// The token format version this build writes and reads.
 pub const TOKEN_VERSION: u8 = 1;
@@ -54,109 +56,6 @@ pub const MAX_TOKEN_LEN: usize = 4096;
 /// Shortest accepted secret (bytes): HMAC-SHA256 keys shorter than the hash add no strength.
 pub const MIN_SECRET_LEN: usize = 32;
 const MAC_LEN: usize = 32;
-
-type HmacSha256 = Hmac<Sha256>;
-
-/// Signing keys: one that signs, any number that verify.
-#[derive(Clone)]
-pub struct KeyRing {
-    signing: u8,
-    signing_mac: HmacSha256,
-    keys: Vec<(u8, HmacSha256)>,
-}
-
-impl fmt::Debug for KeyRing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never print secrets.
-        f.debug_struct("KeyRing")
-            .field("signing", &self.signing)
-            .field(
-                "key_ids",
-                &self.keys.iter().map(|(id, _)| id).collect::<Vec<_>>(),
-            )
-            .finish()
-    }
-}
-
-impl KeyRing {
-    /// A ring whose only key, `key_id`, signs and verifies.
-    ///
-    /// # Errors
-    /// [`RywError::InvalidKey`] when the secret is shorter than [`MIN_SECRET_LEN`].
-    pub fn new(key_id: u8, secret: &[u8]) -> Result<Self, RywError> {
-        let mac = Self::mac(key_id, secret)?;
-        Ok(Self {
-            signing: key_id,
-            signing_mac: mac.clone(),
-            keys: vec![(key_id, mac)],
-        })
-    }
-
-    /// Adds a key that verifies but does not sign (step 1 of a rotation, or an old key kept
-    /// after one).
-    ///
-    /// # Errors
-    /// [`RywError::InvalidKey`] for a short secret or an id already in the ring.
-    pub fn with_verify_key(mut self, key_id: u8, secret: &[u8]) -> Result<Self, RywError> {
-        if self.keys.iter().any(|(id, _)| *id == key_id) {
-            return Err(RywError::InvalidKey {
-                key_id,
-                reason: "a key with this id is already in the ring".into(),
-            });
-        }
-        self.keys.push((key_id, Self::mac(key_id, secret)?));
-        Ok(self)
-    }
-
-    /// Adds `key_id` and makes it the signing key; the previous keys keep verifying.
-    ///
-    /// # Errors
-    /// [`RywError::InvalidKey`] for a short secret or an id already in the ring.
-    pub fn rotate(self, key_id: u8, secret: &[u8]) -> Result<Self, RywError> {
-        let mut ring = self.with_verify_key(key_id, secret)?;
-        ring.signing = key_id;
-        ring.signing_mac = Self::mac(key_id, secret)?;
-        Ok(ring)
-    }
-
-    /// Drops a verification key (step 3 of a rotation). The signing key cannot be removed.
-    #[must_use]
-    pub fn without_key(mut self, key_id: u8) -> Self {
-        if key_id != self.signing {
-            self.keys.retain(|(id, _)| *id != key_id);
-        }
-        self
-    }
-
-    /// The id of the signing key.
-    #[must_use]
-    pub fn signing_key_id(&self) -> u8 {
-        self.signing
-    }
-
-    fn mac(key_id: u8, secret: &[u8]) -> Result<HmacSha256, RywError> {
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(RywError::InvalidKey {
-                key_id,
-                reason: format!(
-                    "secret is {} bytes; at least {MIN_SECRET_LEN} are required",
-                    secret.len()
-                ),
-            });
-        }
-        HmacSha256::new_from_slice(secret).map_err(|e| RywError::InvalidKey {
-            key_id,
-            reason: e.to_string(),
-        })
-    }
-
-    fn get(&self, key_id: u8) -> Option<&HmacSha256> {
-        self.keys
-            .iter()
-            .find(|(id, _)| *id == key_id)
-            .map(|(_, m)| m)
-    }
-}
 
 /// A verified, decoded token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -356,117 +255,4 @@ fn malformed(e: postcard::Error) -> RywError {
 
 fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-#[derive(Serialize, Deserialize)]
-struct WireToken {
-    issued_at: u64,
-    clusters: Vec<WireCluster>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct WireCluster {
-    id: String,
-    session: Option<WirePosition>,
-    scopes: Vec<(String, WirePosition)>,
-}
-
-/// `(uuid, tag, [(start, end)])` groups of a MySQL GTID set.
-type WireGtidSet = Vec<([u8; 16], String, Vec<(u64, u64)>)>;
-
-#[derive(Serialize, Deserialize)]
-enum WirePosition {
-    Lsn(u64),
-    GtidSet(WireGtidSet),
-    GtidList(Vec<(u32, u32, u64)>),
-}
-
-impl WirePosition {
-    fn from_position(p: &Position) -> Self {
-        match p {
-            Position::Lsn(l) => Self::Lsn(l.as_u64()),
-            Position::GtidSet(s) => Self::GtidSet(
-                s.parts()
-                    .map(|(u, t, ivs)| {
-                        (
-                            u.0,
-                            t.to_owned(),
-                            ivs.iter().map(|i| (i.start, i.end)).collect(),
-                        )
-                    })
-                    .collect(),
-            ),
-            Position::GtidList(l) => Self::GtidList(
-                l.gtids()
-                    .iter()
-                    .map(|g| (g.domain, g.server, g.seq))
-                    .collect(),
-            ),
-        }
-    }
-
-    fn into_position(self) -> Result<Position, RywError> {
-        Ok(match self {
-            Self::Lsn(v) => Position::Lsn(Lsn::new(v)),
-            Self::GtidSet(parts) => Position::GtidSet(
-                GtidSet::from_parts(parts.into_iter().map(|(u, t, ivs)| {
-                    let ivs = ivs
-                        .into_iter()
-                        .map(|(start, end)| GtidInterval { start, end })
-                        .collect();
-                    (Uuid(u), t, ivs)
-                }))
-                .map_err(|e| RywError::TokenMalformed {
-                    reason: e.to_string(),
-                })?,
-            ),
-            Self::GtidList(g) => Position::GtidList(GtidList::from_gtids(g.into_iter().map(
-                |(domain, server, seq)| MariaGtid {
-                    domain,
-                    server,
-                    seq,
-                },
-            ))),
-        })
-    }
-}
-
-impl WireToken {
-    fn from_floors(floors: &Floors, issued_at: u64) -> Self {
-        Self {
-            issued_at,
-            clusters: floors
-                .clusters()
-                .map(|(id, f)| WireCluster {
-                    id: id.as_str().to_owned(),
-                    session: f.session().map(WirePosition::from_position),
-                    scopes: f
-                        .scopes()
-                        .map(|(s, p)| (s.as_str().to_owned(), WirePosition::from_position(p)))
-                        .collect(),
-                })
-                .collect(),
-        }
-    }
-
-    fn into_floors(self) -> Result<Floors, RywError> {
-        let mut floors = Floors::default();
-        let conflict = |e: RywError| RywError::TokenMalformed {
-            reason: e.to_string(),
-        };
-        for c in self.clusters {
-            let cluster = ClusterId::new(c.id);
-            if let Some(s) = c.session {
-                floors
-                    .raise_session(&cluster, s.into_position()?)
-                    .map_err(conflict)?;
-            }
-            for (scope, p) in c.scopes {
-                floors
-                    .raise(&cluster, &ScopeKey::new(scope), p.into_position()?)
-                    .map_err(conflict)?;
-            }
-        }
-        Ok(floors)
-    }
 }

@@ -1,0 +1,163 @@
+//! The Lua scripts that raise a floor atomically inside Redis, and how they are run.
+
+use std::sync::OnceLock;
+
+use deadpool_redis::Connection;
+use deadpool_redis::redis::{self, FromRedisValue};
+
+/// Shared by both scripts: store `value` under `key`, keeping it for at least `ttl_ms`
+/// (`ttl_arg` is the same number as text, passed through to `PX` untouched).
+/// A remaining TTL that is longer (or none at all) is kept; an unchanged value with a long
+/// enough TTL is not written at all.
+const LUA_STORE: &str = r"
+local function store(key, old, value, ttl_ms, ttl_arg)
+  local pttl = redis.call('PTTL', key)
+  if pttl == -1 or pttl >= ttl_ms then
+    if value ~= old then
+      redis.call('SET', key, value, 'KEEPTTL')
+    end
+  else
+    redis.call('SET', key, value, 'PX', ttl_arg)
+  end
+end
+";
+
+/// Max-merge of an LSN (`L`) or MariaDB GTID list (`M`).
+/// KEYS[1] floor key; ARGV[1] kind tag; ARGV[2] offered position text; ARGV[3] TTL in ms.
+/// Returns `{1, merged value}`, or `{0, held value}` when the key holds another kind.
+const LUA_MERGE: &str = r"
+local key, tag, offered, ttl_arg = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+
+-- A decimal number of up to 20 digits as two exact doubles: hi * 10^9 + lo.
+local function big(s)
+  local n = #s
+  if n <= 9 then return 0, tonumber(s) end
+  return tonumber(string.sub(s, 1, n - 9)), tonumber(string.sub(s, n - 8))
+end
+
+-- The larger of two LSNs `HI/LO` (hex halves of at most 32 bits each), nil if malformed.
+local function lsn_max(a, b)
+  local ah, al = string.match(a, '^(%x+)/(%x+)$')
+  local bh, bl = string.match(b, '^(%x+)/(%x+)$')
+  if not ah or not bh then return nil end
+  ah, al, bh, bl = tonumber(ah, 16), tonumber(al, 16), tonumber(bh, 16), tonumber(bl, 16)
+  if bh > ah or (bh == ah and bl > al) then return b end
+  return a
+end
+
+-- Per-domain max of two GTID lists `d-s-q,...` on (seq, server), sorted by domain.
+local function list_merge(a, b)
+  local by, domains = {}, {}
+  for _, list in ipairs({a, b}) do
+    for item in string.gmatch(list, '[^,]+') do
+      local d, s, q = string.match(item, '^(%d+)-(%d+)-(%d+)$')
+      if not d then return nil end
+      local qh, ql = big(q)
+      local e = {tonumber(s), qh, ql, item}
+      local dn = tonumber(d)
+      local cur = by[dn]
+      if not cur then
+        by[dn] = e
+        table.insert(domains, dn)
+      elseif e[2] > cur[2] or (e[2] == cur[2] and (e[3] > cur[3]
+          or (e[3] == cur[3] and e[1] > cur[1]))) then
+        by[dn] = e
+      end
+    end
+  end
+  table.sort(domains)
+  local out = {}
+  for i, dn in ipairs(domains) do out[i] = by[dn][4] end
+  return table.concat(out, ',')
+end
+
+local held = redis.call('GET', key)
+local merged = tag .. ':' .. offered
+if held then
+  if string.sub(held, 1, 2) ~= tag .. ':' then return {0, held} end
+  local m
+  if tag == 'L' then
+    m = lsn_max(string.sub(held, 3), offered)
+  else
+    m = list_merge(string.sub(held, 3), offered)
+  end
+  if not m then
+    return redis.error_reply('RYWCORRUPT stored floor ' .. key .. ' is not a valid position')
+  end
+  merged = tag .. ':' .. m
+end
+store(key, held, merged, tonumber(ttl_arg), ttl_arg)
+return {1, merged}
+";
+
+/// Compare-and-set. KEYS[1] floor key; ARGV[1] the value the caller merged from (`''` when
+/// absent); ARGV[2] the new value; ARGV[3] TTL in ms.
+/// Returns `{1, new value}`, or `{0, held value or ''}` when the key changed meanwhile.
+const LUA_CAS: &str = r"
+local key, expected, value, ttl_arg = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local held = redis.call('GET', key)
+if (held or '') ~= expected then return {0, held or ''} end
+store(key, held, value, tonumber(ttl_arg), ttl_arg)
+return {1, value}
+";
+
+/// A Lua script and its SHA1 once Redis told us (from `SCRIPT LOAD`).
+pub(super) struct Script {
+    parts: [&'static str; 2],
+    sha: OnceLock<String>,
+}
+
+impl Script {
+    const fn new(body: &'static str) -> Self {
+        Self {
+            parts: [LUA_STORE, body],
+            sha: OnceLock::new(),
+        }
+    }
+
+    fn body(&self) -> String {
+        self.parts.concat()
+    }
+
+    /// Runs the script on one key: `EVALSHA`, or `EVAL` when Redis lost its script cache.
+    pub(super) async fn run<T: FromRedisValue>(
+        &self,
+        conn: &mut Connection,
+        key: &str,
+        args: &[&str],
+    ) -> redis::RedisResult<T> {
+        let sha = match self.sha.get() {
+            Some(sha) => sha.clone(),
+            None => {
+                let sha: String = redis::cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(self.body())
+                    .query_async(conn)
+                    .await?;
+                self.sha.get_or_init(|| sha).clone()
+            }
+        };
+        let res = redis::cmd("EVALSHA")
+            .arg(&sha)
+            .arg(1)
+            .arg(key)
+            .arg(args)
+            .query_async(conn)
+            .await;
+        match res {
+            Err(e) if e.code() == Some("NOSCRIPT") => {
+                redis::cmd("EVAL")
+                    .arg(self.body())
+                    .arg(1)
+                    .arg(key)
+                    .arg(args)
+                    .query_async(conn)
+                    .await
+            }
+            other => other,
+        }
+    }
+}
+
+pub(super) static MERGE: Script = Script::new(LUA_MERGE);
+pub(super) static CAS: Script = Script::new(LUA_CAS);
