@@ -25,13 +25,12 @@
 //! payload with [`RywContext::export_token`] and resume it in the worker with
 //! [`RywContext::from_token`]; the job's reads then see the writes of the request that enqueued it.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::SystemTime;
 
 use crate::RywError;
-use crate::floors::{ClusterId, Floors, ScopeKey};
+use crate::floors::{ClusterId, EpochHistory, Floor, Floors, LostFloor, ScopeKey};
 use crate::position::Position;
 use crate::token::TokenCodec;
 
@@ -65,8 +64,6 @@ struct State {
     floors: Floors,
     /// Floors raised since the context was created or a token imported.
     raised: bool,
-    /// Scopes written without a captured position, and when.
-    unfenced: HashMap<ScopeKey, Instant>,
     /// Set when an incoming token was rejected and the caller asked to pin the next read.
     leader_next_read: bool,
 }
@@ -129,11 +126,33 @@ impl RywContext {
         scope: &ScopeKey,
         pos: Position,
     ) -> Result<bool, RywError> {
+        self.raise_floor(cluster, scope, Floor::new(pos))
+    }
+
+    /// Raises the floor of `scope` in `cluster` with `floor` (position, raise time, epoch);
+    /// drops an older unfenced mark of the scope. Returns whether it changed.
+    ///
+    /// # Errors
+    /// As [`raise`](Self::raise).
+    pub fn raise_floor(
+        &self,
+        cluster: &ClusterId,
+        scope: &ScopeKey,
+        floor: Floor,
+    ) -> Result<bool, RywError> {
         let mut st = self.lock();
-        let changed = st.floors.raise(cluster, scope, pos)?;
+        let changed = st.floors.raise_floor(cluster, scope, floor)?;
         st.raised |= changed;
-        st.unfenced.remove(scope);
         Ok(changed)
+    }
+
+    /// Reconciles the floors of `cluster` with the leader's epoch history after a failover
+    /// (see [`Floors::reconcile_epochs`]); returns the floors the failover lost.
+    pub fn reconcile_epochs(&self, cluster: &ClusterId, history: &EpochHistory) -> Vec<LostFloor> {
+        let mut st = self.lock();
+        let lost = st.floors.reconcile_epochs(cluster, history);
+        st.raised |= !lost.is_empty();
+        lost
     }
 
     /// The position a read of `scope` in `cluster` must see, if any.
@@ -146,6 +165,12 @@ impl RywContext {
         scope: &ScopeKey,
     ) -> Result<Option<Position>, RywError> {
         self.lock().floors.required(cluster, scope)
+    }
+
+    /// The latest epoch any floor of `cluster` was captured on.
+    #[must_use]
+    pub fn latest_epoch(&self, cluster: &ClusterId) -> Option<u32> {
+        self.lock().floors.latest_epoch(cluster)
     }
 
     /// A snapshot of all floors.
@@ -179,16 +204,20 @@ impl RywContext {
         codec.encode(&self.floors())
     }
 
-    /// Records that `scope` was written but no position could be captured, so reads of it
-    /// can follow the policy's sticky window instead of a fence.
-    pub fn mark_unfenced_write(&self, scope: &ScopeKey) {
-        self.lock().unfenced.insert(scope.clone(), Instant::now());
+    /// Records that `scope` of `cluster` was written but no position could be captured. The
+    /// mark travels in the exported token until a later floor covers the scope; routers fence
+    /// the scope's reads by the leader's position meanwhile.
+    pub fn mark_unfenced_write(&self, cluster: &ClusterId, scope: &ScopeKey) {
+        let mut st = self.lock();
+        st.floors.mark_unfenced(cluster, scope, SystemTime::now());
+        st.raised = true;
     }
 
-    /// When `scope` was last written without a captured position.
+    /// When `scope` of `cluster` was last written without a captured position that no later
+    /// floor covers.
     #[must_use]
-    pub fn unfenced_write_at(&self, scope: &ScopeKey) -> Option<Instant> {
-        self.lock().unfenced.get(scope).copied()
+    pub fn unfenced_since(&self, cluster: &ClusterId, scope: &ScopeKey) -> Option<SystemTime> {
+        self.lock().floors.unfenced_since(cluster, scope)
     }
 
     /// Asks that the next read of this context go to the leader (used when the incoming

@@ -45,8 +45,10 @@ pub use deadpool_redis;
 
 pub use context::RywContext;
 pub use error::RywError;
-pub use floors::{ClusterFloors, ClusterId, Floors, ScopeKey, ScopeValue};
+pub use floors::{
+    ClusterFloors, ClusterId, EpochHistory, Floor, Floors, LostFloor, ScopeKey, ScopeValue,
+};
 pub use policy::{Fallback, ReadPolicy};
 pub use position::{Position, PositionKind};
-pub use store::{MemoryStore, ScopeStore};
+pub use store::{MemoryStore, ScopeStore, StoredFloor};
 pub use token::{KeyRing, TokenCodec};

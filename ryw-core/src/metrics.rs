@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `ryw_reads_total` | counter | `route` = `replica` / `leader`, `fenced` = `true` / `false` |
 //! | `ryw_read_wait_seconds` | histogram | `outcome` = `caught_up` / `timed_out` |
-//! | `ryw_fallbacks_total` | counter | `reason` = `budget_exhausted` / `no_healthy_replica` / `sticky_window` / `pinned` |
+//! | `ryw_fallbacks_total` | counter | `reason` = `budget_exhausted` / `no_healthy_replica` / `unfenced` / `pinned` / `replica_deadline` |
 //! | `ryw_stale_reads_total` | counter | — (reads served stale by `Fallback::Stale`) |
 //! | `ryw_writes_total` | counter | `captured` = `true` / `false` |
 //! | `ryw_replica_lag_bytes` | gauge | `replica` |
@@ -19,6 +19,10 @@
 //! | `ryw_store_errors_total` | counter | `store` |
 //! | `ryw_writes_recaptured_total` | counter | — (positions lost after COMMIT, read again on a fresh connection) |
 //! | `ryw_deadline_hits_total` | counter | `what` = `replica_checkout` / `replica_read` / `server_wait` |
+//! | `ryw_unfenced_reads_total` | counter | `outcome` = `fenced_by_leader_position` / `leader` (reads of a scope written without a known position) |
+//! | `ryw_floors_lost_total` | counter | — (floors beyond the end of their epoch after a failover: writes the failover lost) |
+//! | `ryw_epoch_changes_total` | counter | — (new leader epochs seen, e.g. a Postgres promotion) |
+//! | `ryw_reads_rerun_on_leader_total` | counter | — (replica reads abandoned at their deadline and run again on the leader) |
 
 #![allow(unused_variables)] // arguments are unused when the feature is off
 
@@ -52,6 +56,14 @@ pub mod names {
     pub const WRITES_RECAPTURED: &str = "ryw_writes_recaptured_total";
     /// Replica checkouts, reads and server-side waits abandoned at their deadline.
     pub const DEADLINE_HITS: &str = "ryw_deadline_hits_total";
+    /// Reads of scopes written without a known position, by how they were fenced.
+    pub const UNFENCED_READS: &str = "ryw_unfenced_reads_total";
+    /// Floors a failover lost.
+    pub const FLOORS_LOST: &str = "ryw_floors_lost_total";
+    /// New leader epochs seen.
+    pub const EPOCH_CHANGES: &str = "ryw_epoch_changes_total";
+    /// Replica reads abandoned at their deadline and run again on the leader.
+    pub const READS_RERUN: &str = "ryw_reads_rerun_on_leader_total";
 }
 
 /// Counts a read served by `route` (`"replica"` or `"leader"`).
@@ -147,4 +159,29 @@ pub fn write_recaptured() {
 pub fn deadline_hit(what: &'static str) {
     #[cfg(feature = "metrics")]
     metrics::counter!(names::DEADLINE_HITS, "what" => what).increment(1);
+}
+
+/// Counts a read of a scope written without a known position (`"fenced_by_leader_position"`
+/// or `"leader"`).
+pub fn unfenced_read(outcome: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(names::UNFENCED_READS, "outcome" => outcome).increment(1);
+}
+
+/// Counts floors a failover lost.
+pub fn floors_lost(n: u64) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(names::FLOORS_LOST).increment(n);
+}
+
+/// Counts a new leader epoch seen.
+pub fn epoch_change() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(names::EPOCH_CHANGES).increment(1);
+}
+
+/// Counts a replica read run again on the leader after its deadline.
+pub fn read_rerun() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(names::READS_RERUN).increment(1);
 }

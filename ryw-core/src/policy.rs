@@ -33,16 +33,21 @@ pub struct ReadPolicy {
     pub wait_budget: Duration,
     /// What to do when the budget runs out.
     pub fallback: Fallback,
-    /// Time-window stickiness (the Rails/Makara/GitLab-seed behaviour) for reads whose scope
-    /// has **no known position** but was written within this window (a write whose position
-    /// could not be captured, or a session whose token was foreign): such reads go to the
-    /// leader. `None` disables it. Reads with a known floor always use the fence instead.
-    pub sticky_window: Option<Duration>,
+    /// How long a write whose position could not be captured (the leader went away between
+    /// COMMIT and the capture) keeps fencing its scope's reads. Within the window such a read
+    /// is fenced by the leader's position at read time — which covers the write — or served by
+    /// the leader when that position cannot be read. The mark travels in the token and the
+    /// scope store, so the next request sees it too. Zero turns this off (the write is then
+    /// read around, as plain replica reads would).
+    pub unfenced_window: Duration,
 }
 
 impl ReadPolicy {
     /// Default wait budget: long enough to ride out ordinary lag, short enough for a web request.
     pub const DEFAULT_WAIT_BUDGET: Duration = Duration::from_millis(1000);
+    /// Default [`unfenced_window`](Self::unfenced_window): one minute, far past the lag of a
+    /// healthy replica.
+    pub const DEFAULT_UNFENCED_WINDOW: Duration = Duration::from_secs(60);
 
     /// A policy that never waits and always falls back to the leader.
     #[must_use]
@@ -50,7 +55,7 @@ impl ReadPolicy {
         Self {
             wait_budget: Duration::ZERO,
             fallback: Fallback::Leader,
-            sticky_window: None,
+            unfenced_window: Self::DEFAULT_UNFENCED_WINDOW,
         }
     }
 
@@ -68,10 +73,10 @@ impl ReadPolicy {
         self
     }
 
-    /// Sets the sticky window for reads with no known position.
+    /// Sets how long an unfenced write keeps fencing its scope's reads.
     #[must_use]
-    pub const fn with_sticky_window(mut self, window: Option<Duration>) -> Self {
-        self.sticky_window = window;
+    pub const fn with_unfenced_window(mut self, window: Duration) -> Self {
+        self.unfenced_window = window;
         self
     }
 }
@@ -81,7 +86,7 @@ impl Default for ReadPolicy {
         Self {
             wait_budget: Self::DEFAULT_WAIT_BUDGET,
             fallback: Fallback::Leader,
-            sticky_window: None,
+            unfenced_window: Self::DEFAULT_UNFENCED_WINDOW,
         }
     }
 }

@@ -295,20 +295,40 @@ fn unfenced_write_is_cleared_by_a_raise_of_that_scope() {
     let (c, s) = cs();
     let other = ScopeKey::of("user_id", 8);
     let ctx = RywContext::new();
-    assert_eq!(ctx.unfenced_write_at(&s), None);
-    let before = std::time::Instant::now();
-    ctx.mark_unfenced_write(&s);
-    let at = ctx.unfenced_write_at(&s).unwrap();
-    assert!(at >= before && at <= std::time::Instant::now());
-    // A raise of another scope leaves it.
+    assert_eq!(ctx.unfenced_since(&c, &s), None);
+    let before = std::time::SystemTime::now() - Duration::from_millis(1);
+    ctx.mark_unfenced_write(&c, &s);
+    let at = ctx.unfenced_since(&c, &s).unwrap();
+    assert!(at >= before && at <= std::time::SystemTime::now());
+    // The mark is a change the outgoing token must carry.
+    assert!(ctx.has_new_floors());
+    // A raise of another scope leaves it; another cluster has no mark.
     ctx.raise(&c, &other, lsn(1)).unwrap();
-    assert_eq!(ctx.unfenced_write_at(&s), Some(at));
-    assert_eq!(ctx.unfenced_write_at(&other), None);
-    // A raise of that scope (in any cluster) clears it: now a fence exists.
+    assert_eq!(ctx.unfenced_since(&c, &s), Some(at));
+    assert_eq!(ctx.unfenced_since(&c, &other), None);
+    assert_eq!(ctx.unfenced_since(&ClusterId::new("pg:other"), &s), None);
+    // A raise of that scope clears it: a position captured after the mark covers the write.
     ctx.raise(&c, &s, lsn(2)).unwrap();
-    assert_eq!(ctx.unfenced_write_at(&s), None);
+    assert_eq!(ctx.unfenced_since(&c, &s), None);
     // Even a raise that does not change the floor clears it (the write was fenced).
-    ctx.mark_unfenced_write(&s);
+    ctx.mark_unfenced_write(&c, &s);
     assert!(!ctx.raise(&c, &s, lsn(1)).unwrap());
-    assert_eq!(ctx.unfenced_write_at(&s), None);
+    assert_eq!(ctx.unfenced_since(&c, &s), None);
+}
+
+#[test]
+fn an_unfenced_mark_travels_in_the_token_until_a_floor_covers_it() {
+    let (c, s) = cs();
+    let codec = TokenCodec::new(KeyRing::new(1, &[9u8; 32]).unwrap());
+    let ctx = RywContext::new();
+    ctx.mark_unfenced_write(&c, &s);
+    let token = ctx.export_token(&codec).unwrap();
+    // The next request (another instance, say) sees the mark.
+    let next = RywContext::from_token(&codec, &token).unwrap();
+    assert!(next.unfenced_since(&c, &s).is_some());
+    // Once a position is known for the scope, the mark leaves the token.
+    next.raise(&c, &s, lsn(5)).unwrap();
+    let later = RywContext::from_token(&codec, &next.export_token(&codec).unwrap()).unwrap();
+    assert_eq!(later.unfenced_since(&c, &s), None);
+    assert_eq!(later.required(&c, &s).unwrap(), Some(lsn(5)));
 }

@@ -355,3 +355,62 @@ fn fold_to_example() {
         Some(lsn(30))
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Failover: floors of earlier epochs against the new leader's history
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn floors_inside_the_new_history_stay_fences_and_those_beyond_it_are_lost() {
+    use ryw_core::{EpochHistory, Floor};
+    let c = ClusterId::new("pg:7300000000000000001");
+    let (kept, lost, later, unknown) = (
+        ScopeKey::of("user_id", 1),
+        ScopeKey::of("user_id", 2),
+        ScopeKey::of("user_id", 3),
+        ScopeKey::of("user_id", 4),
+    );
+    let mut f = Floors::default();
+    // Timeline 1 ended at 0/5000; timeline 2 ended at 0/9000; the leader is on 3.
+    let history = EpochHistory::new(3)
+        .with_end(1, lsn(0x5000))
+        .with_end(2, lsn(0x9000));
+    f.raise_floor(&c, &kept, Floor::new(lsn(0x4000)).with_epoch(Some(1)))
+        .unwrap();
+    f.raise_floor(&c, &lost, Floor::new(lsn(0x6000)).with_epoch(Some(1)))
+        .unwrap();
+    f.raise_floor(&c, &later, Floor::new(lsn(0xA000)).with_epoch(Some(3)))
+        .unwrap();
+    f.raise_floor(&c, &unknown, Floor::new(lsn(0x7000)))
+        .unwrap();
+    f.raise_session_floor(&c, Floor::new(lsn(0x9500)).with_epoch(Some(2)))
+        .unwrap();
+    assert_eq!(f.latest_epoch(&c), Some(3));
+
+    let lost_floors = f.reconcile_epochs(&c, &history);
+    // 0/6000 on timeline 1 is past its end (0/5000): lost, lowered to the end.
+    // The session floor 0/9500 on timeline 2 is past its end (0/9000): lost too.
+    assert_eq!(lost_floors.len(), 2, "{lost_floors:?}");
+    let by_scope: Vec<_> = lost_floors
+        .iter()
+        .map(|l| (l.scope.clone(), l.lost.clone(), l.kept.clone(), l.epoch))
+        .collect();
+    assert!(by_scope.contains(&(None, lsn(0x9500), lsn(0x9000), 2)));
+    assert!(by_scope.contains(&(Some(lost.clone()), lsn(0x6000), lsn(0x5000), 1)));
+    let (_, cf) = f.clusters().next().unwrap();
+    let floor = |s: &ScopeKey| cf.scope_floors().find(|(k, _)| *k == s).unwrap().1.clone();
+    // Inside the history: same fence, relabelled to the current epoch.
+    assert_eq!(floor(&kept), Floor::new(lsn(0x4000)).with_epoch(Some(3)));
+    assert_eq!(floor(&lost), Floor::new(lsn(0x5000)).with_epoch(Some(3)));
+    assert_eq!(floor(&later), Floor::new(lsn(0xA000)).with_epoch(Some(3)));
+    // No epoch (an older token): kept as it is, never judged on a guess.
+    assert_eq!(floor(&unknown), Floor::new(lsn(0x7000)));
+    // Reconciling again finds nothing new.
+    assert!(f.reconcile_epochs(&c, &history).is_empty());
+    // A history without ancestors (unreadable history file) keeps every floor.
+    let mut g = Floors::default();
+    g.raise_floor(&c, &lost, Floor::new(lsn(0x6000)).with_epoch(Some(1)))
+        .unwrap();
+    assert!(g.reconcile_epochs(&c, &EpochHistory::new(3)).is_empty());
+    assert_eq!(g.required(&c, &lost).unwrap(), Some(lsn(0x6000)));
+}

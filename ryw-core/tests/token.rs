@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use ryw_core::position::{
     GtidInterval, GtidList, GtidSet, LogPosition, Lsn, MariaGtid, Position, Uuid,
 };
-use ryw_core::token::{MAX_TOKEN_LEN, MIN_SECRET_LEN, TOKEN_VERSION};
+use ryw_core::token::{MAX_TOKEN_LEN, MIN_SECRET_LEN, TOKEN_VERSION, TOKEN_VERSION_V1};
 use ryw_core::{ClusterId, Floors, KeyRing, RywError, ScopeKey, TokenCodec};
 use serde::Serialize;
 use sha2::Sha256;
@@ -138,7 +138,7 @@ fn raw(token: &str) -> Vec<u8> {
 /// Signs arbitrary payload bytes as a token would be, so decoding is exercised past the
 /// signature check (what a buggy or older instance holding the key could produce).
 fn sign(key_id: u8, secret: &[u8], payload: &[u8]) -> String {
-    let mut bytes = vec![TOKEN_VERSION, key_id];
+    let mut bytes = vec![TOKEN_VERSION_V1, key_id];
     bytes.extend_from_slice(payload);
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
     mac.update(&bytes);
@@ -730,4 +730,30 @@ fn eight_scopes_fit_in_a_cookie() {
     for n in [maria, maria2, mysql, mysql2] {
         assert!(n < MAX_TOKEN_LEN, "{n}");
     }
+}
+
+#[test]
+fn version_one_tokens_still_decode_with_floors_raised_at_their_issue_time() {
+    let codec = codec();
+    let issued = 1_700_000_000;
+    let token = sign(
+        1,
+        &SECRET_A,
+        &wire(
+            issued,
+            vec![WireCluster {
+                id: "pg:7300000000000000001".into(),
+                session: None,
+                scopes: vec![("user_id:1".into(), WirePosition::Lsn(77))],
+            }],
+        ),
+    );
+    let decoded = codec.decode_at(&token, t0()).unwrap();
+    let (_, cf) = decoded.floors.clusters().next().unwrap();
+    let (scope, floor) = cf.scope_floors().next().unwrap();
+    assert_eq!(scope.as_str(), "user_id:1");
+    assert_eq!(floor.position(), &Position::Lsn(Lsn::new(77)));
+    assert_eq!(floor.raised(), UNIX_EPOCH + Duration::from_secs(issued));
+    assert_eq!(floor.epoch(), None);
+    assert_eq!(decoded.issued_at, UNIX_EPOCH + Duration::from_secs(issued));
 }

@@ -17,7 +17,7 @@ mod transaction;
 
 #[cfg(feature = "postgres")]
 pub use backend::Postgres;
-pub use backend::{Backend, ReplicaPosition};
+pub use backend::{Backend, Captured, ReplicaPosition};
 #[cfg(feature = "mysql")]
 pub use backend::{Dialect, Mysql};
 pub use error::Error;

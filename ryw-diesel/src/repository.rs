@@ -178,7 +178,7 @@ pub async fn read<B, R, E, F>(
 ) -> Result<R, RoutedError<E>>
 where
     B: Backend,
-    F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Send,
+    F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Clone + Send,
     E: Send,
     R: Send,
 {

@@ -224,10 +224,16 @@ fn expand_method(
             }
         }
     };
+    // A read's closure borrows the parameters it only reads, so it is `Clone` (the router runs
+    // a read again on the leader when a replica overran its deadline); a write's takes them.
+    let body = match marker.kind {
+        Kind::Write => quote!(async move |#conn_pat: #conn_ty| -> #ret_ty #block),
+        Kind::Read => quote!(async |#conn_pat: #conn_ty| -> #ret_ty #block),
+    };
     let new_block = syn::parse_quote! {{
         let #router = #router_expr;
         let #scope_key = #krate::__private::scope_key(#scope_str, #scope_arg);
-        let #body_fn = async move |#conn_pat: #conn_ty| -> #ret_ty #block;
+        let #body_fn = #body;
         match #call {
             ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#value),
             #user_arm

@@ -11,8 +11,8 @@ use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
-use ryw_diesel::ryw_core::{ClusterId, Position, PositionKind};
-use ryw_diesel::{Backend, Error, Mysql, Postgres, ReplicaPosition};
+use ryw_diesel::ryw_core::{ClusterId, EpochHistory, Position, PositionKind};
+use ryw_diesel::{Backend, Captured, Error, Mysql, Postgres, ReplicaPosition};
 
 diesel::table! {
     /// One register per scope.
@@ -192,7 +192,7 @@ impl<B: ProofBackend> Backend for CaptureFault<B> {
         self.inner.cluster_id(conn).await
     }
 
-    async fn capture(&self, conn: &mut Self::Connection) -> Result<Position, Error> {
+    async fn capture(&self, conn: &mut Self::Connection) -> Result<Captured, Error> {
         if self.take() {
             self.fired.fetch_add(1, Ordering::SeqCst);
             B::kill_self(conn).await;
@@ -200,8 +200,15 @@ impl<B: ProofBackend> Backend for CaptureFault<B> {
         self.inner.capture(conn).await
     }
 
-    async fn leader_position(&self, conn: &mut Self::Connection) -> Result<Position, Error> {
+    async fn leader_position(&self, conn: &mut Self::Connection) -> Result<Captured, Error> {
         self.inner.leader_position(conn).await
+    }
+
+    async fn epoch_history(
+        &self,
+        conn: &mut Self::Connection,
+    ) -> Result<Option<EpochHistory>, Error> {
+        self.inner.epoch_history(conn).await
     }
 
     async fn replica_position(

@@ -1,6 +1,7 @@
 //! A frozen replica (SIGSTOP: connections open, nothing answers) neither hangs reads nor keeps
 //! receiving them: the tracker marks it offline within one poll deadline, a read caught on it
-//! is abandoned at its deadline with a retryable error, and new reads are served elsewhere.
+//! is abandoned at its deadline and run again on the leader (or, under `Fallback::Error`,
+//! fails with a retryable error), and new reads are served elsewhere.
 //! Postgres and MariaDB; a plain query on the frozen replica is shown to hang first.
 #![allow(
     missing_docs,
@@ -12,8 +13,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ryw_core::{MemoryStore, RywContext, ScopeKey};
-use ryw_diesel::{Backend, Error, ReplicatedPool, Router, RouterConfig, TrackerConfig};
+use ryw_core::{Fallback, MemoryStore, ReadPolicy, RywContext, ScopeKey};
+use ryw_diesel::{
+    Backend, Error, FallbackReason, ReplicatedPool, Router, RouterConfig, ServedBy, TrackerConfig,
+};
 use ryw_proof::backends::{ProofBackend, setup_sql};
 use ryw_testkit::{Faults, MariaDbTopology, PgTopology};
 use tokio::time::Instant;
@@ -52,7 +55,42 @@ async fn frozen_replica_costs_one_deadline<B: ProofBackend, T: Faults>(topo: &T,
     }
 
     // A read caught on a replica when it freezes: the closure freezes both, so whichever
-    // serves it stops answering mid-read.
+    // serves it stops answering mid-read. Under `Fallback::Error` it fails at its deadline.
+    let strict = ReadPolicy::default().with_fallback(Fallback::Error);
+    let caught = RywContext::new().run(router.read_with(
+        &user,
+        &strict,
+        async |conn: &mut B::Connection| {
+            topo.freeze_replica(0).await.unwrap();
+            topo.freeze_replica(1).await.unwrap();
+            B::version(conn, 1).await
+        },
+    ));
+    let res = tokio::time::timeout(HANG, caught)
+        .await
+        .expect("a read on a frozen replica hung");
+    assert!(
+        matches!(
+            res,
+            Err(Error::Deadline {
+                what: "replica read",
+                ..
+            })
+        ),
+        "{res:?}"
+    );
+    topo.thaw_replica(0).await.unwrap();
+    topo.thaw_replica(1).await.unwrap();
+    let back = Instant::now();
+    while router.replica_status().iter().any(|(_, s)| !s.online) && back.elapsed() < HANG {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(router.replica_status().iter().all(|(_, s)| s.online));
+    for _ in 0..4 {
+        read(&router, &user).await.unwrap();
+    }
+
+    // Under the default policy the abandoned read runs again on the leader.
     let caught = RywContext::new().run(router.read(&user, async |conn: &mut B::Connection| {
         topo.freeze_replica(0).await.unwrap();
         topo.freeze_replica(1).await.unwrap();
@@ -70,19 +108,15 @@ async fn frozen_replica_costs_one_deadline<B: ProofBackend, T: Faults>(topo: &T,
     let started = Instant::now();
     let res = tokio::time::timeout(HANG, caught).await;
     let took = started.elapsed();
-    let res = res.expect("a read on a frozen replica hung");
-    assert!(
-        matches!(
-            res,
-            Err(Error::Deadline {
-                what: "replica read",
-                ..
-            })
-        ),
-        "{res:?}"
-    );
+    let r = res
+        .expect("a read on a frozen replica hung")
+        .expect("the leader serves a read abandoned on a frozen replica");
+    assert_eq!(r.value, 0);
+    assert_eq!(r.served_by, ServedBy::Leader);
+    assert_eq!(r.fallback, Some(FallbackReason::ReplicaDeadline));
+    assert_eq!(router.stats().reads_rerun_on_leader, 1);
     topo.thaw_replica(1).await.unwrap();
-    println!("read caught on a frozen replica abandoned after {took:?}");
+    println!("read caught on a frozen replica served by the leader after {took:?}");
 
     // The plain query on the frozen replica hangs: the fault is real.
     let mut naive = router.pool().replica(0).await;

@@ -1,17 +1,19 @@
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use moka::Expiry;
 use moka::ops::compute::Op;
 use moka::sync::Cache;
 
-use super::{ScopeStore, StoreFuture};
+use super::{ScopeStore, StoreFuture, StoredFloor};
 use crate::RywError;
-use crate::floors::{ClusterId, ScopeKey};
+use crate::floors::{ClusterId, ScopeKey, from_unix_ms, unix_ms};
 use crate::position::Position;
 
 #[derive(Debug, Clone)]
 struct Entry {
-    position: Position,
+    position: Option<Position>,
+    /// The latest unfenced write (unix ms) and until when its mark lasts.
+    unfenced: Option<(u64, u64)>,
     ttl: Duration,
 }
 
@@ -88,9 +90,43 @@ impl MemoryStore {
     /// The floor for a key, synchronously.
     #[must_use]
     pub fn get_now(&self, cluster: &ClusterId, scope: &ScopeKey) -> Option<Position> {
+        self.lookup_now(cluster, scope).position
+    }
+
+    /// The floor and unfenced mark for a key, synchronously.
+    #[must_use]
+    pub fn lookup_now(&self, cluster: &ClusterId, scope: &ScopeKey) -> StoredFloor {
+        let Some(entry) = self.cache.get(&(cluster.clone(), scope.clone())) else {
+            return StoredFloor::default();
+        };
+        let now = unix_ms(SystemTime::now());
+        StoredFloor {
+            position: entry.position,
+            unfenced_since: entry
+                .unfenced
+                .filter(|(_, until)| *until > now)
+                .map(|(at, _)| from_unix_ms(at)),
+        }
+    }
+
+    /// Marks `scope` as written now without a known position, for `window` (see
+    /// [`ScopeStore::mark_unfenced`]).
+    pub fn mark_unfenced_now(&self, cluster: &ClusterId, scope: &ScopeKey, window: Duration) {
+        let now = unix_ms(SystemTime::now());
+        let until = now.saturating_add(u64::try_from(window.as_millis()).unwrap_or(u64::MAX));
         self.cache
-            .get(&(cluster.clone(), scope.clone()))
-            .map(|e| e.position)
+            .entry((cluster.clone(), scope.clone()))
+            .and_compute_with(|held| {
+                let (position, ttl) = held.map_or((None, window), |h| {
+                    let h = h.into_value();
+                    (h.position, h.ttl.max(window))
+                });
+                Op::Put(Entry {
+                    position,
+                    unfenced: Some((now, until)),
+                    ttl,
+                })
+            });
     }
 
     /// Raises a floor, synchronously (see [`ScopeStore::raise`]).
@@ -108,22 +144,25 @@ impl MemoryStore {
         self.cache
             .entry((cluster.clone(), scope.clone()))
             .and_compute_with(|held| {
-                let Some(held) = held else {
+                let held = held.map(moka::Entry::into_value);
+                let (unfenced, held_pos) = held.map_or((None, None), |h| (h.unfenced, h.position));
+                let Some(held_pos) = held_pos else {
                     return Op::Put(Entry {
-                        position: position.clone(),
+                        position: Some(position.clone()),
+                        unfenced,
                         ttl,
                     });
                 };
-                let held = held.into_value();
-                match held.position.merge(position) {
+                match held_pos.merge(position) {
                     Ok(merged) => Op::Put(Entry {
-                        position: merged,
+                        position: Some(merged),
+                        unfenced,
                         ttl,
                     }),
                     Err(_) => {
                         err = Some(RywError::ScopeKindMismatch {
                             scope: scope.to_string(),
-                            held: held.position.kind(),
+                            held: held_pos.kind(),
                             offered: position.kind(),
                         });
                         Op::Nop
@@ -148,13 +187,23 @@ impl MemoryStore {
 }
 
 impl ScopeStore for MemoryStore {
-    fn get<'a>(
+    fn lookup<'a>(
         &'a self,
         cluster: &'a ClusterId,
         scope: &'a ScopeKey,
-    ) -> StoreFuture<'a, Option<Position>> {
-        let out = self.get_now(cluster, scope);
+    ) -> StoreFuture<'a, StoredFloor> {
+        let out = self.lookup_now(cluster, scope);
         Box::pin(async move { Ok(out) })
+    }
+
+    fn mark_unfenced<'a>(
+        &'a self,
+        cluster: &'a ClusterId,
+        scope: &'a ScopeKey,
+        window: Duration,
+    ) -> StoreFuture<'a, ()> {
+        self.mark_unfenced_now(cluster, scope, window);
+        Box::pin(async { Ok(()) })
     }
 
     fn raise<'a>(

@@ -7,6 +7,10 @@
 //! The one rule every implementation keeps: [`raise`](ScopeStore::raise) never lowers a
 //! stored position, even when writers race (an atomic max-merge, not a plain overwrite — a
 //! plain `SET` lets a slow writer replace a higher LSN with a lower one).
+//!
+//! A scope written without a known position carries an *unfenced mark* for a bounded window
+//! ([`ScopeStore::mark_unfenced`]), so another request of the scope fences its reads by the
+//! leader's position instead of reading around the write.
 
 mod memory;
 #[cfg(feature = "redis")]
@@ -14,7 +18,7 @@ mod redis;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
@@ -28,14 +32,43 @@ use crate::position::Position;
 /// The future a [`ScopeStore`] method returns (boxed so the trait is object safe).
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, RywError>> + Send + 'a>>;
 
+/// What a store holds for one scope: its floor and, if the scope was written without a known
+/// position within the mark's window, when.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredFloor {
+    /// The floor, if any and not expired.
+    pub position: Option<Position>,
+    /// The latest unfenced write of the scope whose mark has not expired.
+    pub unfenced_since: Option<SystemTime>,
+}
+
 /// Where per-scope floors live between requests.
 pub trait ScopeStore: Send + Sync + 'static {
+    /// The floor and the unfenced mark of `scope` in `cluster`, in one round trip.
+    fn lookup<'a>(
+        &'a self,
+        cluster: &'a ClusterId,
+        scope: &'a ScopeKey,
+    ) -> StoreFuture<'a, StoredFloor>;
+
     /// The floor stored for `scope` in `cluster`, if any and not expired.
     fn get<'a>(
         &'a self,
         cluster: &'a ClusterId,
         scope: &'a ScopeKey,
-    ) -> StoreFuture<'a, Option<Position>>;
+    ) -> StoreFuture<'a, Option<Position>> {
+        Box::pin(async move { Ok(self.lookup(cluster, scope).await?.position) })
+    }
+
+    /// Records that `scope` was written now without a known position (the leader went away
+    /// between COMMIT and the capture); the mark lasts `window`. A later mark replaces it.
+    fn mark_unfenced<'a>(
+        &'a self,
+        cluster: &'a ClusterId,
+        scope: &'a ScopeKey,
+        window: Duration,
+    ) -> StoreFuture<'a, ()>;
 
     /// Raises the floor of `scope` in `cluster` to cover `position` and keeps it for at
     /// least `ttl`. Never lowers the stored floor.

@@ -4,15 +4,21 @@
 //! # Format
 //! `base64url( version:u8 | key_id:u8 | payload | HMAC-SHA256(version | key_id | payload) )`
 //! where `payload` is a [postcard] encoding (varints) of the issue time and, per cluster, its
-//! identity, an optional session-wide floor and the per-scope floors. The token is signed so a
-//! client cannot forge a far-future position (which would push all its reads to the leader) or
-//! lower a floor.
+//! identity, an optional session-wide floor, the per-scope floors (each with its age and the
+//! leader epoch it was captured on) and the scopes written without a known position. The
+//! token is signed so a client cannot forge a far-future position (which would push all its
+//! reads to the leader) or lower a floor. Version 1 tokens (bare positions) are still read.
 //!
 //! # Size
-//! A token for one Postgres cluster with 8 scopes keyed `user_id:<n>` is 324 characters
+//! A token for one Postgres cluster with 8 scopes keyed `user_id:<n>` is 350 characters
 //! (measured by the `eight_scopes_fit_in_a_cookie` test), far below the 4096-byte cookie limit.
 //! Past [`TokenCodec::max_scopes`] scopes the lowest floors are folded into one session-wide
 //! floor, so a token never grows without bound.
+//!
+//! # Floors leave
+//! A floor only matters until every replica has replayed it. Each floor carries its age, and
+//! floors older than [`TokenCodec::floor_horizon`] (default five minutes) are dropped when a
+//! token is written: a session that keeps one token for days carries only its recent writes.
 //!
 //! # Key rotation
 //! Every token names the key that signed it. [`KeyRing`] signs with its newest key and verifies
@@ -27,7 +33,7 @@
 //!
 //! let codec = TokenCodec::new(KeyRing::new(1, &[7u8; 32])?).with_max_age(Duration::from_secs(600));
 //! let mut floors = Floors::default();
-//! floors.raise(&ClusterId::new("pg:1:1"), &ScopeKey::of("user_id", 42), Lsn::new(0x16_B374_D848).into())?;
+//! floors.raise(&ClusterId::new("pg:1"), &ScopeKey::of("user_id", 42), Lsn::new(0x16_B374_D848).into())?;
 //! let token = codec.encode(&floors)?;
 //! assert_eq!(codec.decode(&token)?.floors, floors);
 //! assert!(codec.decode("garbage").is_err());
@@ -44,13 +50,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::Mac;
 
 pub use keyring::KeyRing;
-use wire::WireToken;
+use wire::{WireTokenV1, WireTokenV2};
 
 use crate::RywError;
 use crate::floors::Floors;
 
-/// The token format version this build writes and reads.
-pub const TOKEN_VERSION: u8 = 1;
+/// The token format version this build writes (it also reads [`TOKEN_VERSION_V1`]).
+pub const TOKEN_VERSION: u8 = 2;
+/// The previous format, still read: bare positions, no ages, epochs or unfenced marks.
+pub const TOKEN_VERSION_V1: u8 = 1;
 /// Longest token text accepted before any decoding work (bytes).
 pub const MAX_TOKEN_LEN: usize = 4096;
 /// Shortest accepted secret (bytes): HMAC-SHA256 keys shorter than the hash add no strength.
@@ -75,6 +83,7 @@ pub struct TokenCodec {
     max_age: Duration,
     max_scopes: usize,
     clock_skew: Duration,
+    floor_horizon: Duration,
 }
 
 impl TokenCodec {
@@ -85,6 +94,9 @@ impl TokenCodec {
     pub const DEFAULT_MAX_SCOPES: usize = 8;
     /// Default allowed clock skew between app instances.
     pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
+    /// Default [`floor_horizon`](Self::with_floor_horizon): five minutes, well past any lag a
+    /// replica that still serves reads has.
+    pub const DEFAULT_FLOOR_HORIZON: Duration = Duration::from_secs(300);
 
     /// A codec with default limits.
     #[must_use]
@@ -94,7 +106,23 @@ impl TokenCodec {
             max_age: Self::DEFAULT_MAX_AGE,
             max_scopes: Self::DEFAULT_MAX_SCOPES,
             clock_skew: Self::DEFAULT_CLOCK_SKEW,
+            floor_horizon: Self::DEFAULT_FLOOR_HORIZON,
         }
+    }
+
+    /// Floors (and unfenced marks) raised longer ago than this are dropped when a token is
+    /// written. Keep it above the store TTL and above the lag of any replica that serves
+    /// reads: a dropped floor no longer holds a read back.
+    #[must_use]
+    pub fn with_floor_horizon(mut self, horizon: Duration) -> Self {
+        self.floor_horizon = horizon;
+        self
+    }
+
+    /// The floor horizon.
+    #[must_use]
+    pub fn floor_horizon(&self) -> Duration {
+        self.floor_horizon
     }
 
     /// Tokens older than this are rejected.
@@ -145,8 +173,12 @@ impl TokenCodec {
     /// [`RywError::TokenMalformed`] if the floors cannot be serialised (not expected).
     pub fn encode_at(&self, floors: &Floors, now: SystemTime) -> Result<String, RywError> {
         let mut floors = floors.clone();
+        if let Some(cutoff) = now.checked_sub(self.floor_horizon) {
+            floors.shed_older_than(cutoff);
+        }
         floors.fold_to(self.max_scopes);
-        let wire = WireToken::from_floors(&floors, unix_secs(now));
+        floors.fold_marks_to(self.max_scopes);
+        let wire = WireTokenV2::from_floors(&floors, crate::floors::unix_ms(now));
         let mut bytes = postcard::to_extend(&wire, vec![TOKEN_VERSION, self.keys.signing])
             .map_err(malformed)?;
         let mut mac = self.keys.signing_mac.clone();
@@ -187,7 +219,7 @@ impl TokenCodec {
                 reason: "too short".into(),
             });
         };
-        if *version != TOKEN_VERSION {
+        if *version != TOKEN_VERSION && *version != TOKEN_VERSION_V1 {
             return Err(RywError::TokenVersion {
                 found: *version,
                 supported: TOKEN_VERSION,
@@ -209,19 +241,19 @@ impl TokenCodec {
         mac.verify_slice(tag)
             .map_err(|_| RywError::TokenBadSignature { key_id: *key_id })?;
 
-        let (wire, trailing): (WireToken, &[u8]) =
-            postcard::take_from_bytes(payload).map_err(malformed)?;
-        if !trailing.is_empty() {
-            return Err(RywError::TokenMalformed {
-                reason: format!("{} trailing bytes", trailing.len()),
-            });
-        }
+        let (issued_ms, floors) = if *version == TOKEN_VERSION_V1 {
+            let wire: WireTokenV1 = take_all(payload)?;
+            (wire.issued_at.checked_mul(1000), wire.into_floors())
+        } else {
+            let wire: WireTokenV2 = take_all(payload)?;
+            (Some(wire.issued_at_ms), wire.into_floors())
+        };
         // `checked_add`: a signed token can still carry any u64, and `+` would panic on one
         // that `SystemTime` cannot represent.
-        let issued_at = UNIX_EPOCH
-            .checked_add(Duration::from_secs(wire.issued_at))
+        let issued_at = issued_ms
+            .and_then(|ms| UNIX_EPOCH.checked_add(Duration::from_millis(ms)))
             .ok_or_else(|| RywError::TokenMalformed {
-                reason: format!("issue time {} is out of range", wire.issued_at),
+                reason: "issue time is out of range".into(),
             })?;
         match now.duration_since(issued_at) {
             Ok(age) if age > self.max_age => {
@@ -240,7 +272,7 @@ impl TokenCodec {
             Err(_) => {}
         }
         Ok(DecodedToken {
-            floors: wire.into_floors()?,
+            floors: floors?,
             issued_at,
             key_id: *key_id,
         })
@@ -253,6 +285,14 @@ fn malformed(e: postcard::Error) -> RywError {
     }
 }
 
-fn unix_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+/// Decodes one postcard value that must fill `payload` exactly.
+fn take_all<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, RywError> {
+    let (value, trailing): (T, &[u8]) = postcard::take_from_bytes(payload).map_err(malformed)?;
+    if trailing.is_empty() {
+        Ok(value)
+    } else {
+        Err(RywError::TokenMalformed {
+            reason: format!("{} trailing bytes", trailing.len()),
+        })
+    }
 }

@@ -7,6 +7,8 @@
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
+mod pg_timeline;
+#[cfg(feature = "postgres")]
 mod postgres;
 
 use std::future::Future;
@@ -14,7 +16,7 @@ use std::time::Duration;
 
 use diesel_async::AsyncConnection;
 use diesel_async::pooled_connection::PoolError;
-use ryw_core::{ClusterId, Position, PositionKind};
+use ryw_core::{ClusterId, EpochHistory, Position, PositionKind};
 
 #[cfg(feature = "mysql")]
 pub use mysql::{Dialect, Mysql, wait_statement};
@@ -31,6 +33,26 @@ pub struct ReplicaPosition {
     /// Seconds since the last replayed transaction's commit on the leader, where the server
     /// tells (approximate; grows while the leader is idle).
     pub lag_seconds: Option<f64>,
+}
+
+/// A leader position and the leader epoch it was read on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captured {
+    /// The position.
+    pub position: Position,
+    /// The leader's epoch (Postgres: its timeline); `None` for backends without epochs.
+    pub epoch: Option<u32>,
+}
+
+impl Captured {
+    /// A position on no known epoch.
+    #[must_use]
+    pub fn without_epoch(position: Position) -> Self {
+        Self {
+            position,
+            epoch: None,
+        }
+    }
 }
 
 /// A database family ryw can fence reads on.
@@ -63,18 +85,31 @@ pub trait Backend: Clone + Send + Sync + 'static {
         conn: &mut Self::Connection,
     ) -> impl Future<Output = Result<ClusterId, Error>> + Send;
 
-    /// The position of everything committed on `conn`'s session so far. Called on the leader
-    /// connection **after** COMMIT has returned, never inside the transaction.
+    /// The position of everything committed on `conn`'s session so far, and the leader's
+    /// epoch, in one round trip. Called on the leader connection **after** COMMIT has
+    /// returned, never inside the transaction.
     fn capture(
         &self,
         conn: &mut Self::Connection,
-    ) -> impl Future<Output = Result<Position, Error>> + Send;
+    ) -> impl Future<Output = Result<Captured, Error>> + Send;
 
-    /// The leader's current position (for lag in bytes / transactions).
+    /// The leader's current position and epoch (for lag in bytes, for recapturing a lost
+    /// commit position, for fencing a scope written without one).
     fn leader_position(
         &self,
         conn: &mut Self::Connection,
-    ) -> impl Future<Output = Result<Position, Error>> + Send;
+    ) -> impl Future<Output = Result<Captured, Error>> + Send;
+
+    /// The leader's epoch history, for backends whose position space has epochs that a
+    /// failover starts (Postgres timelines): the current epoch and where each ancestor
+    /// ended. `Ok(None)` for backends without epochs (MySQL and MariaDB GTIDs name the
+    /// server that wrote them). Where the server allows the epoch but not the history to be
+    /// read, the history holds no ancestors (floors of earlier epochs are then kept as
+    /// fences, never judged lost).
+    fn epoch_history(
+        &self,
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<Option<EpochHistory>, Error>> + Send;
 
     /// The applied position of the replica `conn` is connected to.
     ///

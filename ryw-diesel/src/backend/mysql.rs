@@ -6,9 +6,9 @@ use diesel::sql_types::{Double, Integer, Nullable, Text};
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::{AsyncMysqlConnection, RunQueryDsl};
 use ryw_core::position::{GtidList, GtidSet};
-use ryw_core::{ClusterId, Position, PositionKind};
+use ryw_core::{ClusterId, EpochHistory, Position, PositionKind};
 
-use super::{Backend, ReplicaPosition};
+use super::{Backend, Captured, ReplicaPosition};
 use crate::Error;
 
 /// The SQL dialect of a MySQL-family server.
@@ -253,7 +253,7 @@ impl Backend for Mysql {
         Ok(ClusterId::new(id))
     }
 
-    async fn capture(&self, conn: &mut AsyncMysqlConnection) -> Result<Position, Error> {
+    async fn capture(&self, conn: &mut AsyncMysqlConnection) -> Result<Captured, Error> {
         let d = self.dialect_or_err("leader")?;
         let text = Self::text(
             conn,
@@ -263,9 +263,10 @@ impl Backend for Mysql {
         )
         .await?;
         self.parse(d, &text, "leader", "commit GTID")
+            .map(Captured::without_epoch)
     }
 
-    async fn leader_position(&self, conn: &mut AsyncMysqlConnection) -> Result<Position, Error> {
+    async fn leader_position(&self, conn: &mut AsyncMysqlConnection) -> Result<Captured, Error> {
         let d = self.dialect_or_err("leader")?;
         let text = Self::text(
             conn,
@@ -275,6 +276,15 @@ impl Backend for Mysql {
         )
         .await?;
         self.parse(d, &text, "leader", "leader GTID position")
+            .map(Captured::without_epoch)
+    }
+
+    async fn epoch_history(
+        &self,
+        _conn: &mut AsyncMysqlConnection,
+    ) -> Result<Option<EpochHistory>, Error> {
+        // GTIDs carry the server that wrote them and stay comparable across a failover.
+        Ok(None)
     }
 
     async fn replica_position(

@@ -6,9 +6,10 @@ use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text};
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use ryw_core::position::Lsn;
-use ryw_core::{ClusterId, Position, PositionKind};
+use ryw_core::{ClusterId, EpochHistory, Position, PositionKind};
 
-use super::{Backend, ReplicaPosition};
+use super::pg_timeline::{history_file, parse_history, timeline_of_walfile};
+use super::{Backend, Captured, ReplicaPosition};
 use crate::Error;
 
 /// WAL page size: PostgreSQL's `XLOG_BLCKSZ` (fixed at compile time; 8 KiB in every
@@ -29,6 +30,8 @@ const DEFAULT_SEGMENT: u64 = 16 * 1024 * 1024;
 ///   ends exactly on a page boundary the insert position points past the next page's header,
 ///   which a replica never reports as replayed on an idle leader; such positions are normalised
 ///   back to the boundary (no record can end inside a page header, so nothing is lost).
+/// * Leader position (lag figures, recapturing a lost capture, fencing a write without one):
+///   the same insert position, read on any leader connection.
 /// * Replica position: `pg_last_wal_replay_lsn()`; a node with `pg_is_in_recovery() = false` is
 ///   not a replica.
 /// * Cluster identity: `pg:<system_identifier>`, shared by a primary, its physical replicas
@@ -38,6 +41,11 @@ const DEFAULT_SEGMENT: u64 = 16 * 1024 * 1024;
 ///   promotion, and a floor written before it stays a valid fence after it — for every router,
 ///   whether it lived through the failover or started after it. (A floor beyond the new
 ///   timeline's switch point is a write the failover lost; a fence cannot bring it back.)
+/// * Epoch: the leader's timeline, read with every capture (from `pg_walfile_name`, in the
+///   same round trip). The history of a new timeline comes from its `pg_wal/<tli>.history`
+///   file through `pg_read_file`, which needs superuser or the `pg_read_server_files` role:
+///   without it floors of earlier timelines stay fences and lost writes are not detected
+///   (logged once at `warn`).
 /// * No server-side wait before PostgreSQL 19: the router waits on its trackers.
 #[derive(Debug, Clone, Default)]
 pub struct Postgres {
@@ -118,21 +126,48 @@ impl Backend for Postgres {
         Ok(ClusterId::new(format!("pg:{sysid}")))
     }
 
-    async fn capture(&self, conn: &mut AsyncPgConnection) -> Result<Position, Error> {
-        let text: String = diesel::select(sql::<Text>("pg_current_wal_insert_lsn()::text"))
-            .get_result(conn)
-            .await
-            .map_err(query_err("capturing the commit position", "leader"))?;
+    async fn capture(&self, conn: &mut AsyncPgConnection) -> Result<Captured, Error> {
+        let (text, walfile): (String, String) = diesel::select((
+            sql::<Text>("pg_current_wal_insert_lsn()::text"),
+            sql::<Text>("pg_walfile_name(pg_current_wal_insert_lsn())"),
+        ))
+        .get_result(conn)
+        .await
+        .map_err(query_err("capturing the commit position", "leader"))?;
         let lsn = parse_lsn(&text, "leader", "insert LSN")?;
-        Ok(Position::Lsn(self.normalise_insert_lsn(lsn)))
+        Ok(Captured {
+            position: Position::Lsn(self.normalise_insert_lsn(lsn)),
+            epoch: Some(timeline_of_walfile(&walfile)?),
+        })
     }
 
-    async fn leader_position(&self, conn: &mut AsyncPgConnection) -> Result<Position, Error> {
-        let text: String = diesel::select(sql::<Text>("pg_current_wal_lsn()::text"))
-            .get_result(conn)
-            .await
-            .map_err(query_err("reading the leader position", "leader"))?;
-        Ok(Position::Lsn(parse_lsn(&text, "leader", "current LSN")?))
+    async fn leader_position(&self, conn: &mut AsyncPgConnection) -> Result<Captured, Error> {
+        // The insert position, as for a capture: it covers every commit that has returned,
+        // even with `synchronous_commit = off` (the write position can still trail one), so it
+        // can stand in for a lost capture or fence a write that has none.
+        self.capture(conn).await
+    }
+
+    async fn epoch_history(
+        &self,
+        conn: &mut AsyncPgConnection,
+    ) -> Result<Option<EpochHistory>, Error> {
+        let current = self.leader_position(conn).await?.epoch.unwrap_or(1);
+        if current <= 1 {
+            return Ok(Some(EpochHistory::new(current)));
+        }
+        let file = history_file(current);
+        let read: Result<String, _> =
+            diesel::select(sql::<Text>(&format!("pg_read_file('{file}')")))
+                .get_result(conn)
+                .await;
+        match read {
+            Ok(text) => parse_history(current, &text).map(Some),
+            Err(e) => {
+                tracing::warn!(timeline = current, error = %e, "cannot read the timeline history (needs superuser or pg_read_server_files): floors of earlier timelines stay fences and writes a failover lost are not detected");
+                Ok(Some(EpochHistory::new(current)))
+            }
+        }
     }
 
     async fn replica_position(

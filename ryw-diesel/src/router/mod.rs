@@ -4,6 +4,7 @@ mod background;
 mod config;
 mod conn_fn;
 mod connections;
+mod epochs;
 mod outcome;
 mod pick;
 mod read;
@@ -19,7 +20,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::Error;
-use crate::backend::Backend;
+use crate::backend::{Backend, Captured};
 use crate::pool::{Conn, ReplicatedPool};
 use crate::tracker::{self, ReplicaStatus, Tracker};
 use crate::transaction::{begin, run_in_transaction};
@@ -27,6 +28,7 @@ use crate::transaction::{begin, run_in_transaction};
 use background::poll_leader;
 pub use config::RouterConfig;
 pub use conn_fn::ConnFn;
+use epochs::Epochs;
 pub use outcome::{FallbackReason, Routed, ServedBy};
 pub use stats::RouterStats;
 use stats::{Counters, Warnings};
@@ -45,6 +47,7 @@ struct Inner<B: Backend> {
     next: AtomicUsize,
     changed: Arc<watch::Sender<u64>>,
     leader_hint: watch::Sender<Option<Position>>,
+    epochs: Epochs,
     shutdown: watch::Sender<bool>,
 }
 
@@ -135,13 +138,15 @@ impl<B: Backend> Router<B> {
         config: RouterConfig,
         store: Option<Arc<dyn ScopeStore>>,
     ) -> Result<Self, Error> {
-        let (cluster, leader_pos) = {
+        let (cluster, leader_pos, history) = {
             let mut conn = pool.leader().await?;
             let cluster = pool.backend.cluster_id(&mut conn).await?;
-            let pos = pool.backend.leader_position(&mut conn).await?;
-            (cluster, pos)
+            let pos = pool.backend.leader_position(&mut conn).await?.position;
+            let history = pool.backend.epoch_history(&mut conn).await?;
+            (cluster, pos, history)
         };
-        tracing::info!(%cluster, replicas = pool.replicas.len(), "ryw router started");
+        let epoch = history.as_ref().map(ryw_core::EpochHistory::current);
+        tracing::info!(%cluster, ?epoch, replicas = pool.replicas.len(), "ryw router started");
         let trackers: Vec<Arc<Tracker>> = pool
             .replicas
             .iter()
@@ -161,13 +166,9 @@ impl<B: Backend> Router<B> {
                 shutdown.subscribe(),
             ));
         }
-        tokio::spawn(poll_leader(
-            pool.clone(),
-            leader_hint.clone(),
-            config.tracker.idle_interval,
-            shutdown.subscribe(),
-        ));
-        Ok(Self {
+        let poll_interval = config.tracker.idle_interval;
+        let poll_shutdown = shutdown.subscribe();
+        let router = Self {
             inner: Arc::new(Inner {
                 pool,
                 cluster,
@@ -179,9 +180,16 @@ impl<B: Backend> Router<B> {
                 next: AtomicUsize::new(0),
                 changed,
                 leader_hint,
+                epochs: Epochs::new(history),
                 shutdown,
             }),
-        })
+        };
+        tokio::spawn(poll_leader(
+            Arc::downgrade(&router.inner),
+            poll_interval,
+            poll_shutdown,
+        ));
+        Ok(router)
     }
 
     /// The identity of the cluster this router serves.
@@ -254,6 +262,11 @@ impl<B: Backend> Router<B> {
             deadline_hits: c.deadline_hits.load(Ordering::Relaxed),
             begin_retries: c.begin_retries.load(Ordering::Relaxed),
             server_waits: c.server_waits.load(Ordering::Relaxed),
+            unfenced_resolved: c.unfenced_resolved.load(Ordering::Relaxed),
+            unfenced_leader_reads: c.unfenced_leader_reads.load(Ordering::Relaxed),
+            lost_floors: c.lost_floors.load(Ordering::Relaxed),
+            epoch_changes: c.epoch_changes.load(Ordering::Relaxed),
+            reads_rerun_on_leader: c.reads_rerun_on_leader.load(Ordering::Relaxed),
         }
     }
 }

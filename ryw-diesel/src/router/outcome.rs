@@ -30,10 +30,13 @@ pub enum FallbackReason {
     BudgetExhausted,
     /// No replica is online.
     NoHealthyReplica,
-    /// A recent write of the scope has no known position (sticky window).
-    StickyWindow,
+    /// A recent write of the scope has no known position and the leader's position could
+    /// not be read to fence it.
+    Unfenced,
     /// The context asked for its next read on the leader (an untrusted token).
     Pinned,
+    /// The read overran its deadline on a replica and was run again on the leader.
+    ReplicaDeadline,
 }
 
 impl FallbackReason {
@@ -41,8 +44,9 @@ impl FallbackReason {
         match self {
             Self::BudgetExhausted => "budget_exhausted",
             Self::NoHealthyReplica => "no_healthy_replica",
-            Self::StickyWindow => "sticky_window",
+            Self::Unfenced => "unfenced",
             Self::Pinned => "pinned",
+            Self::ReplicaDeadline => "replica_deadline",
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ryw_core::{Fallback, Position, ReadPolicy, RywContext, ScopeKey, metrics};
+use ryw_core::{Fallback, Position, ReadPolicy, RywContext, metrics};
 use tokio::time::Instant;
 
 use super::*;
@@ -25,16 +25,11 @@ impl<B: Backend> Router<B> {
         self.inner.next.fetch_add(1, Ordering::Relaxed) % n.max(1)
     }
 
-    pub(super) fn pick_unfenced(&self, scope: &ScopeKey, policy: &ReadPolicy) -> Pick {
-        if let Some(ctx) = RywContext::current() {
-            if ctx.take_leader_pin() {
-                return Pick::Leader(FallbackReason::Pinned);
-            }
-            if let (Some(window), Some(at)) = (policy.sticky_window, ctx.unfenced_write_at(scope))
-                && at.elapsed() < window
-            {
-                return Pick::Leader(FallbackReason::StickyWindow);
-            }
+    pub(super) fn pick_unfenced(&self) -> Pick {
+        if let Some(ctx) = RywContext::current()
+            && ctx.take_leader_pin()
+        {
+            return Pick::Leader(FallbackReason::Pinned);
         }
         let online = self.online();
         if online.is_empty() {

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use ryw_core::{Position, ReadPolicy, RywContext, ScopeKey, metrics};
+use std::time::{Duration, SystemTime};
+
+use ryw_core::{Fallback, Floor, Position, ReadPolicy, RywContext, ScopeKey, metrics};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
@@ -16,7 +18,7 @@ impl<B: Backend> Router<B> {
     /// As [`read_with`](Self::read_with).
     pub async fn read<R, E, F>(&self, scope: &ScopeKey, f: F) -> Result<Routed<R>, E>
     where
-        F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Send,
+        F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Clone + Send,
         E: From<Error> + Send,
         R: Send,
     {
@@ -27,8 +29,13 @@ impl<B: Backend> Router<B> {
     /// Reads `scope` under `policy`: to a replica that has applied the scope's floor, waiting
     /// up to the budget, else the policy's fallback.
     ///
+    /// A read that overruns [`RouterConfig::replica_read_timeout`] on a replica (frozen,
+    /// overloaded) is abandoned there and, under [`Fallback::Leader`], run again on the
+    /// leader — reads are idempotent, and the closure is `Clone` so it can be called twice
+    /// (any closure capturing references or `Clone` values is).
+    ///
     /// # Errors
-    /// The closure's error; [`Error::FenceTimeout`] under [`Fallback::Error`](ryw_core::Fallback::Error); pool errors.
+    /// The closure's error; [`Error::FenceTimeout`] under [`Fallback::Error`]; pool errors.
     pub async fn read_with<R, E, F>(
         &self,
         scope: &ScopeKey,
@@ -36,16 +43,17 @@ impl<B: Backend> Router<B> {
         f: F,
     ) -> Result<Routed<R>, E>
     where
-        F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Send,
+        F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Clone + Send,
         E: From<Error> + Send,
         R: Send,
     {
         let span = tracing::debug_span!("ryw.read", scope = %scope);
         async move {
             let start = Instant::now();
-            let floor = self.floor(scope).await;
+            let (floor, unresolved) = self.floor(scope, policy).await;
             let (pick, waited_conn) = match &floor {
-                None => (self.pick_unfenced(scope, policy), None),
+                _ if unresolved => (Pick::Leader(FallbackReason::Unfenced), None),
+                None => (self.pick_unfenced(), None),
                 Some(floor) => self.pick_fenced(floor, policy).await,
             };
             let waited = start.elapsed();
@@ -92,23 +100,57 @@ impl<B: Backend> Router<B> {
                 }
             };
             self.count_read(&served_by, fenced, stale, fallback);
-            let value = match &served_by {
-                ServedBy::Leader => f(&mut conn).await?,
-                ServedBy::Replica(name) => {
-                    let deadline = self.inner.config.replica_read_timeout;
-                    match tokio::time::timeout(deadline, f(&mut conn)).await {
-                        Ok(v) => v?,
-                        Err(_) => return Err(E::from(self.abandon_read(name, conn))),
-                    }
+            let name = match &served_by {
+                ServedBy::Leader => {
+                    let value = f(&mut conn).await?;
+                    return Ok(Routed {
+                        value,
+                        served_by,
+                        waited,
+                        position: floor,
+                        stale,
+                        fallback,
+                    });
                 }
+                ServedBy::Replica(name) => Arc::clone(name),
             };
+            let deadline = self.inner.config.replica_read_timeout;
+            let again = f.clone();
+            if let Ok(v) = tokio::time::timeout(deadline, f(&mut conn)).await {
+                return Ok(Routed {
+                    value: v?,
+                    served_by,
+                    waited,
+                    position: floor,
+                    stale,
+                    fallback,
+                });
+            }
+            let abandoned = self.abandon_read(&name, conn);
+            if policy.fallback != Fallback::Leader {
+                return Err(E::from(abandoned));
+            }
+            // Reads are re-runnable (the closure is `Clone`): the leader serves this one.
+            self.inner
+                .counters
+                .reads_rerun_on_leader
+                .fetch_add(1, Ordering::Relaxed);
+            metrics::read_rerun();
+            let mut conn = self.leader_conn().await.map_err(E::from)?;
+            self.count_read(
+                &ServedBy::Leader,
+                fenced,
+                false,
+                Some(FallbackReason::ReplicaDeadline),
+            );
+            let value = again(&mut conn).await?;
             Ok(Routed {
                 value,
-                served_by,
+                served_by: ServedBy::Leader,
                 waited,
                 position: floor,
-                stale,
-                fallback,
+                stale: false,
+                fallback: Some(FallbackReason::ReplicaDeadline),
             })
         }
         .instrument(span)
@@ -142,53 +184,126 @@ impl<B: Backend> Router<B> {
         }
     }
 
-    /// The floor a read of `scope` must see: context and store merged. Floors of another
-    /// cluster of the same family are ignored and counted (a failover does not make a new
-    /// cluster: floors from before it stay fences).
-    pub(super) async fn floor(&self, scope: &ScopeKey) -> Option<Position> {
+    /// The floor a read of `scope` must see: context and store merged, after reconciling the
+    /// context's floors with the leader's epoch history. Floors of another cluster of the
+    /// same family are ignored and counted. A scope written without a known position (marked
+    /// in the context or the store within the policy's window) is fenced by the leader's
+    /// position read now, which covers that write; `true` when that position could not be
+    /// read (the read must go to the leader).
+    pub(super) async fn floor(
+        &self,
+        scope: &ScopeKey,
+        policy: &ReadPolicy,
+    ) -> (Option<Position>, bool) {
         let inner = &self.inner;
         let ctx = RywContext::current();
         let mut floor = None;
+        let mut marked = None;
         if let Some(ctx) = &ctx {
+            self.reconcile(ctx).await;
             match ctx.required(&inner.cluster, scope) {
                 Ok(p) => floor = p,
                 Err(e) => tracing::warn!(scope = %scope, error = %e, "context floor unusable"),
             }
-            let family = inner.pool.backend.family();
-            let foreign = ctx.floors().clusters().any(|(c, f)| {
-                c != &inner.cluster
-                    && c.as_str().starts_with(family)
-                    && (f.session().is_some() || f.scopes().any(|(s, _)| s == scope))
-            });
-            if foreign {
-                inner
-                    .counters
-                    .foreign_floors
-                    .fetch_add(1, Ordering::Relaxed);
-                metrics::foreign_floor();
-                if let Some(folded) = inner.warnings.foreign.check() {
-                    tracing::warn!(scope = %scope, cluster = %inner.cluster, folded, "ignoring a floor from another cluster (a token or store entry of another deployment?)");
-                }
-            }
+            marked = ctx.unfenced_since(&inner.cluster, scope);
+            self.count_foreign(ctx, scope);
         }
         if let Some(store) = &inner.store {
-            match store.get(&inner.cluster, scope).await {
-                Ok(Some(p)) => {
-                    floor = Some(match floor {
-                        None => p,
-                        Some(f) => f.merge(&p).unwrap_or(f),
-                    });
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    inner.counters.store_errors.fetch_add(1, Ordering::Relaxed);
-                    metrics::store_error(store.name());
-                    if let Some(folded) = inner.warnings.store.check() {
-                        tracing::warn!(scope = %scope, error = %e, folded, "scope store unavailable; using the context floor only");
+            match store.lookup(&inner.cluster, scope).await {
+                Ok(stored) => {
+                    if let Some(p) = stored.position {
+                        floor = Some(match floor {
+                            None => p,
+                            Some(f) => f.merge(&p).unwrap_or(f),
+                        });
                     }
+                    marked = marked.max(stored.unfenced_since);
                 }
+                Err(e) => self.store_failed(store.name(), scope, &e),
             }
         }
-        floor
+        let in_window = marked.is_some_and(|at| {
+            SystemTime::now()
+                .duration_since(at)
+                .map_or(true, |age| age < policy.unfenced_window)
+        });
+        if !in_window {
+            return (floor, false);
+        }
+        match self.leader_fence(ctx.as_ref(), scope).await {
+            Some(p) => {
+                let merged = match floor {
+                    None => p,
+                    Some(f) => f.merge(&p).unwrap_or(f),
+                };
+                (Some(merged), false)
+            }
+            None => (floor, true),
+        }
+    }
+
+    /// The leader's current position as the fence of a scope written without a known
+    /// position (it covers that write: the mark was made after its COMMIT returned). Raised in
+    /// the context, which drops the context's mark. `None` when the leader cannot tell.
+    async fn leader_fence(&self, ctx: Option<&RywContext>, scope: &ScopeKey) -> Option<Position> {
+        let inner = &self.inner;
+        let read = async {
+            let mut conn = inner.pool.leader().await?;
+            inner.pool.backend.leader_position(&mut conn).await
+        };
+        match tokio::time::timeout(UNFENCED_FENCE_TIMEOUT, read).await {
+            Ok(Ok(c)) => {
+                inner
+                    .counters
+                    .unfenced_resolved
+                    .fetch_add(1, Ordering::Relaxed);
+                metrics::unfenced_read("fenced_by_leader_position");
+                if let Some(ctx) = ctx {
+                    let floor = Floor::new(c.position.clone()).with_epoch(c.epoch);
+                    if let Err(e) = ctx.raise_floor(&inner.cluster, scope, floor) {
+                        tracing::warn!(scope = %scope, error = %e, "could not raise the context floor");
+                    }
+                }
+                Some(c.position)
+            }
+            outcome => {
+                inner
+                    .counters
+                    .unfenced_leader_reads
+                    .fetch_add(1, Ordering::Relaxed);
+                metrics::unfenced_read("leader");
+                if let Some(folded) = inner.warnings.unfenced.check() {
+                    let error = match outcome {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => format!("no answer within {UNFENCED_FENCE_TIMEOUT:?}"),
+                    };
+                    tracing::warn!(scope = %scope, %error, folded, "a scope written without a known position cannot be fenced: reading it from the leader");
+                }
+                None
+            }
+        }
+    }
+
+    fn count_foreign(&self, ctx: &RywContext, scope: &ScopeKey) {
+        let inner = &self.inner;
+        let family = inner.pool.backend.family();
+        let foreign = ctx.floors().clusters().any(|(c, f)| {
+            c != &inner.cluster
+                && c.as_str().starts_with(family)
+                && (f.session().is_some() || f.scopes().any(|(s, _)| s == scope))
+        });
+        if foreign {
+            inner
+                .counters
+                .foreign_floors
+                .fetch_add(1, Ordering::Relaxed);
+            metrics::foreign_floor();
+            if let Some(folded) = inner.warnings.foreign.check() {
+                tracing::warn!(scope = %scope, cluster = %inner.cluster, folded, "ignoring a floor from another cluster (a token or store entry of another deployment?)");
+            }
+        }
     }
 }
+
+/// Deadline for reading the leader's position to fence a scope written without one.
+const UNFENCED_FENCE_TIMEOUT: Duration = Duration::from_secs(1);

@@ -31,6 +31,18 @@ pub struct RouterStats {
     pub begin_retries: u64,
     /// Server-side wait statements sent (backends with a server-side wait).
     pub server_waits: u64,
+    /// Reads of a scope written without a known position, fenced by the leader's position
+    /// read at that moment.
+    pub unfenced_resolved: u64,
+    /// Reads of a scope written without a known position sent to the leader because its
+    /// position could not be read.
+    pub unfenced_leader_reads: u64,
+    /// Floors a failover lost (beyond the end of their epoch in the new leader's history).
+    pub lost_floors: u64,
+    /// New leader epochs seen (Postgres: timelines after a promotion).
+    pub epoch_changes: u64,
+    /// Replica reads abandoned at their deadline and run again on the leader.
+    pub reads_rerun_on_leader: u64,
 }
 
 #[derive(Default)]
@@ -45,6 +57,11 @@ pub(super) struct Counters {
     pub(super) deadline_hits: AtomicU64,
     pub(super) begin_retries: AtomicU64,
     pub(super) server_waits: AtomicU64,
+    pub(super) unfenced_resolved: AtomicU64,
+    pub(super) unfenced_leader_reads: AtomicU64,
+    pub(super) lost_floors: AtomicU64,
+    pub(super) epoch_changes: AtomicU64,
+    pub(super) reads_rerun_on_leader: AtomicU64,
 }
 
 /// One rate limit per kind of warning an operator must see.
@@ -54,4 +71,6 @@ pub(super) struct Warnings {
     pub(super) store: RateLimited,
     pub(super) deadline: RateLimited,
     pub(super) replica: RateLimited,
+    pub(super) lost: RateLimited,
+    pub(super) unfenced: RateLimited,
 }

@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ryw_core::{Position, RywContext, ScopeKey, metrics};
+use ryw_core::{Floor, Position, RywContext, ScopeKey, metrics};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
@@ -17,8 +17,9 @@ impl<B: Backend> Router<B> {
     /// after COMMIT (the connection died), the leader's current position is read on a fresh
     /// connection instead: it covers the commit. Only if the leader stays unreachable for
     /// [`RouterConfig::capture_retry`] is the write returned with `position: None`; the scope
-    /// is then marked as written without a position (see [`ReadPolicy::sticky_window`]) and
-    /// the failure is logged and counted.
+    /// is then marked as written without a position in the context (so in the outgoing
+    /// token) and the store, for [`ReadPolicy::unfenced_window`](ryw_core::ReadPolicy::unfenced_window), and the failure is logged and
+    /// counted. Reads of a marked scope are fenced by the leader's position at read time.
     ///
     /// # Errors
     /// The closure's error, or a pool / BEGIN / COMMIT error converted into `E` (from
@@ -40,17 +41,17 @@ impl<B: Backend> Router<B> {
             let value = run_in_transaction::<B, R, E, F>(&mut conn, f).await?;
             let captured = inner.pool.backend.capture(&mut conn).await;
             drop(conn);
-            let position = match captured {
+            let captured = match captured {
                 Ok(p) => Some(p),
                 Err(e) => self.recapture(scope, &e).await,
             };
-            metrics::write(position.is_some());
-            self.record_write(scope, position.as_ref()).await;
+            metrics::write(captured.is_some());
+            self.record_captured(scope, captured.as_ref()).await;
             Ok(Routed {
                 value,
                 served_by: ServedBy::Leader,
                 waited: Duration::ZERO,
-                position,
+                position: captured.map(|c| c.position),
                 stale: false,
                 fallback: None,
             })
@@ -63,7 +64,7 @@ impl<B: Backend> Router<B> {
     /// leader restarted). The leader's current position, read on a fresh connection, covers
     /// the commit: retried within [`RouterConfig::capture_retry`]. `None` (counted, logged)
     /// when the leader stays unreachable that long.
-    pub(super) async fn recapture(&self, scope: &ScopeKey, first: &Error) -> Option<Position> {
+    pub(super) async fn recapture(&self, scope: &ScopeKey, first: &Error) -> Option<Captured> {
         let inner = &self.inner;
         let deadline = Instant::now() + inner.config.capture_retry;
         let mut pause = Duration::from_millis(25);
@@ -102,19 +103,30 @@ impl<B: Backend> Router<B> {
 
     /// Raises `scope`'s floor to `position` in the current context and the store, as
     /// [`write`](Self::write) does after its own capture (for writes made outside the router).
+    /// The position is taken to be on the leader's current epoch. `None` marks the scope as
+    /// written without a known position.
     pub async fn record_write(&self, scope: &ScopeKey, position: Option<&Position>) {
+        let captured = position.map(|p| Captured {
+            position: p.clone(),
+            epoch: self.inner.epochs.current(),
+        });
+        self.record_captured(scope, captured.as_ref()).await;
+    }
+
+    async fn record_captured(&self, scope: &ScopeKey, captured: Option<&Captured>) {
         let inner = &self.inner;
         let ctx = RywContext::current();
-        let Some(position) = position else {
-            if let Some(ctx) = ctx {
-                ctx.mark_unfenced_write(scope);
-            }
+        let Some(captured) = captured else {
+            self.mark_unfenced(ctx.as_ref(), scope).await;
             return;
         };
-        if let Some(ctx) = ctx
-            && let Err(e) = ctx.raise(&inner.cluster, scope, position.clone())
-        {
-            tracing::warn!(scope = %scope, error = %e, "could not raise the context floor");
+        self.observe_epoch(captured.epoch).await;
+        let position = &captured.position;
+        if let Some(ctx) = ctx {
+            let floor = Floor::new(position.clone()).with_epoch(captured.epoch);
+            if let Err(e) = ctx.raise_floor(&inner.cluster, scope, floor) {
+                tracing::warn!(scope = %scope, error = %e, "could not raise the context floor");
+            }
         }
         // Refresh the trackers now, so the next fenced read finds a current cache.
         for t in &inner.trackers {
@@ -132,11 +144,39 @@ impl<B: Backend> Router<B> {
                 .raise(&inner.cluster, scope, position, inner.config.store_ttl)
                 .await
         {
-            inner.counters.store_errors.fetch_add(1, Ordering::Relaxed);
-            metrics::store_error(store.name());
-            if let Some(folded) = inner.warnings.store.check() {
-                tracing::warn!(scope = %scope, error = %e, folded, "scope store raise failed; the context and token still carry the floor");
-            }
+            self.store_failed(store.name(), scope, &e);
+        }
+    }
+
+    /// A write of `scope` committed without a known position: mark the scope in the context
+    /// (and so the outgoing token) and in the store, unless the policy turned marks off.
+    async fn mark_unfenced(&self, ctx: Option<&RywContext>, scope: &ScopeKey) {
+        let inner = &self.inner;
+        let window = inner.config.policy.unfenced_window;
+        if window.is_zero() {
+            return;
+        }
+        if let Some(ctx) = ctx {
+            ctx.mark_unfenced_write(&inner.cluster, scope);
+        }
+        if let Some(store) = &inner.store
+            && let Err(e) = store.mark_unfenced(&inner.cluster, scope, window).await
+        {
+            self.store_failed(store.name(), scope, &e);
+        }
+    }
+
+    pub(super) fn store_failed(
+        &self,
+        store: &'static str,
+        scope: &ScopeKey,
+        e: &ryw_core::RywError,
+    ) {
+        let inner = &self.inner;
+        inner.counters.store_errors.fetch_add(1, Ordering::Relaxed);
+        metrics::store_error(store);
+        if let Some(folded) = inner.warnings.store.check() {
+            tracing::warn!(scope = %scope, error = %e, folded, "scope store failed; the context and token still carry the floor");
         }
     }
 }

@@ -15,9 +15,9 @@ use deadpool_redis::{Config, Connection, Pool, PoolConfig, Runtime, Timeouts};
 use scripts::{CAS, MERGE};
 use value::{decode, encode, split, store_err, tag_of};
 
-use super::{ScopeStore, StoreFuture};
+use super::{ScopeStore, StoreFuture, StoredFloor};
 use crate::RywError;
-use crate::floors::{ClusterId, ScopeKey};
+use crate::floors::{ClusterId, ScopeKey, from_unix_ms, unix_ms};
 use crate::position::{Position, PositionKind};
 
 const STORE: &str = "redis";
@@ -43,6 +43,10 @@ const MAX_TTL_MS: u128 = 100 * 365 * 24 * 3600 * 1000;
 /// The value is the position's text form behind a one-letter kind tag: `L:16/B374D848`
 /// (PostgreSQL LSN), `G:3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5` (MySQL GTID set),
 /// `M:0-1-100,1-2-5` (MariaDB GTID list).
+///
+/// An unfenced mark lives under its own key ([`mark_key`](Self::mark_key)), holding the
+/// mark's time in Unix milliseconds and expiring after its window; a lookup reads both keys
+/// with one `MGET`.
 ///
 /// # Never lowering a floor
 ///
@@ -235,6 +239,22 @@ impl RedisStore {
         format!("{}{}:{c}:{}", self.prefix, c.len(), scope.as_str())
     }
 
+    /// The Redis key of a scope's unfenced mark: `{prefix}u{cluster length}:{cluster}:{scope}`
+    /// (the `u` keeps it apart from every floor key, whose length part is all digits).
+    ///
+    /// ```
+    /// use ryw_core::{ClusterId, ScopeKey, store::RedisStore};
+    /// let store = RedisStore::from_url("redis://127.0.0.1", "ryw:")?;
+    /// let key = store.mark_key(&ClusterId::new("pg:1"), &ScopeKey::of("user_id", 42));
+    /// assert_eq!(key, "ryw:u4:pg:1:user_id:42");
+    /// # Ok::<(), ryw_core::RywError>(())
+    /// ```
+    #[must_use]
+    pub fn mark_key(&self, cluster: &ClusterId, scope: &ScopeKey) -> String {
+        let c = cluster.as_str();
+        format!("{}u{}:{c}:{}", self.prefix, c.len(), scope.as_str())
+    }
+
     /// Runs one operation under the deadline and logs the first failure of a burst.
     async fn guarded<T>(
         &self,
@@ -270,14 +290,40 @@ impl RedisStore {
             .map_err(|e| store_err(format!("no connection: {e}")))
     }
 
-    async fn get_inner(&self, key: String) -> Result<Option<Position>, RywError> {
+    async fn lookup_inner(&self, key: String, mark: String) -> Result<StoredFloor, RywError> {
         let mut conn = self.conn().await?;
-        let value: Option<String> = redis::cmd("GET")
+        let (value, since): (Option<String>, Option<String>) = redis::cmd("MGET")
             .arg(&key)
+            .arg(&mark)
             .query_async(&mut conn)
             .await
-            .map_err(|e| store_err(format!("GET {key:?}: {e}")))?;
-        value.map(|v| decode(&key, &v)).transpose()
+            .map_err(|e| store_err(format!("MGET {key:?}: {e}")))?;
+        let unfenced_since = since
+            .map(|v| {
+                v.parse::<u64>().map(from_unix_ms).map_err(|_| {
+                    let shown: String = v.chars().take(40).collect();
+                    store_err(format!("key {mark:?} holds {shown:?}, not a time"))
+                })
+            })
+            .transpose()?;
+        Ok(StoredFloor {
+            position: value.map(|v| decode(&key, &v)).transpose()?,
+            unfenced_since,
+        })
+    }
+
+    async fn mark_inner(&self, mark: String, window: Duration) -> Result<(), RywError> {
+        let mut conn = self.conn().await?;
+        let now = unix_ms(std::time::SystemTime::now()).to_string();
+        let ttl_ms = window.as_millis().clamp(1, MAX_TTL_MS).to_string();
+        redis::cmd("SET")
+            .arg(&mark)
+            .arg(now)
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| store_err(format!("SET {mark:?}: {e}")))
     }
 
     async fn raise_inner(
@@ -351,13 +397,23 @@ impl RedisStore {
 }
 
 impl ScopeStore for RedisStore {
-    fn get<'a>(
+    fn lookup<'a>(
         &'a self,
         cluster: &'a ClusterId,
         scope: &'a ScopeKey,
-    ) -> StoreFuture<'a, Option<Position>> {
-        let key = self.key(cluster, scope);
-        Box::pin(self.guarded("get", self.get_inner(key)))
+    ) -> StoreFuture<'a, StoredFloor> {
+        let (key, mark) = (self.key(cluster, scope), self.mark_key(cluster, scope));
+        Box::pin(self.guarded("get", self.lookup_inner(key, mark)))
+    }
+
+    fn mark_unfenced<'a>(
+        &'a self,
+        cluster: &'a ClusterId,
+        scope: &'a ScopeKey,
+        window: Duration,
+    ) -> StoreFuture<'a, ()> {
+        let mark = self.mark_key(cluster, scope);
+        Box::pin(self.guarded("mark", self.mark_inner(mark, window)))
     }
 
     fn raise<'a>(

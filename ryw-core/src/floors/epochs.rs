@@ -1,0 +1,140 @@
+//! Floors across a failover: which survive in the new leader's history, which were lost.
+
+use std::collections::BTreeMap;
+
+use super::{ClusterId, Floor, Floors, ScopeKey};
+use crate::position::Position;
+
+/// A leader's epoch history: its current epoch and, for each earlier epoch it descends
+/// from, the position where that epoch ended (Postgres: the timeline and its `.history`
+/// file, whose lines are `parent-timeline  switch-point  reason`).
+///
+/// ```
+/// use ryw_core::{EpochHistory, position::{Lsn, Position}};
+/// let h = EpochHistory::new(3)
+///     .with_end(1, Lsn::new(0x300_0000).into())
+///     .with_end(2, Lsn::new(0x500_0000).into());
+/// assert_eq!(h.end_of(2), Some(&Position::Lsn(Lsn::new(0x500_0000))));
+/// assert_eq!(h.end_of(3), None); // the current epoch has not ended
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochHistory {
+    current: u32,
+    ends: BTreeMap<u32, Position>,
+}
+
+impl EpochHistory {
+    /// The history of a leader on epoch `current` with no known ancestors.
+    #[must_use]
+    pub fn new(current: u32) -> Self {
+        Self {
+            current,
+            ends: BTreeMap::new(),
+        }
+    }
+
+    /// Adds an ancestor epoch and the position where it ended.
+    #[must_use]
+    pub fn with_end(mut self, epoch: u32, end: Position) -> Self {
+        if epoch < self.current {
+            self.ends.insert(epoch, end);
+        }
+        self
+    }
+
+    /// The leader's current epoch.
+    #[must_use]
+    pub fn current(&self) -> u32 {
+        self.current
+    }
+
+    /// Where ancestor epoch `epoch` ended, if the history holds it.
+    #[must_use]
+    pub fn end_of(&self, epoch: u32) -> Option<&Position> {
+        self.ends.get(&epoch)
+    }
+}
+
+/// A floor that a failover lost: its position lies beyond the point where its epoch ended,
+/// so the write it fences is not in the new leader's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostFloor {
+    /// The scope, or `None` for the session-wide floor.
+    pub scope: Option<ScopeKey>,
+    /// The epoch the floor was captured on.
+    pub epoch: u32,
+    /// The position that was lost.
+    pub lost: Position,
+    /// What the floor was lowered to: the end of its epoch, which the new history holds.
+    pub kept: Position,
+}
+
+/// What becomes of one floor under `history`: `None` to keep it as it is.
+fn reconcile(floor: &Floor, history: &EpochHistory) -> Option<(Position, bool)> {
+    let epoch = floor.epoch()?;
+    if epoch >= history.current() {
+        return None;
+    }
+    let end = history.end_of(epoch)?;
+    match end.covers(floor.position()) {
+        // Still in the new history: the same fence, relabelled to the current epoch.
+        Ok(true) => Some((floor.position().clone(), false)),
+        // Beyond the switch point: lost. Everything up to the switch point survived.
+        Ok(false) => Some((end.clone(), true)),
+        Err(_) => None,
+    }
+}
+
+impl Floors {
+    /// Reconciles `cluster`'s floors with the leader's epoch history after a failover.
+    ///
+    /// A floor captured on an earlier epoch that ended at or past it is still a fence (the
+    /// position space continues across the switch): it is kept, relabelled to the current
+    /// epoch. A floor beyond its epoch's end fences a write the failover lost: it is lowered
+    /// to the end of its epoch (the session's earlier writes did survive and stay fenced) and
+    /// returned, so the caller can count and report it. Floors on an epoch the history does
+    /// not hold, or on a later one, are kept as they are (a fence is never dropped on a guess).
+    pub fn reconcile_epochs(
+        &mut self,
+        cluster: &ClusterId,
+        history: &EpochHistory,
+    ) -> Vec<LostFloor> {
+        let Some(floors) = self.clusters.get_mut(cluster) else {
+            return Vec::new();
+        };
+        let mut lost = Vec::new();
+        let mut apply = |scope: Option<&ScopeKey>, floor: &mut Floor| {
+            let Some((kept, was_lost)) = reconcile(floor, history) else {
+                return;
+            };
+            if was_lost {
+                lost.push(LostFloor {
+                    scope: scope.cloned(),
+                    epoch: floor.epoch().unwrap_or_default(),
+                    lost: floor.position().clone(),
+                    kept: kept.clone(),
+                });
+            }
+            floor.set_position(kept, Some(history.current()));
+        };
+        if let Some(f) = floors.session.as_mut() {
+            apply(None, f);
+        }
+        for (scope, f) in &mut floors.scopes {
+            apply(Some(scope), f);
+        }
+        lost
+    }
+
+    /// The latest epoch any floor of `cluster` was captured on.
+    #[must_use]
+    pub fn latest_epoch(&self, cluster: &ClusterId) -> Option<u32> {
+        let floors = self.clusters.get(cluster)?;
+        floors
+            .session
+            .iter()
+            .chain(floors.scopes.values())
+            .filter_map(Floor::epoch)
+            .max()
+    }
+}
