@@ -27,6 +27,8 @@ pub(crate) struct DelayProxy {
     port: u16,
     lag_nanos: Arc<AtomicU64>,
     upstream: Arc<AtomicU16>,
+    /// Bumped by [`cut`](DelayProxy::cut): relays of an older generation stop.
+    generation: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -51,11 +53,18 @@ impl DelayProxy {
         let lag_nanos = Arc::new(AtomicU64::new(0));
         let upstream = Arc::new(AtomicU16::new(upstream_port));
         let lag = Arc::clone(&lag_nanos);
-        let task = rt.spawn(accept_loop(listener, Arc::clone(&upstream), lag));
+        let generation = Arc::new(AtomicU64::new(0));
+        let task = rt.spawn(accept_loop(
+            listener,
+            Arc::clone(&upstream),
+            lag,
+            Arc::clone(&generation),
+        ));
         Ok(DelayProxy {
             port,
             lag_nanos,
             upstream,
+            generation,
             task,
         })
     }
@@ -78,6 +87,12 @@ impl DelayProxy {
     pub(crate) fn set_upstream(&self, port: u16) {
         self.upstream.store(port, Ordering::Relaxed);
     }
+
+    /// Severs every relayed connection at once, dropping the bytes still held back by the
+    /// lag (what a network partition does to data in flight). New connections are relayed.
+    pub(crate) fn cut(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 impl Drop for DelayProxy {
@@ -86,7 +101,12 @@ impl Drop for DelayProxy {
     }
 }
 
-async fn accept_loop(listener: TcpListener, upstream: Arc<AtomicU16>, lag: Arc<AtomicU64>) {
+async fn accept_loop(
+    listener: TcpListener,
+    upstream: Arc<AtomicU16>,
+    lag: Arc<AtomicU64>,
+    generation: Arc<AtomicU64>,
+) {
     // Dropping the JoinSet (when this task is aborted) aborts every connection.
     let mut conns = JoinSet::new();
     loop {
@@ -94,7 +114,8 @@ async fn accept_loop(listener: TcpListener, upstream: Arc<AtomicU16>, lag: Arc<A
             accepted = listener.accept() => {
                 if let Ok((down, _)) = accepted {
                     let port = upstream.load(Ordering::Relaxed);
-                    conns.spawn(relay(down, port, Arc::clone(&lag)));
+                    let cut = Cut { generation: Arc::clone(&generation), at: generation.load(Ordering::SeqCst) };
+                    conns.spawn(relay(down, port, Arc::clone(&lag), cut));
                 }
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -102,7 +123,19 @@ async fn accept_loop(listener: TcpListener, upstream: Arc<AtomicU16>, lag: Arc<A
     }
 }
 
-async fn relay(down: TcpStream, upstream_port: u16, lag: Arc<AtomicU64>) {
+/// Whether the relay's proxy was cut since the relay started.
+struct Cut {
+    generation: Arc<AtomicU64>,
+    at: u64,
+}
+
+impl Cut {
+    fn happened(&self) -> bool {
+        self.generation.load(Ordering::SeqCst) != self.at
+    }
+}
+
+async fn relay(down: TcpStream, upstream_port: u16, lag: Arc<AtomicU64>, cut: Cut) {
     let Ok(up) = TcpStream::connect(("127.0.0.1", upstream_port)).await else {
         return;
     };
@@ -134,6 +167,11 @@ async fn relay(down: TcpStream, upstream_port: u16, lag: Arc<AtomicU64>) {
             // Re-read the lag while waiting, so lowering it (e.g. to zero) also releases bytes
             // already queued instead of leaving them behind their old deadline.
             loop {
+                if cut.happened() {
+                    // Drop what is held back and close: the replica never sees it.
+                    rx.close();
+                    return;
+                }
                 let nanos = lag.load(Ordering::Relaxed);
                 let due = arrived + Duration::from_nanos(nanos);
                 let now = Instant::now();
@@ -142,7 +180,7 @@ async fn relay(down: TcpStream, upstream_port: u16, lag: Arc<AtomicU64>) {
                 }
                 tokio::time::sleep_until(due.min(now + LAG_RECHECK)).await;
             }
-            if down_w.write_all(&data).await.is_err() {
+            if cut.happened() || down_w.write_all(&data).await.is_err() {
                 // Replica gone: stop reading from the primary too.
                 rx.close();
                 return;

@@ -1,6 +1,7 @@
 //! PostgreSQL primary + physical streaming replicas.
 
 mod env;
+mod failover;
 mod start;
 mod switchover;
 mod topology;

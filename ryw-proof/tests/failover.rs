@@ -1,0 +1,145 @@
+//! An unplanned Postgres failover that loses a write: the primary dies, a replica that had
+//! not received the last write is promoted. The session's floor from before the failover that
+//! the new timeline holds stays a fence (a lagging replica is shown stale for it first, and
+//! ryw still reads the write); the floor of the lost write is detected, counted and lowered to
+//! the switch point, so the session's reads neither hang on it nor pretend it survived.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use ryw_core::{RywContext, ScopeKey};
+use ryw_diesel::{Postgres, ReplicatedPool, Router, RouterConfig, TrackerConfig};
+use ryw_proof::backends::{ProofBackend, setup_sql};
+use ryw_testkit::{PgTopology, Topology};
+use tokio::time::Instant;
+
+/// Polls `cond` every 20 ms until it holds or `within` passed.
+async fn eventually(within: Duration, mut cond: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if cond().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_failover_keeps_surviving_floors_and_reports_lost_ones() {
+    let topo = PgTopology::start(2).await.unwrap();
+    topo.execute_on_primary(&setup_sql(3)).await.unwrap();
+    for r in 0..2 {
+        topo.wait_caught_up(r, Duration::from_secs(20))
+            .await
+            .unwrap();
+    }
+    let urls = topo.replica_urls();
+    let pool = ReplicatedPool::builder(Postgres::new(), topo.leader_url())
+        .replica("r0", &urls[0])
+        .replica("r1", &urls[1])
+        .build()
+        .unwrap();
+    let config = RouterConfig::default()
+        .with_tracker(TrackerConfig::default().with_idle_interval(Duration::from_millis(100)));
+    let router = Router::new(pool, config).await.unwrap();
+    assert!(router.ready(Duration::from_secs(10)).await);
+    // r0 (to be promoted) trails by 1 s, r1 by 3 s: r1 never holds more than r0.
+    topo.set_lag(0, Duration::from_secs(1)).await.unwrap();
+    topo.set_lag(1, Duration::from_secs(3)).await.unwrap();
+    let (kept, lost, after) = (
+        ScopeKey::of("user_id", 1),
+        ScopeKey::of("user_id", 2),
+        ScopeKey::of("user_id", 3),
+    );
+    let session = RywContext::new();
+    let write = |scope: &ScopeKey, id: i64| {
+        let (router, scope) = (router.clone(), scope.clone());
+        session.clone().run(async move {
+            router
+                .write(&scope, async move |conn| {
+                    Postgres::set_version(conn, id, 1).await
+                })
+                .await
+                .unwrap()
+        })
+    };
+    let read = |scope: &ScopeKey, id: i64| {
+        let (router, scope) = (router.clone(), scope.clone());
+        session.clone().run(async move {
+            router
+                .read(&scope, async move |conn| Postgres::version(conn, id).await)
+                .await
+                .unwrap()
+        })
+    };
+
+    // W1 reaches r0; W2 is acknowledged by the primary but still held back on its way to r0.
+    assert!(write(&kept, 1).await.position.is_some());
+    let r0 = &urls[0];
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            node_version(r0, 1).await == Some(1)
+        })
+        .await,
+        "r0 never received the first write"
+    );
+    assert!(write(&lost, 2).await.position.is_some());
+    topo.failover(0).await.unwrap();
+
+    // The new leader does not have W2 (it was lost), but has W1.
+    let leader = topo.primary_url();
+    assert_eq!(
+        node_version(&leader, 2).await,
+        Some(0),
+        "the write was not lost"
+    );
+    assert_eq!(node_version(&leader, 1).await, Some(1));
+    // r1 trails the new leader by 3 s: a plain read of W1 there is stale.
+    assert_eq!(
+        node_version(&urls[1], 1).await,
+        Some(0),
+        "r1 not stale: nothing to show"
+    );
+
+    // The router notices the new timeline by itself (its leader poll).
+    assert!(
+        eventually(Duration::from_secs(15), async || router
+            .stats()
+            .epoch_changes
+            == 1)
+        .await,
+        "the router never saw the new timeline: {:?}",
+        router.stats()
+    );
+    // W1 survived: still fenced, never read stale.
+    let r = read(&kept, 1).await;
+    assert_eq!(
+        r.value, 1,
+        "stale read of a surviving write from {:?}",
+        r.served_by
+    );
+    // W2 was lost: detected, counted once, and its floor lowered to the switch point.
+    let stats = router.stats();
+    assert_eq!(stats.lost_floors, 1, "{stats:?}");
+    let r = read(&lost, 2).await;
+    assert_eq!(r.value, 0, "a lost write cannot be read");
+    assert_eq!(router.stats().lost_floors, 1, "counted again");
+    // Writes on the new timeline are fenced as usual.
+    assert!(write(&after, 3).await.position.is_some());
+    let r = read(&after, 3).await;
+    assert_eq!(
+        r.value, 1,
+        "read after the failover missed its write ({:?})",
+        r.served_by
+    );
+}
+
+/// The version of `id` on one node, read directly (`None` when it cannot be read).
+async fn node_version(url: &str, id: i64) -> Option<i64> {
+    use diesel_async::{AsyncConnection, AsyncPgConnection};
+    let mut conn = AsyncPgConnection::establish(url).await.ok()?;
+    Postgres::version(&mut conn, id).await.ok()
+}

@@ -1,0 +1,63 @@
+//! An unplanned Postgres failover: the primary dies, a lagging replica is promoted with what it
+//! had received, and the writes it had not are lost.
+
+use std::time::Duration;
+
+use super::PgTopology;
+use crate::supervisor::{children_of, wait_gone};
+use crate::{TestkitError, sys};
+
+/// How long the other replicas may take to follow the new leader.
+const FOLLOW_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl PgTopology {
+    /// An unplanned failover that loses writes: SIGKILLs the primary and its backends (no
+    /// shutdown checkpoint), cuts every replication connection so the WAL still held back by
+    /// the lag never arrives (a partition), promotes `replica` with what it had received (a
+    /// new timeline whose switch point is that replica's end of WAL), and repoints every other
+    /// running replica at it. A write acknowledged by the old primary but not received by
+    /// `replica` is lost. Give the other replicas at least `replica`'s lag, so none received
+    /// past the switch point (such a replica cannot follow the new timeline, and this returns
+    /// [`TestkitError::Timeout`] naming it). One switchover or failover per topology.
+    pub async fn failover(&self, replica: usize) -> Result<(), TestkitError> {
+        if self.leader.lock().map(|g| g.is_some()).unwrap_or(true) {
+            return Err(TestkitError::InvalidState(
+                "this topology already switched over once".into(),
+            ));
+        }
+        if !self.is_replica(replica) {
+            return Err(TestkitError::InvalidState(format!(
+                "replica {replica} does not replicate"
+            )));
+        }
+        if let Some(p) = self.primary.proc.take() {
+            let backends = children_of(p.pid);
+            p.kill().await;
+            for b in &backends {
+                sys::kill(*b, sys::SIGKILL);
+            }
+            wait_gone(&backends, Duration::from_secs(10)).await;
+        }
+        for proxy in &self.proxies {
+            proxy.cut();
+        }
+        self.promote(replica).await?;
+        if let Ok(mut g) = self.leader.lock() {
+            *g = Some(replica);
+        }
+        let port = self.replicas[replica].port;
+        for (i, proxy) in self.proxies.iter().enumerate() {
+            if i != replica {
+                proxy.set_upstream(port);
+                proxy.cut();
+            }
+        }
+        for i in 0..self.replicas.len() {
+            if i != replica && self.replicas[i].proc.running() && !self.is_promoted(i) {
+                self.wait_streaming(i, FOLLOW_TIMEOUT).await?;
+            }
+        }
+        tracing::info!(replica, port, "postgres failover done");
+        Ok(())
+    }
+}
