@@ -50,7 +50,7 @@ pub struct AppState<R> {
     /// Where routed reads went, as the router counts them.
     pub stats: Box<dyn Fn() -> ryw_diesel::RouterStats + Send + Sync>,
     /// Incoming tokens the layer rejected (bad, forged, expired).
-    pub rejected_tokens: Box<dyn Fn() -> u64 + Send + Sync>,
+    pub layer: ryw_core::layer::LayerStats,
 }
 
 /// Request body of a payment.
@@ -74,7 +74,7 @@ pub struct Routing {
 }
 
 /// Counters for the demo and for operators.
-#[derive(Debug, Deserialize, Serialize, Default, Clone, Copy)]
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
 pub struct StatsBody {
     /// Routed reads served by replicas.
     pub replica_reads: u64,
@@ -102,6 +102,27 @@ pub struct StatsBody {
     /// Replica checkouts, reads and waits abandoned at their deadline.
     #[serde(default)]
     pub deadline_hits: u64,
+    /// Rejected tokens per reason (`malformed`, `bad_signature`, `expired`, …).
+    #[serde(default)]
+    pub rejected_by_reason: std::collections::BTreeMap<String, u64>,
+    /// Reads of a scope written without a known position, fenced by the leader's position.
+    #[serde(default)]
+    pub unfenced_resolved: u64,
+    /// Reads of such a scope sent to the leader (its position could not be read).
+    #[serde(default)]
+    pub unfenced_leader_reads: u64,
+    /// Floors a failover lost (writes acknowledged before it, missing after it).
+    #[serde(default)]
+    pub lost_floors: u64,
+    /// New leader epochs (failovers) seen.
+    #[serde(default)]
+    pub epoch_changes: u64,
+    /// Replica reads abandoned at their deadline and run again on the leader.
+    #[serde(default)]
+    pub reads_rerun_on_leader: u64,
+    /// Dead pooled leader connections a write's BEGIN left behind for another.
+    #[serde(default)]
+    pub begin_retries: u64,
 }
 
 impl IntoResponse for AppError {
@@ -192,12 +213,24 @@ async fn stats<R: Payments>(State(st): State<Arc<AppState<R>>>) -> Json<StatsBod
         leader_reads: s.leader_reads,
         fallbacks: s.fallbacks,
         plain_reads: st.plain_reads.load(Ordering::Relaxed),
-        rejected_tokens: (st.rejected_tokens)(),
+        rejected_tokens: st.layer.rejected_tokens(),
         foreign_floors: s.foreign_floors,
         store_errors: s.store_errors,
         uncaptured_writes: s.uncaptured_writes,
         recaptured_writes: s.recaptured_writes,
         deadline_hits: s.deadline_hits,
+        rejected_by_reason: st
+            .layer
+            .rejected_by_reason()
+            .into_iter()
+            .map(|(reason, n)| (reason.to_owned(), n))
+            .collect(),
+        unfenced_resolved: s.unfenced_resolved,
+        unfenced_leader_reads: s.unfenced_leader_reads,
+        lost_floors: s.lost_floors,
+        epoch_changes: s.epoch_changes,
+        reads_rerun_on_leader: s.reads_rerun_on_leader,
+        begin_retries: s.begin_retries,
     })
 }
 

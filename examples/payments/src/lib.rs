@@ -3,5 +3,7 @@
 
 pub mod demo;
 pub mod http;
+pub mod recipe;
 pub mod repo;
 pub mod serve;
+pub mod service;

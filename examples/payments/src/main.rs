@@ -17,12 +17,13 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use ryw_core::layer::RywLayer;
 use ryw_core::{KeyRing, MemoryStore, ScopeStore, TokenCodec};
-use ryw_diesel::{Backend, Mysql, Postgres, ReplicatedPool, Router, RouterConfig};
+use ryw_diesel::{Mysql, Postgres, RouterConfig};
 use ryw_testkit::{MariaDbTopology, PgTopology, Topology};
 
 use payments::demo;
-use payments::http::{self, AppState};
-use payments::repo::{self, MariaPayments, Payments, PgPayments};
+use payments::http;
+use payments::repo::{self, MariaPayments, PgPayments};
+use payments::service::{START_BALANCE, router, state};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum BackendArg {
@@ -67,8 +68,6 @@ struct Args {
     #[arg(long, env = "RYW_TOKEN_SECRET")]
     secret: Option<String>,
 }
-
-const START_BALANCE: i64 = 1_000_000;
 
 /// An embedded topology, held (never read) so its servers live as long as the service.
 type Embedded = Option<Box<dyn Send>>;
@@ -128,7 +127,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
     let app = if postgres {
-        let router = router(Postgres::new(), &leader, &replicas, store).await?;
+        let router = router(
+            Postgres::new(),
+            &leader,
+            &replicas,
+            store,
+            RouterConfig::default(),
+        )
+        .await?;
         http::app(
             state(
                 PgPayments {
@@ -146,6 +152,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &leader,
             &replicas,
             store,
+            RouterConfig::default(),
         )
         .await?;
         http::app(
@@ -192,35 +199,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     drop(embedded);
     Ok(())
-}
-
-fn state<R: Payments, B: Backend>(
-    repo: R,
-    router: Router<B>,
-    layer: &RywLayer,
-) -> Arc<AppState<R>> {
-    let layer_stats = layer.stats();
-    Arc::new(AppState {
-        repo,
-        plain_reads: Default::default(),
-        stats: Box::new(move || router.stats()),
-        rejected_tokens: Box::new(move || layer_stats.rejected_tokens()),
-    })
-}
-
-async fn router<B: Backend>(
-    backend: B,
-    leader: &str,
-    replicas: &[String],
-    store: Arc<dyn ScopeStore>,
-) -> Result<Router<B>, ryw_diesel::Error> {
-    let mut pool = ReplicatedPool::builder(backend, leader);
-    for (i, url) in replicas.iter().enumerate() {
-        pool = pool.replica(format!("replica-{i}"), url);
-    }
-    let router = Router::with_store(pool.build()?, RouterConfig::default(), store).await?;
-    router.ready(Duration::from_secs(5)).await;
-    Ok(router)
 }
 
 async fn init<T: Topology>(

@@ -44,7 +44,7 @@ async fn plain_routing_is_stale_and_ryw_is_not() {
         repo: PgPayments { router },
         plain_reads: Default::default(),
         stats: Box::new(move || stats_router.stats()),
-        rejected_tokens: Box::new(|| 0),
+        layer: ryw_core::layer::LayerStats::default(),
     });
     let layer = RywLayer::new(TokenCodec::new(KeyRing::new(1, &[3; 32]).unwrap()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -43,7 +43,7 @@ async fn start() -> String {
         repo: Fixed,
         plain_reads: AtomicU64::new(0),
         stats: Box::new(ryw_diesel::RouterStats::default),
-        rejected_tokens: Box::new(move || layer_stats.rejected_tokens()),
+        layer: layer_stats,
     });
     let limits = Limits {
         request_timeout: Duration::from_secs(1),
