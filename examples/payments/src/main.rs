@@ -75,12 +75,7 @@ type Embedded = Option<Box<dyn Send>>;
 #[allow(clippy::print_stdout)]
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    payments::service::init_tracing();
     let args = Args::parse();
     let postgres = matches!(args.backend, BackendArg::Postgres);
     let lag = Duration::from_millis(args.lag_ms);

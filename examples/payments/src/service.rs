@@ -11,6 +11,16 @@ use ryw_diesel::{Backend, ReplicatedPool, Router, RouterConfig};
 use crate::http::AppState;
 use crate::repo::Payments;
 
+/// Logs to stderr, filtered by `RUST_LOG` (default `warn`).
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+}
+
 /// The balance every user starts with, in cents.
 pub const START_BALANCE: i64 = 1_000_000;
 

@@ -79,4 +79,27 @@ impl<B: Backend> Router<B> {
     pub(super) async fn leader_conn(&self) -> Result<Conn<B>, Error> {
         self.inner.pool.leader().await
     }
+
+    /// The leader's current position and epoch on a fresh connection, by `deadline` (the end
+    /// of a `budget`, named in the [`Error::Deadline`] it overruns with).
+    pub(super) async fn leader_position_by(
+        &self,
+        deadline: Instant,
+        budget: Duration,
+    ) -> Result<Captured, Error> {
+        let inner = &self.inner;
+        let read = async {
+            let mut conn = inner.pool.leader().await?;
+            inner.pool.backend.leader_position(&mut conn).await
+        };
+        tokio::time::timeout_at(deadline, read)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Deadline {
+                    node: "leader".into(),
+                    what: "leader position",
+                    after: budget,
+                })
+            })
+    }
 }

@@ -247,12 +247,14 @@ impl<B: Backend> Router<B> {
     /// the context, which drops the context's mark. `None` when the leader cannot tell.
     async fn leader_fence(&self, ctx: Option<&RywContext>, scope: &ScopeKey) -> Option<Position> {
         let inner = &self.inner;
-        let read = async {
-            let mut conn = inner.pool.leader().await?;
-            inner.pool.backend.leader_position(&mut conn).await
-        };
-        match tokio::time::timeout(UNFENCED_FENCE_TIMEOUT, read).await {
-            Ok(Ok(c)) => {
+        match self
+            .leader_position_by(
+                Instant::now() + UNFENCED_FENCE_TIMEOUT,
+                UNFENCED_FENCE_TIMEOUT,
+            )
+            .await
+        {
+            Ok(c) => {
                 inner
                     .counters
                     .unfenced_resolved
@@ -266,18 +268,14 @@ impl<B: Backend> Router<B> {
                 }
                 Some(c.position)
             }
-            outcome => {
+            Err(e) => {
                 inner
                     .counters
                     .unfenced_leader_reads
                     .fetch_add(1, Ordering::Relaxed);
                 metrics::unfenced_read("leader");
                 if let Some(folded) = inner.warnings.unfenced.check() {
-                    let error = match outcome {
-                        Ok(Err(e)) => e.to_string(),
-                        _ => format!("no answer within {UNFENCED_FENCE_TIMEOUT:?}"),
-                    };
-                    tracing::warn!(scope = %scope, %error, folded, "a scope written without a known position cannot be fenced: reading it from the leader");
+                    tracing::warn!(scope = %scope, error = %e, folded, "a scope written without a known position cannot be fenced: reading it from the leader");
                 }
                 None
             }

@@ -70,12 +70,11 @@ impl<B: Backend> Router<B> {
         let mut pause = Duration::from_millis(25);
         let mut last;
         loop {
-            let attempt = async {
-                let mut conn = inner.pool.leader().await?;
-                inner.pool.backend.leader_position(&mut conn).await
-            };
-            match tokio::time::timeout_at(deadline, attempt).await {
-                Ok(Ok(p)) => {
+            match self
+                .leader_position_by(deadline, inner.config.capture_retry)
+                .await
+            {
+                Ok(p) => {
                     inner
                         .counters
                         .recaptured_writes
@@ -84,8 +83,8 @@ impl<B: Backend> Router<B> {
                     tracing::info!(scope = %scope, first_error = %first, "commit position recaptured on a fresh leader connection");
                     return Some(p);
                 }
-                Ok(Err(e)) => last = e.to_string(),
-                Err(_) => last = "capture retry deadline passed".into(),
+                Err(Error::Deadline { .. }) => last = "capture retry deadline passed".into(),
+                Err(e) => last = e.to_string(),
             }
             if Instant::now() + pause >= deadline {
                 break;

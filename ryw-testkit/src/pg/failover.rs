@@ -20,16 +20,7 @@ impl PgTopology {
     /// past the switch point (such a replica cannot follow the new timeline, and this returns
     /// [`TestkitError::Timeout`] naming it). One switchover or failover per topology.
     pub async fn failover(&self, replica: usize) -> Result<(), TestkitError> {
-        if self.leader.lock().map(|g| g.is_some()).unwrap_or(true) {
-            return Err(TestkitError::InvalidState(
-                "this topology already switched over once".into(),
-            ));
-        }
-        if !self.is_replica(replica) {
-            return Err(TestkitError::InvalidState(format!(
-                "replica {replica} does not replicate"
-            )));
-        }
+        self.check_can_hand_over(replica)?;
         if let Some(p) = self.primary.proc.take() {
             let backends = children_of(p.pid);
             p.kill().await;
@@ -41,23 +32,8 @@ impl PgTopology {
         for proxy in &self.proxies {
             proxy.cut();
         }
-        self.promote(replica).await?;
-        if let Ok(mut g) = self.leader.lock() {
-            *g = Some(replica);
-        }
-        let port = self.replicas[replica].port;
-        for (i, proxy) in self.proxies.iter().enumerate() {
-            if i != replica {
-                proxy.set_upstream(port);
-                proxy.cut();
-            }
-        }
-        for i in 0..self.replicas.len() {
-            if i != replica && self.replicas[i].proc.running() && !self.is_promoted(i) {
-                self.wait_streaming(i, FOLLOW_TIMEOUT).await?;
-            }
-        }
-        tracing::info!(replica, port, "postgres failover done");
+        self.hand_over(replica, true, FOLLOW_TIMEOUT).await?;
+        tracing::info!(replica, "postgres failover done");
         Ok(())
     }
 }

@@ -36,16 +36,7 @@ impl PgTopology {
     /// primary control act on the new leader; the old primary stays stopped; fault controls
     /// on `replica` fail with [`TestkitError::InvalidState`]. One switchover per topology.
     pub async fn switchover(&self, replica: usize) -> Result<(), TestkitError> {
-        if self.leader.lock().map(|g| g.is_some()).unwrap_or(true) {
-            return Err(TestkitError::InvalidState(
-                "this topology already switched over once".into(),
-            ));
-        }
-        if !self.is_replica(replica) {
-            return Err(TestkitError::InvalidState(format!(
-                "replica {replica} does not replicate"
-            )));
-        }
+        self.check_can_hand_over(replica)?;
         self.set_lag(replica, Duration::ZERO).await?;
         self.wait_caught_up(replica, STEP_TIMEOUT).await?;
         if let Some(p) = self.primary.proc.take() {
@@ -58,6 +49,34 @@ impl PgTopology {
         }
         let end = self.shutdown_checkpoint().await?;
         self.wait_replayed_past(replica, &end).await?;
+        self.hand_over(replica, false, STEP_TIMEOUT).await?;
+        tracing::info!(replica, "postgres switchover done");
+        Ok(())
+    }
+
+    /// One switchover or failover per topology, to a replica that still replicates.
+    pub(super) fn check_can_hand_over(&self, replica: usize) -> Result<(), TestkitError> {
+        if self.leader.lock().map(|g| g.is_some()).unwrap_or(true) {
+            return Err(TestkitError::InvalidState(
+                "this topology already switched over once".into(),
+            ));
+        }
+        if !self.is_replica(replica) {
+            return Err(TestkitError::InvalidState(format!(
+                "replica {replica} does not replicate"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Promotes `replica`, makes it the leader, repoints every other replica's proxy at it
+    /// (cutting their current relays first when `cut`), and waits until they stream from it.
+    pub(super) async fn hand_over(
+        &self,
+        replica: usize,
+        cut: bool,
+        timeout: Duration,
+    ) -> Result<(), TestkitError> {
         self.promote(replica).await?;
         if let Ok(mut g) = self.leader.lock() {
             *g = Some(replica);
@@ -66,14 +85,16 @@ impl PgTopology {
         for (i, proxy) in self.proxies.iter().enumerate() {
             if i != replica {
                 proxy.set_upstream(port);
+                if cut {
+                    proxy.cut();
+                }
             }
         }
         for i in 0..self.replicas.len() {
             if i != replica && self.replicas[i].proc.running() && !self.is_promoted(i) {
-                self.wait_streaming(i, STEP_TIMEOUT).await?;
+                self.wait_streaming(i, timeout).await?;
             }
         }
-        tracing::info!(replica, port, "postgres switchover done");
         Ok(())
     }
 

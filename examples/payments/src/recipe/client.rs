@@ -97,63 +97,66 @@ pub async fn run(client: Client, s: Session, phases: usize) -> Vec<Tally> {
     while !s.stop.load(Ordering::Relaxed) {
         let phase = s.phase.load(Ordering::Relaxed).min(phases - 1);
         let t = &mut tallies[phase];
-        let mut pay = client
+        let pay = client
             .post(format!("{}/users/{}/payments", s.base, s.user))
             .json(&PayRequest { cents: 1 });
-        if let (Some(tok), false) = (&token, s.plain) {
-            pay = pay.header("ryw-token", tok);
-        }
-        match pay.send().await {
-            Ok(resp) if resp.status() == StatusCode::CREATED => {
-                if let Some(tok) = resp
-                    .headers()
-                    .get("ryw-token")
-                    .and_then(|v| v.to_str().ok())
-                {
-                    token = Some(tok.to_owned());
-                }
-                if let Ok(b) = resp.json::<BalanceBody>().await {
-                    t.paid += 1;
-                    acked = Some(acked.map_or(b.balance, |a| a.min(b.balance)));
-                }
-            }
-            Ok(resp) => t.status(resp.status()),
-            Err(e) => t.failed(&e),
+        if let Some(b) = exchange(pay, StatusCode::CREATED, &s, &mut token, t).await {
+            t.paid += 1;
+            acked = Some(acked.map_or(b.balance, |a| a.min(b.balance)));
         }
         let started = Instant::now();
-        let mut read = if s.plain {
-            client.get(format!("{}/users/{}/balance?routing=plain", s.base, s.user))
-        } else {
-            client.get(format!("{}/users/{}/balance", s.base, s.user))
-        };
-        if let (Some(tok), false) = (&token, s.plain) {
-            read = read.header("ryw-token", tok);
-        }
-        match read.send().await {
-            Ok(resp) if resp.status() == StatusCode::OK => {
-                if let Some(tok) = resp
-                    .headers()
-                    .get("ryw-token")
-                    .and_then(|v| v.to_str().ok())
-                {
-                    token = Some(tok.to_owned());
-                }
-                if let Ok(b) = resp.json::<BalanceBody>().await {
-                    let stale = acked.is_some_and(|a| b.balance > a);
-                    if s.plain {
-                        t.plain_reads += 1;
-                        t.plain_stale += u64::from(stale);
-                    } else {
-                        t.reads += 1;
-                        t.stale += u64::from(stale);
-                        t.read_latencies.push(started.elapsed());
-                    }
-                }
+        let read = client.get(format!(
+            "{}/users/{}/balance{}",
+            s.base,
+            s.user,
+            if s.plain { "?routing=plain" } else { "" }
+        ));
+        if let Some(b) = exchange(read, StatusCode::OK, &s, &mut token, t).await {
+            let stale = acked.is_some_and(|a| b.balance > a);
+            if s.plain {
+                t.plain_reads += 1;
+                t.plain_stale += u64::from(stale);
+            } else {
+                t.reads += 1;
+                t.stale += u64::from(stale);
+                t.read_latencies.push(started.elapsed());
             }
-            Ok(resp) => t.status(resp.status()),
-            Err(e) => t.failed(&e),
         }
         tokio::time::sleep(s.think).await;
     }
     tallies
+}
+
+/// Sends `req` (with the token, unless plain), keeps the answer's token, and returns its
+/// balance when the status is `want`; anything else is tallied.
+async fn exchange(
+    mut req: reqwest::RequestBuilder,
+    want: StatusCode,
+    s: &Session,
+    token: &mut Option<String>,
+    t: &mut Tally,
+) -> Option<BalanceBody> {
+    if let (Some(tok), false) = (token.as_ref(), s.plain) {
+        req = req.header("ryw-token", tok);
+    }
+    match req.send().await {
+        Ok(resp) if resp.status() == want => {
+            if let Some(tok) = resp
+                .headers()
+                .get("ryw-token")
+                .and_then(|v| v.to_str().ok())
+            {
+                *token = Some(tok.to_owned());
+            }
+            resp.json::<BalanceBody>().await.ok()
+        }
+        Ok(resp) => {
+            t.status(resp.status());
+            None
+        }
+        Err(e) => {
+            t.failed(&e);
+            None
+        }
+    }
 }
