@@ -8,6 +8,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backend;
+mod connection_lost;
 mod error;
 pub mod pool;
 pub mod repository;
@@ -20,6 +21,7 @@ pub use backend::Postgres;
 pub use backend::{Backend, Captured, ReplicaPosition};
 #[cfg(feature = "mysql")]
 pub use backend::{Dialect, Mysql};
+pub use connection_lost::is_connection_lost;
 pub use error::Error;
 pub use pool::{PoolConfig, ReplicatedPool};
 pub use router::{ConnFn, FallbackReason, Routed, Router, RouterConfig, RouterStats, ServedBy};

@@ -71,7 +71,9 @@ where
     }
 }
 
-/// Whether a failed COMMIT certainly did not commit.
+/// Whether a failed COMMIT certainly did not commit: only when the server refused it. A lost
+/// connection (diesel-async reports a Postgres socket closed while waiting for the answer as
+/// `UnableToSendCommand`) leaves the outcome unknown.
 fn commit_error(source: DieselError) -> Error {
     let definite = matches!(
         &source,
@@ -83,8 +85,7 @@ fn commit_error(source: DieselError) -> Error {
                 | DatabaseErrorKind::RestrictViolation
                 | DatabaseErrorKind::NotNullViolation
                 | DatabaseErrorKind::CheckViolation
-                | DatabaseErrorKind::ExclusionViolation
-                | DatabaseErrorKind::UnableToSendCommand,
+                | DatabaseErrorKind::ExclusionViolation,
             _
         )
     );

@@ -142,6 +142,15 @@ impl IntoResponse for AppError {
                     true,
                 )
             }
+            // The connection died before COMMIT: nothing was written, the request can be retried.
+            AppError::Db(e) if ryw_diesel::is_connection_lost(e) => {
+                tracing::warn!(error = %e, "connection lost before commit: temporarily unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily unavailable, retry shortly".to_owned(),
+                    true,
+                )
+            }
             AppError::Ryw(e @ ryw_diesel::Error::CommitOutcomeUnknown { .. }) => {
                 tracing::error!(error = %e, "payment outcome unknown");
                 (

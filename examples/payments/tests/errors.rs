@@ -38,6 +38,14 @@ async fn retryable_errors_are_503_with_retry_after() {
         after: Duration::from_secs(5),
     });
     assert_eq!(answer(slow).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    // A statement that lost its connection before COMMIT wrote nothing: retry is safe.
+    let lost = AppError::Db(diesel::result::Error::DatabaseError(
+        diesel::result::DatabaseErrorKind::Unknown,
+        Box::new("terminating connection due to administrator command".to_owned()),
+    ));
+    let (status, retry, _) = answer(lost).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retry.as_deref(), Some("1"));
 }
 
 #[tokio::test]

@@ -23,6 +23,9 @@ pub struct Tally {
     pub plain_stale: u64,
     /// Plain baseline reads answered.
     pub plain_reads: u64,
+    /// Plain baseline requests that failed (any status but success, or no answer); the
+    /// columns below count the ryw clients only.
+    pub plain_failed: u64,
     /// 503 answers (retryable: the leader is away).
     pub unavailable: u64,
     /// Other 5xx answers.
@@ -45,6 +48,7 @@ impl Tally {
         self.stale += other.stale;
         self.plain_stale += other.plain_stale;
         self.plain_reads += other.plain_reads;
+        self.plain_failed += other.plain_failed;
         self.unavailable += other.unavailable;
         self.server_errors += other.server_errors;
         self.client_errors += other.client_errors;
@@ -94,16 +98,18 @@ pub async fn run(client: Client, s: Session, phases: usize) -> Vec<Tally> {
     let mut token: Option<String> = None;
     // The balance after the client's last acknowledged payment: no read may show more.
     let mut acked: Option<i64> = None;
+    // Each outcome counts in the phase it happened in (when the answer came).
+    let phase = |s: &Session| s.phase.load(Ordering::Relaxed).min(phases - 1);
     while !s.stop.load(Ordering::Relaxed) {
-        let phase = s.phase.load(Ordering::Relaxed).min(phases - 1);
-        let t = &mut tallies[phase];
+        let mut t = Tally::default();
         let pay = client
             .post(format!("{}/users/{}/payments", s.base, s.user))
             .json(&PayRequest { cents: 1 });
-        if let Some(b) = exchange(pay, StatusCode::CREATED, &s, &mut token, t).await {
+        if let Some(b) = exchange(pay, StatusCode::CREATED, &s, &mut token, &mut t).await {
             t.paid += 1;
             acked = Some(acked.map_or(b.balance, |a| a.min(b.balance)));
         }
+        tallies[phase(&s)].absorb(std::mem::take(&mut t));
         let started = Instant::now();
         let read = client.get(format!(
             "{}/users/{}/balance{}",
@@ -111,7 +117,7 @@ pub async fn run(client: Client, s: Session, phases: usize) -> Vec<Tally> {
             s.user,
             if s.plain { "?routing=plain" } else { "" }
         ));
-        if let Some(b) = exchange(read, StatusCode::OK, &s, &mut token, t).await {
+        if let Some(b) = exchange(read, StatusCode::OK, &s, &mut token, &mut t).await {
             let stale = acked.is_some_and(|a| b.balance > a);
             if s.plain {
                 t.plain_reads += 1;
@@ -122,6 +128,7 @@ pub async fn run(client: Client, s: Session, phases: usize) -> Vec<Tally> {
                 t.read_latencies.push(started.elapsed());
             }
         }
+        tallies[phase(&s)].absorb(t);
         tokio::time::sleep(s.think).await;
     }
     tallies
@@ -149,6 +156,10 @@ async fn exchange(
                 *token = Some(tok.to_owned());
             }
             resp.json::<BalanceBody>().await.ok()
+        }
+        Ok(_) | Err(_) if s.plain => {
+            t.plain_failed += 1;
+            None
         }
         Ok(resp) => {
             t.status(resp.status());

@@ -223,7 +223,8 @@ async fn fault(topo: &PgTopology, i: usize, config: &RecipeConfig) -> Result<(),
     Ok(())
 }
 
-/// Prints the report as a table.
+/// Prints the report as a table: the ryw clients' columns, then the plain baseline's stale
+/// reads (of reads answered) and failed requests.
 #[allow(clippy::print_stdout)]
 pub fn print(report: &RecipeReport) {
     println!(
@@ -269,14 +270,12 @@ pub fn print(report: &RecipeReport) {
             format!("{:.0} ms", l[i.min(l.len() - 1)].as_secs_f64() * 1000.0)
         };
         println!(
-            "{:<28} {:>5.1}s {:>7} {:>7} {:>6} {:>5}/{:<5} {:>5} {:>5} {:>5} {:>6} {:>5} {:>8} {:>8} {:>8}",
+            "{:<28} {:>5.1}s {:>7} {:>7} {:>6} {:>5} {:>5} {:>5} {:>6} {:>5} {:>8} {:>8} {:>8}   {:>5}/{:<5} {:>6}",
             name,
             took.as_secs_f64(),
             t.paid,
             t.reads,
             t.stale,
-            t.plain_stale,
-            t.plain_reads,
             t.unavailable,
             t.server_errors,
             t.client_errors,
@@ -284,7 +283,10 @@ pub fn print(report: &RecipeReport) {
             t.hung,
             pct(0.5),
             pct(0.99),
-            pct(1.0)
+            pct(1.0),
+            t.plain_stale,
+            t.plain_reads,
+            t.plain_failed
         );
     }
     println!(
