@@ -27,18 +27,31 @@ pub(crate) struct TopoDir {
 }
 
 impl TopoDir {
-    /// Creates `<base>/<pid>-<n>` with an owner file, after removing dead runs' leftovers.
+    /// Creates `<base>/<pid>-<n>` under [`base_dir`], after removing dead runs' leftovers.
     pub(crate) fn create() -> Result<TopoDir, TestkitError> {
+        Self::create_in(&base_dir())
+    }
+
+    /// Creates `<base>/<pid>-<n>` with an owner file, after removing dead runs' leftovers
+    /// (once per base and process).
+    pub(crate) fn create_in(base: &Path) -> Result<TopoDir, TestkitError> {
         static N: AtomicU32 = AtomicU32::new(0);
-        let base = base_dir();
+        static CLEANED: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+        let base = base.to_path_buf();
         if !base.exists() {
             fs::create_dir_all(&base)
                 .map_err(|e| TestkitError::io(format!("create {}", base.display()), e))?;
             // Shared by every user of the machine, like /tmp.
             let _ = fs::set_permissions(&base, fs::Permissions::from_mode(0o1777));
         }
-        static CLEANED: OnceLock<()> = OnceLock::new();
-        CLEANED.get_or_init(|| cleanup_stale(&base));
+        let first = CLEANED
+            .get_or_init(|| Mutex::new(HashSet::new()))
+            .lock()
+            .map(|mut seen| seen.insert(base.clone()))
+            .unwrap_or(false);
+        if first {
+            cleanup_stale(&base);
+        }
         let pid = std::process::id();
         let path = base.join(format!("{pid}-{}", N.fetch_add(1, Ordering::Relaxed)));
         if path.exists() {

@@ -87,8 +87,8 @@ pub enum TestkitError {
         /// The driver error.
         source: tokio_postgres::Error,
     },
-    /// A MariaDB statement or connection failed.
-    #[error("mariadb on port {port}: {context}: {source}")]
+    /// A MariaDB or MySQL statement or connection failed.
+    #[error("mariadb/mysql on port {port}: {context}: {source}")]
     MariaDb {
         /// Port of the server.
         port: u16,

@@ -6,6 +6,7 @@ use std::future::Future;
 use mysql_async::prelude::Queryable;
 
 use crate::mariadb::{self, MariaDbTopology};
+use crate::mysql::MysqlTopology;
 use crate::pg::{self, PgTopology};
 use crate::supervisor::ProcSlot;
 use crate::{TestkitError, Topology, sys};
@@ -94,38 +95,67 @@ impl Faults for MariaDbTopology {
     }
 
     async fn kill_primary_connections(&self) -> Result<usize, TestkitError> {
-        let port = self.primary.port;
-        let mut c = mariadb::connect(port).await?;
-        let ids: Vec<u64> = c
-            .query(
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() \
+        kill_client_connections(self.primary.port).await
+    }
+}
+
+impl Faults for MysqlTopology {
+    async fn freeze_replica(&self, replica: usize) -> Result<(), TestkitError> {
+        if self.is_promoted(replica) {
+            return Err(TestkitError::InvalidState(format!(
+                "replica {replica} was promoted; freeze the leader's replicas only"
+            )));
+        }
+        freeze(&self.replica(replica)?.proc, replica)
+    }
+
+    async fn thaw_replica(&self, replica: usize) -> Result<(), TestkitError> {
+        self.replica(replica)?.proc.signal_tree(sys::SIGCONT);
+        Ok(())
+    }
+
+    async fn restart_primary_immediate(&self) -> Result<(), TestkitError> {
+        self.restart_primary_with(sys::SIGKILL).await
+    }
+
+    async fn kill_primary_connections(&self) -> Result<usize, TestkitError> {
+        kill_client_connections(self.leader_node().port).await
+    }
+}
+
+/// Kills every client connection of the MySQL-protocol server at `port` except replication,
+/// system threads and its own; waits (bounded) until they are gone. Returns how many.
+async fn kill_client_connections(port: u16) -> Result<usize, TestkitError> {
+    let mut c = mariadb::connect(port).await?;
+    let ids: Vec<u64> = c
+        .query(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() \
                  AND USER NOT IN ('system user', 'event_scheduler', 'repl') \
                  AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon')",
-            )
+        )
+        .await
+        .map_err(mariadb::my_err(port, "listing connections"))?;
+    let mut killed = Vec::new();
+    for id in ids {
+        // A connection that ended meanwhile is "unknown thread": not an error here.
+        if c.query_drop(format!("KILL CONNECTION {id}")).await.is_ok() {
+            killed.push(id);
+        }
+    }
+    // KILL only marks the thread: wait (bounded) until the killed ones are gone, so a
+    // connection used right after this returns is dead for sure.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !killed.is_empty() && std::time::Instant::now() < deadline {
+        let alive: Vec<u64> = c
+            .query("SELECT ID FROM information_schema.PROCESSLIST")
             .await
             .map_err(mariadb::my_err(port, "listing connections"))?;
-        let mut killed = Vec::new();
-        for id in ids {
-            // A connection that ended meanwhile is "unknown thread": not an error here.
-            if c.query_drop(format!("KILL CONNECTION {id}")).await.is_ok() {
-                killed.push(id);
-            }
+        if !killed.iter().any(|id| alive.contains(id)) {
+            break;
         }
-        // KILL only marks the thread: wait (bounded) until the killed ones are gone, so a
-        // connection used right after this returns is dead for sure.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while !killed.is_empty() && std::time::Instant::now() < deadline {
-            let alive: Vec<u64> = c
-                .query("SELECT ID FROM information_schema.PROCESSLIST")
-                .await
-                .map_err(mariadb::my_err(port, "listing connections"))?;
-            if !killed.iter().any(|id| alive.contains(id)) {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-        let killed = killed.len();
-        let _ = c.disconnect().await;
-        Ok(killed)
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
+    let killed = killed.len();
+    let _ = c.disconnect().await;
+    Ok(killed)
 }

@@ -5,6 +5,8 @@
 //!
 //! * [`PgTopology`]: a PostgreSQL primary with N physical streaming replicas;
 //! * [`MariaDbTopology`]: a MariaDB primary with N GTID replicas (database `ryw` replicated);
+//! * [`MysqlTopology`]: an Oracle MySQL primary with N GTID auto-position replicas, run under
+//!   `chroot` from a Debian sid root folder (`.ci/install-mysql` builds it; needs root);
 //! * [`RedisServer`]: a standalone Redis server.
 //!
 //! Each replica reaches its primary through a *delaying TCP proxy*: bytes from the primary are
@@ -66,10 +68,12 @@ mod dirs;
 mod error;
 mod faults;
 mod mariadb;
+mod mysql;
 mod pg;
 mod procfs;
 mod proxy;
 mod redis;
+mod shared;
 mod slot;
 mod supervisor;
 mod sys;
@@ -80,6 +84,7 @@ use std::time::Duration;
 pub use error::TestkitError;
 pub use faults::Faults;
 pub use mariadb::MariaDbTopology;
+pub use mysql::{MysqlTopology, mysql_root};
 pub use pg::PgTopology;
 pub use redis::RedisServer;
 

@@ -10,43 +10,9 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
 use ryw_testkit::{MariaDbTopology, Topology};
 
-async fn conn(url: &str) -> Conn {
-    Conn::new(Opts::from_url(url).expect("url"))
-        .await
-        .expect("connect")
-}
-
-async fn count(c: &mut Conn, table: &str, id: i32) -> i64 {
-    c.exec_first(format!("SELECT count(*) FROM {table} WHERE id = ?"), (id,))
-        .await
-        .expect("count")
-        .expect("one row")
-}
-
-async fn wait_visible(c: &mut Conn, table: &str, id: i32, bound: Duration) -> Duration {
-    let t0 = Instant::now();
-    while count(c, table, id).await == 0 {
-        assert!(
-            t0.elapsed() < bound,
-            "row {id} of {table} not visible after {bound:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    t0.elapsed()
-}
-
-async fn setup_table(topo: &impl Topology, table: &str) {
-    topo.execute_on_primary(&format!(
-        "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (id int primary key)"
-    ))
-    .await
-    .expect("create table");
-    for r in 0..topo.replica_count() {
-        topo.wait_caught_up(r, Duration::from_secs(10))
-            .await
-            .expect("caught up");
-    }
-}
+#[path = "common/my.rs"]
+mod my;
+use my::{conn, count, setup_table, wait_visible};
 
 #[tokio::test]
 async fn lag_makes_replica_stale_then_visible() {

@@ -3,11 +3,10 @@
 mod start;
 mod topology;
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
@@ -119,22 +118,8 @@ impl MariaDbTopology {
     /// One topology per test process and replica count, started on first use and shared by
     /// every test of the binary. Its servers die with the process.
     pub async fn shared(replicas: usize) -> Result<&'static MariaDbTopology, TestkitError> {
-        type Cells = Mutex<HashMap<usize, &'static tokio::sync::OnceCell<MariaDbTopology>>>;
-        static CELLS: OnceLock<Cells> = OnceLock::new();
-        let cell = {
-            let mut map = CELLS
-                .get_or_init(|| Mutex::new(HashMap::new()))
-                .lock()
-                .map_err(|_| TestkitError::Internal("shared map poisoned".into()))?;
-            *map.entry(replicas)
-                .or_insert_with(|| Box::leak(Box::new(tokio::sync::OnceCell::new())))
-        };
-        cell.get_or_try_init(|| async {
-            let t = Self::start(replicas).await?;
-            t.dir.register_shared();
-            Ok(t)
-        })
-        .await
+        static CELLS: crate::shared::Cells<MariaDbTopology> = OnceLock::new();
+        crate::shared::shared(&CELLS, replicas, Self::start, |t| &t.dir).await
     }
 
     /// How long `start` took.

@@ -6,7 +6,6 @@ mod start;
 mod switchover;
 mod topology;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -90,22 +89,8 @@ impl PgTopology {
     /// One topology per test process and replica count, started on first use and shared by
     /// every test of the binary. Its servers die with the process.
     pub async fn shared(replicas: usize) -> Result<&'static PgTopology, TestkitError> {
-        static CELLS: OnceLock<Mutex<HashMap<usize, &'static tokio::sync::OnceCell<PgTopology>>>> =
-            OnceLock::new();
-        let cell = {
-            let mut map = CELLS
-                .get_or_init(|| Mutex::new(HashMap::new()))
-                .lock()
-                .map_err(|_| TestkitError::Internal("shared map poisoned".into()))?;
-            *map.entry(replicas)
-                .or_insert_with(|| Box::leak(Box::new(tokio::sync::OnceCell::new())))
-        };
-        cell.get_or_try_init(|| async {
-            let t = Self::start(replicas).await?;
-            t.dir.register_shared();
-            Ok(t)
-        })
-        .await
+        static CELLS: crate::shared::Cells<PgTopology> = OnceLock::new();
+        crate::shared::shared(&CELLS, replicas, Self::start, |t| &t.dir).await
     }
 
     /// How long `start` took.

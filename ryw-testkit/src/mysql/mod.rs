@@ -1,0 +1,291 @@
+//! Oracle MySQL primary + GTID replicas, run under `chroot` from a Debian sid root folder
+//! (`.ci/install-mysql` builds it).
+
+mod start;
+mod switchover;
+mod topology;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+
+use crate::TestkitError;
+use crate::dirs::TopoDir;
+use crate::mariadb::{connect, my_err};
+use crate::proxy::DelayProxy;
+use crate::supervisor::{Proc, ProcSlot, on_testkit_rt};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
+const REPL_PASSWORD: &str = "ryw-repl";
+/// Name of the database created on the primary (and replicated).
+const DB: &str = "ryw";
+
+/// The sid root folder MySQL runs from: `RYW_MYSQL_ROOT`, else `/var/cache/ryw/mysql-sid`.
+pub fn mysql_root() -> PathBuf {
+    std::env::var_os("RYW_MYSQL_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/ryw/mysql-sid"))
+}
+
+#[derive(Debug)]
+pub(crate) struct MysqlNode {
+    name: String,
+    /// The node's folder as seen inside the root (`/srv/rywtk/<run>/<node>`).
+    inner: PathBuf,
+    /// The same folder on the host.
+    host: PathBuf,
+    pub(crate) port: u16,
+    server_id: u32,
+    pub(crate) proc: ProcSlot,
+}
+
+impl MysqlNode {
+    fn url(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}/{DB}", self.port)
+    }
+
+    fn log(&self) -> PathBuf {
+        self.host.join("error.log")
+    }
+}
+
+/// An Oracle MySQL primary with N GTID replicas (`SOURCE_AUTO_POSITION=1`), each replicating
+/// through a delaying proxy; replicas run with `super_read_only`. The database `ryw` exists
+/// everywhere. URLs: `mysql://root@127.0.0.1:PORT/ryw` (no password).
+///
+/// MySQL is not packaged for Debian 12: the servers run under `chroot` from a Debian sid root
+/// folder ([`mysql_root`], built by the project's `.ci/install-mysql`), which needs root.
+/// Dropping the topology kills every server and removes its folder.
+#[derive(Debug)]
+pub struct MysqlTopology {
+    root: PathBuf,
+    pub(crate) primary: MysqlNode,
+    pub(crate) replicas: Vec<MysqlNode>,
+    proxies: Vec<DelayProxy>,
+    /// The replica a switchover made the leader.
+    leader: Mutex<Option<usize>>,
+    started_in: Duration,
+    dir: TopoDir,
+}
+
+impl MysqlTopology {
+    /// Starts a primary and `replicas` GTID replicas (on the testkit's own runtime).
+    pub async fn start(replicas: usize) -> Result<MysqlTopology, TestkitError> {
+        on_testkit_rt(Self::start_inner(replicas)).await
+    }
+
+    /// One topology per test process and replica count, started on first use and shared by
+    /// every test of the binary. Its servers die with the process.
+    pub async fn shared(replicas: usize) -> Result<&'static MysqlTopology, TestkitError> {
+        static CELLS: crate::shared::Cells<MysqlTopology> = std::sync::OnceLock::new();
+        crate::shared::shared(&CELLS, replicas, Self::start, |t| &t.dir).await
+    }
+
+    /// How long `start` took.
+    pub fn started_in(&self) -> Duration {
+        self.started_in
+    }
+
+    /// The topology's directory on the host (data dirs and logs).
+    pub fn dir(&self) -> &Path {
+        &self.dir.path
+    }
+
+    /// The server version of the primary (`SELECT VERSION()`).
+    pub async fn version(&self) -> Result<String, TestkitError> {
+        let port = self.leader_node().port;
+        let mut c = connect(port).await?;
+        let v: Option<String> = c
+            .query_first("SELECT VERSION()")
+            .await
+            .map_err(my_err(port, "SELECT VERSION()"))?;
+        let _ = c.disconnect().await;
+        Ok(v.unwrap_or_default())
+    }
+
+    pub(crate) fn replica(&self, i: usize) -> Result<&MysqlNode, TestkitError> {
+        self.replicas.get(i).ok_or(TestkitError::NoSuchReplica {
+            index: i,
+            count: self.replicas.len(),
+        })
+    }
+
+    /// The node that leads: the primary, or the replica a switchover promoted.
+    pub(crate) fn leader_node(&self) -> &MysqlNode {
+        match self.leader.lock().ok().and_then(|g| *g) {
+            Some(i) => &self.replicas[i],
+            None => &self.primary,
+        }
+    }
+
+    /// Whether `replica` was promoted.
+    pub(crate) fn is_promoted(&self, i: usize) -> bool {
+        self.leader.lock().ok().and_then(|g| *g) == Some(i)
+    }
+
+    fn nodes(&self) -> impl Iterator<Item = &MysqlNode> {
+        std::iter::once(&self.primary).chain(self.replicas.iter())
+    }
+
+    /// `mysqld` under `chroot`, with the node's folders given as seen inside the root.
+    fn mysqld(&self, node: &MysqlNode, extra: &[String]) -> Command {
+        let d = node.inner.display();
+        let mut cmd = Command::new("chroot");
+        cmd.arg(&self.root)
+            .args(["mysqld", "--no-defaults", "--user=root"])
+            .arg(format!("--datadir={d}/data"))
+            .args(extra)
+            .env_clear()
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
+            .env("HOME", "/root");
+        cmd
+    }
+
+    /// Starts `node`'s server (its data directory exists).
+    pub(crate) async fn spawn_mysqld(&self, node: &MysqlNode) -> Result<Proc, TestkitError> {
+        let d = node.inner.display();
+        let args = vec![
+            format!("--socket={d}/mysqld.sock"),
+            format!("--pid-file={d}/mysqld.pid"),
+            format!("--log-error={d}/error.log"),
+            format!("--port={}", node.port),
+            "--bind-address=127.0.0.1".into(),
+            "--skip-name-resolve".into(),
+            "--mysqlx=OFF".into(),
+            "--secure-file-priv=NULL".into(),
+            format!("--server-id={}", node.server_id),
+            "--gtid-mode=ON".into(),
+            "--enforce-gtid-consistency=ON".into(),
+            "--log-bin=binlog".into(),
+            "--relay-log=relay".into(),
+            "--innodb-buffer-pool-size=32M".into(),
+            "--innodb-redo-log-capacity=16M".into(),
+            "--innodb-flush-log-at-trx-commit=2".into(),
+            "--sync-binlog=0".into(),
+            "--performance-schema=ON".into(),
+            "--max-connections=300".into(),
+            format!("--init-file={d}/init.sql"),
+            format!("--tmpdir={d}"),
+        ];
+        let cmd = self.mysqld(node, &args);
+        let mut p = Proc::spawn(cmd, &node.name, &node.host.join("stdout.log")).await?;
+        p.log = node.log();
+        self.dir.record_pid(p.pid);
+        Ok(p)
+    }
+
+    /// Stops the leader with `sig` (SIGTERM: clean, SIGKILL: crash), starts it again and
+    /// waits until the running replicas replicate again.
+    pub(crate) async fn restart_primary_with(&self, sig: i32) -> Result<(), TestkitError> {
+        let leader = self.leader_node();
+        if let Some(p) = leader.proc.take() {
+            p.signal(sig);
+            if p.wait_exit(Duration::from_secs(30)).await.is_none() {
+                p.kill().await;
+            }
+        }
+        self.restart_node(leader).await?;
+        for i in 0..self.replicas.len() {
+            if self.replicas[i].proc.running() && !self.is_promoted(i) {
+                self.wait_replicating(i, READY_TIMEOUT).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn restart_node(&self, node: &MysqlNode) -> Result<(), TestkitError> {
+        if let Some(p) = node.proc.take() {
+            p.kill().await;
+        }
+        let p = self.spawn_mysqld(node).await?;
+        let res = wait_connectable(&p, node.port, READY_TIMEOUT).await;
+        node.proc.set(p);
+        res
+    }
+
+    /// Waits until `replica`'s receiver and applier both run.
+    pub(crate) async fn wait_replicating(
+        &self,
+        i: usize,
+        timeout: Duration,
+    ) -> Result<(), TestkitError> {
+        let node = self.replica(i)?;
+        let deadline = Instant::now() + timeout;
+        let mut last;
+        loop {
+            match replication_state(node.port).await {
+                Ok(state) if state == "ON/ON" => return Ok(()),
+                Ok(state) => last = format!("receiver/applier {state}"),
+                Err(e) => last = e.to_string(),
+            }
+            if Instant::now() >= deadline {
+                return Err(TestkitError::Timeout {
+                    what: format!("{} to replicate", node.name),
+                    port: node.port,
+                    timeout,
+                    log: node.log(),
+                    detail: format!(" (last: {last})"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// `receiver/applier` service states of the default channel (`ON/ON` when replicating).
+async fn replication_state(port: u16) -> Result<String, TestkitError> {
+    let mut c = connect(port).await?;
+    let state: Option<String> = c
+        .query_first(
+            "SELECT CONCAT(c.SERVICE_STATE, '/', a.SERVICE_STATE) \
+             FROM performance_schema.replication_connection_status c \
+             JOIN performance_schema.replication_applier_status a USING (CHANNEL_NAME)",
+        )
+        .await
+        .map_err(my_err(port, "replication status"))?;
+    let _ = c.disconnect().await;
+    Ok(state.unwrap_or_else(|| "none/none".into()))
+}
+
+/// Runs `sql` on the server at `port`.
+pub(crate) async fn exec(port: u16, sql: &str, context: &str) -> Result<(), TestkitError> {
+    let mut c = connect(port).await?;
+    c.query_drop(sql).await.map_err(my_err(port, context))?;
+    let _ = c.disconnect().await;
+    Ok(())
+}
+
+/// Waits until a server accepts connections (and runs queries), or exits, or time runs out.
+async fn wait_connectable(p: &Proc, port: u16, timeout: Duration) -> Result<(), TestkitError> {
+    p.wait_until_ready(
+        port,
+        timeout,
+        "to accept connections",
+        Duration::from_millis(20),
+        || async move {
+            let mut c = connect(port).await.map_err(|e| e.to_string())?;
+            c.query_drop("SELECT 1").await.map_err(|e| e.to_string())?;
+            let _ = c.disconnect().await;
+            Ok(())
+        },
+    )
+    .await
+}
+
+impl Drop for MysqlTopology {
+    fn drop(&mut self) {
+        for node in self.nodes() {
+            if let Some(p) = node.proc.take() {
+                p.kill_blocking();
+            }
+        }
+        self.proxies.clear();
+    }
+}
