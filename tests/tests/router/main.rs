@@ -64,3 +64,33 @@ mod mariadb {
 
     router_suite!(AsyncMysqlConnection);
 }
+
+mod mysql {
+    use diesel_async::AsyncMysqlConnection;
+    use ryw_diesel::Mysql;
+    use ryw_testkit::MysqlTopology;
+
+    async fn topology() -> MysqlTopology {
+        MysqlTopology::start(2).await.expect("start mysql topology")
+    }
+
+    type TestBackend = Mysql;
+
+    fn backend() -> Mysql {
+        Mysql::new()
+    }
+
+    /// Another MySQL cluster (another leader `server_uuid`).
+    const FOREIGN_CLUSTER: &str = "mysql:3e11fa47-71ca-11e1-9e33-c80aa9429562";
+
+    fn far_future() -> ryw_core::Position {
+        // A GTID of this cluster's own leader that will never be reached is not known in
+        // advance; a far sequence number of an unknown source is never applied either.
+        "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-999999999"
+            .parse::<ryw_core::position::GtidSet>()
+            .unwrap()
+            .into()
+    }
+
+    router_suite!(AsyncMysqlConnection);
+}
