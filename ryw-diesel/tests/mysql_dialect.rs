@@ -1,6 +1,6 @@
-//! The MySQL 8 dialect is implemented from MySQL's documentation (no MySQL server can run
-//! where ryw is tested): these tests pin the statements it sends and the parsing of the
-//! documented outputs. MariaDB is exercised live by the router suite.
+//! The statements each MySQL-family dialect sends and the parsing of the servers' outputs,
+//! pinned without a server. Both dialects also run live: the router suite on MariaDB 10.11 and
+//! Oracle MySQL 9.7, and `tests/tests/mysql_live.rs` for what only MySQL has.
 #![cfg(feature = "mysql")]
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -15,6 +15,12 @@ use ryw_diesel::{Backend, Dialect, Mysql};
 fn dialect_is_detected_from_version_strings() {
     assert_eq!(Dialect::from_version("8.0.36"), Dialect::Mysql8);
     assert_eq!(Dialect::from_version("8.4.0-commercial"), Dialect::Mysql8);
+    // Oracle MySQL 9.x as Debian builds it (verified live), and distribution suffixes.
+    assert_eq!(Dialect::from_version("9.7.4-2"), Dialect::Mysql8);
+    assert_eq!(
+        Dialect::from_version("8.0.36-0ubuntu0.22.04.1"),
+        Dialect::Mysql8
+    );
     assert_eq!(
         Dialect::from_version("10.11.19-MariaDB-0+deb12u1"),
         Dialect::MariaDb
