@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ryw_testkit::{Faults, MariaDbTopology, PgTopology, RedisServer, TestkitError};
+use ryw_testkit::{Faults, MariaDbTopology, MysqlTopology, PgTopology, RedisServer, TestkitError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -49,6 +49,18 @@ impl FaultTarget for MariaDbTopology {
         Err(TestkitError::InvalidState(
             "the MariaDB testkit topology has no switchover".into(),
         ))
+    }
+}
+
+impl FaultTarget for MysqlTopology {
+    const SWITCHOVER: bool = true;
+
+    fn leader_url(&self) -> String {
+        MysqlTopology::leader_url(self)
+    }
+
+    fn switchover(&self, replica: usize) -> impl Future<Output = Result<(), TestkitError>> + Send {
+        MysqlTopology::switchover(self, replica)
     }
 }
 

@@ -125,7 +125,7 @@ impl Faults for MysqlTopology {
 
 /// Kills every client connection of the MySQL-protocol server at `port` except replication,
 /// system threads and its own; waits (bounded) until they are gone. Returns how many.
-async fn kill_client_connections(port: u16) -> Result<usize, TestkitError> {
+pub(crate) async fn kill_client_connections(port: u16) -> Result<usize, TestkitError> {
     let mut c = mariadb::connect(port).await?;
     let ids: Vec<u64> = c
         .query(

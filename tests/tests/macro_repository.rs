@@ -9,7 +9,7 @@ use diesel::sql_types::BigInt;
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
 use ryw_core::{MemoryStore, RywContext};
 use ryw_diesel::{Mysql, Postgres, Router, RouterConfig, RywRepository, read_your_writes};
-use ryw_testkit::{MariaDbTopology, PgTopology, Topology};
+use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
 mod common;
 
@@ -159,13 +159,13 @@ async fn postgres_repository_reads_its_writes() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mariadb_repository_reads_its_writes() {
-    let topo = MariaDbTopology::start(2).await.unwrap();
+/// The MySQL-protocol repository (one `#[read_your_writes]` impl) on a MariaDB or MySQL
+/// topology.
+async fn mysql_family_repository_reads_its_writes<T: Topology>(topo: T, backend: Mysql) {
     prepare(&topo).await;
     let router = common::router(
         &topo,
-        Mysql::new().with_cluster_name("macro-test"),
+        backend,
         RouterConfig::default(),
         std::sync::Arc::new(MemoryStore::new(100)),
     )
@@ -179,4 +179,17 @@ async fn mariadb_repository_reads_its_writes() {
             .unwrap()
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_repository_reads_its_writes() {
+    let topo = MariaDbTopology::start(2).await.unwrap();
+    mysql_family_repository_reads_its_writes(topo, Mysql::new().with_cluster_name("macro-test"))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_repository_reads_its_writes() {
+    let topo = MysqlTopology::start(2).await.unwrap();
+    mysql_family_repository_reads_its_writes(topo, Mysql::new()).await;
 }

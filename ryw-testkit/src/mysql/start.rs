@@ -84,11 +84,13 @@ impl MysqlTopology {
                 true,
             )?);
         }
+        let leader_proxy = DelayProxy::start(primary.port)?;
         let mut topo = MysqlTopology {
             root,
             primary,
             replicas,
             proxies: Vec::new(),
+            leader_proxy,
             leader: Mutex::new(None),
             started_in: Duration::ZERO,
             dir,

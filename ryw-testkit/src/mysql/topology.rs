@@ -44,7 +44,7 @@ impl Topology for MysqlTopology {
     async fn restart_replica(&self, replica: usize) -> Result<(), TestkitError> {
         let node = self.replica(replica)?;
         self.restart_node(node).await?;
-        self.wait_replicating(replica, READY_TIMEOUT).await
+        self.ensure_replicating(replica).await
     }
 
     async fn restart_primary(&self) -> Result<(), TestkitError> {
