@@ -31,14 +31,24 @@ pub trait Faults: Topology {
 }
 
 /// SIGSTOP to a replica's process tree.
-fn freeze(proc: &ProcSlot, replica: usize) -> Result<(), TestkitError> {
-    if proc.signal_tree(sys::SIGSTOP) {
-        Ok(())
-    } else {
-        Err(TestkitError::InvalidState(format!(
+///
+/// Returns once every thread of the server is stopped (SIGSTOP is delivered asynchronously: a
+/// query already on a CPU could otherwise still be answered), or after 2 s.
+async fn freeze(proc: &ProcSlot, replica: usize) -> Result<(), TestkitError> {
+    let pid = proc.pid();
+    if !proc.signal_tree(sys::SIGSTOP) {
+        return Err(TestkitError::InvalidState(format!(
             "freeze replica {replica}: its server is not running"
-        )))
+        )));
     }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while let Some(pid) = pid
+        && !crate::procfs::proc_stopped(pid)
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    Ok(())
 }
 
 impl Faults for PgTopology {
@@ -48,7 +58,7 @@ impl Faults for PgTopology {
                 "replica {replica} was promoted; freeze the primary's replicas only"
             )));
         }
-        freeze(&self.replica(replica)?.proc, replica)
+        freeze(&self.replica(replica)?.proc, replica).await
     }
 
     async fn thaw_replica(&self, replica: usize) -> Result<(), TestkitError> {
@@ -82,7 +92,7 @@ impl Faults for PgTopology {
 
 impl Faults for MariaDbTopology {
     async fn freeze_replica(&self, replica: usize) -> Result<(), TestkitError> {
-        freeze(&self.replica(replica)?.proc, replica)
+        freeze(&self.replica(replica)?.proc, replica).await
     }
 
     async fn thaw_replica(&self, replica: usize) -> Result<(), TestkitError> {
@@ -106,7 +116,7 @@ impl Faults for MysqlTopology {
                 "replica {replica} was promoted; freeze the leader's replicas only"
             )));
         }
-        freeze(&self.replica(replica)?.proc, replica)
+        freeze(&self.replica(replica)?.proc, replica).await
     }
 
     async fn thaw_replica(&self, replica: usize) -> Result<(), TestkitError> {

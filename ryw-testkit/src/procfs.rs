@@ -54,3 +54,25 @@ pub(crate) async fn wait_gone(pids: &[u32], timeout: Duration) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// Whether every thread of `pid` is stopped (state `T`, as SIGSTOP leaves it).
+pub(crate) fn proc_stopped(pid: u32) -> bool {
+    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let mut threads = 0;
+    for task in rd.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // The state follows the parenthesised command name, which may itself hold ')'.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        if state != Some('T') {
+            return false;
+        }
+        threads += 1;
+    }
+    threads > 0
+}
