@@ -24,7 +24,7 @@ use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
 use ryw_core::{MemoryStore, RywContext, ScopeKey};
 use ryw_diesel::{Error, Mysql, Postgres, ReplicatedPool, Router, RouterConfig};
-use ryw_testkit::{MariaDbTopology, PgTopology, Topology};
+use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
 /// Statements started on any diesel connection of this process.
 static STATEMENTS: AtomicU64 = AtomicU64::new(0);
@@ -270,6 +270,13 @@ async fn main() {
     bench_backend!(
         "MariaDB 10.11",
         MariaDbTopology::start(2),
+        Mysql::new().with_cluster_name("bench"),
+        AsyncMysqlConnection,
+        iterations
+    );
+    bench_backend!(
+        "Oracle MySQL 9.7",
+        MysqlTopology::start(2),
         Mysql::new().with_cluster_name("bench"),
         AsyncMysqlConnection,
         iterations

@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run -p payments --release -- --demo                    # Postgres, embedded lagging topology
 //! cargo run -p payments --release -- --demo --backend mariadb
+//! cargo run -p payments --release -- --demo --backend mysql     # as root, after .ci/install-mysql
 //! cargo run -p payments -- --leader postgres://… --replica postgres://… --listen 127.0.0.1:8080
 //! ```
 //!
@@ -18,7 +19,7 @@ use clap::{Parser, ValueEnum};
 use ryw_core::layer::RywLayer;
 use ryw_core::{KeyRing, MemoryStore, ScopeStore, TokenCodec};
 use ryw_diesel::{Mysql, Postgres, RouterConfig};
-use ryw_testkit::{MariaDbTopology, PgTopology, Topology};
+use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
 use payments::demo;
 use payments::http;
@@ -29,6 +30,8 @@ use payments::service::{START_BALANCE, router, state};
 enum BackendArg {
     Postgres,
     Mariadb,
+    /// Oracle MySQL 8.0+ (embedded: MySQL 9.7 from the sid root `.ci/install-mysql` builds).
+    Mysql,
 }
 
 /// Payments with read-your-writes balances.
@@ -83,20 +86,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (embedded, leader, replicas): (Embedded, String, Vec<String>) = match &args.leader {
         Some(l) => (None, l.clone(), args.replica.clone()),
         None => {
-            println!(
-                "starting an embedded {} primary + 2 replicas …",
-                if postgres { "PostgreSQL" } else { "MariaDB" }
-            );
-            if postgres {
-                let t = PgTopology::start(2).await?;
-                let urls = (t.primary_url(), t.replica_urls());
-                init(&t, postgres, args.users, lag).await?;
-                (Some(Box::new(t) as Box<dyn Send>), urls.0, urls.1)
-            } else {
-                let t = MariaDbTopology::start(2).await?;
-                let urls = (t.primary_url(), t.replica_urls());
-                init(&t, postgres, args.users, lag).await?;
-                (Some(Box::new(t) as Box<dyn Send>), urls.0, urls.1)
+            let name = match args.backend {
+                BackendArg::Postgres => "PostgreSQL",
+                BackendArg::Mariadb => "MariaDB",
+                BackendArg::Mysql => "Oracle MySQL",
+            };
+            println!("starting an embedded {name} primary + 2 replicas …");
+            match args.backend {
+                BackendArg::Postgres => embed(PgTopology::start(2).await?, &args, lag).await?,
+                BackendArg::Mariadb => embed(MariaDbTopology::start(2).await?, &args, lag).await?,
+                BackendArg::Mysql => embed(MysqlTopology::start(2).await?, &args, lag).await?,
             }
         }
     };
@@ -194,6 +193,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     drop(embedded);
     Ok(())
+}
+
+/// Creates the schema on an embedded topology, injects the lag, and keeps it alive.
+async fn embed<T: Topology + 'static>(
+    topo: T,
+    args: &Args,
+    lag: Duration,
+) -> Result<(Embedded, String, Vec<String>), ryw_testkit::TestkitError> {
+    let postgres = matches!(args.backend, BackendArg::Postgres);
+    init(&topo, postgres, args.users, lag).await?;
+    let (leader, replicas) = (topo.primary_url(), topo.replica_urls());
+    Ok((Some(Box::new(topo) as Box<dyn Send>), leader, replicas))
 }
 
 async fn init<T: Topology>(
