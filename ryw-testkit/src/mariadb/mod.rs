@@ -232,8 +232,13 @@ async fn slave_status(port: u16) -> Result<(String, String, String), TestkitErro
     Ok((get("Slave_IO_Running"), get("Slave_SQL_Running"), err))
 }
 
-/// Waits until a server accepts connections (and runs queries), or exits, or time runs out.
-async fn wait_connectable(p: &Proc, port: u16, timeout: Duration) -> Result<(), TestkitError> {
+/// Waits until a MySQL-protocol server accepts connections (and runs queries), or exits, or
+/// time runs out.
+pub(crate) async fn wait_connectable(
+    p: &Proc,
+    port: u16,
+    timeout: Duration,
+) -> Result<(), TestkitError> {
     p.wait_until_ready(
         port,
         timeout,

@@ -14,7 +14,7 @@ use mysql_async::prelude::Queryable;
 
 use crate::TestkitError;
 use crate::dirs::TopoDir;
-use crate::mariadb::{connect, my_err};
+use crate::mariadb::{connect, my_err, wait_connectable};
 use crate::proxy::DelayProxy;
 use crate::supervisor::{Proc, ProcSlot, on_testkit_rt};
 
@@ -316,23 +316,6 @@ pub(crate) async fn exec(port: u16, sql: &str, context: &str) -> Result<(), Test
     c.query_drop(sql).await.map_err(my_err(port, context))?;
     let _ = c.disconnect().await;
     Ok(())
-}
-
-/// Waits until a server accepts connections (and runs queries), or exits, or time runs out.
-async fn wait_connectable(p: &Proc, port: u16, timeout: Duration) -> Result<(), TestkitError> {
-    p.wait_until_ready(
-        port,
-        timeout,
-        "to accept connections",
-        Duration::from_millis(20),
-        || async move {
-            let mut c = connect(port).await.map_err(|e| e.to_string())?;
-            c.query_drop("SELECT 1").await.map_err(|e| e.to_string())?;
-            let _ = c.disconnect().await;
-            Ok(())
-        },
-    )
-    .await
 }
 
 impl Drop for MysqlTopology {
