@@ -24,7 +24,10 @@ pub use backend::{Dialect, Mysql};
 pub use connection_lost::is_connection_lost;
 pub use error::Error;
 pub use pool::{PoolConfig, ReplicatedPool};
-pub use router::{ConnFn, FallbackReason, Routed, Router, RouterConfig, RouterStats, ServedBy};
+pub use router::{
+    ConnFn, DEFAULT_STORE_CAPACITY, FallbackReason, Routed, Router, RouterConfig, RouterStats,
+    ServedBy,
+};
 pub use tracker::{ReplicaStatus, TrackerConfig};
 
 pub use repository::{AsRouter, Connection, RywRepository};

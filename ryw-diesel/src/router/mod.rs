@@ -48,6 +48,8 @@ struct Inner<B: Backend> {
     changed: Arc<watch::Sender<u64>>,
     leader_hint: watch::Sender<Option<Position>>,
     epochs: Epochs,
+    /// Set once the write-outside-any-context warning was logged.
+    warned_no_context: std::sync::atomic::AtomicBool,
     shutdown: watch::Sender<bool>,
 }
 
@@ -111,13 +113,37 @@ enum Pick {
     Fail,
 }
 
+/// Capacity (scopes) of the in-process store a router made by [`Router::new`] keeps.
+pub const DEFAULT_STORE_CAPACITY: u64 = 100_000;
+
 impl<B: Backend> Router<B> {
     /// Creates a router: reads the cluster identity from the leader and starts one tracker task
     /// per replica (on the current tokio runtime; they stop when the last clone is dropped).
     ///
+    /// Floors are also kept in an in-process [`MemoryStore`](ryw_core::MemoryStore) (up to
+    /// [`DEFAULT_STORE_CAPACITY`] scopes, for [`RouterConfig::store_ttl`]), so a single-instance
+    /// app is fenced across requests and outside any [`RywContext`](ryw_core::RywContext)
+    /// (a CLI, a job, a test without the layer). Several instances need a shared store
+    /// ([`with_store`](Self::with_store)); [`without_store`](Self::without_store) opts out.
+    ///
     /// # Errors
     /// [`Error::Pool`] / [`Error::Query`] when the leader cannot be reached.
     pub async fn new(pool: ReplicatedPool<B>, config: RouterConfig) -> Result<Self, Error> {
+        let store: Arc<dyn ScopeStore> =
+            Arc::new(ryw_core::MemoryStore::new(DEFAULT_STORE_CAPACITY));
+        Self::with_store_opt(pool, config, Some(store)).await
+    }
+
+    /// As [`new`](Self::new) but with no scope store at all: floors live only in request
+    /// contexts and the tokens they export. A write outside any context then fences nothing;
+    /// the router says so once at `warn` and counts it (`RouterStats::unfenced_by_setup`).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub async fn without_store(
+        pool: ReplicatedPool<B>,
+        config: RouterConfig,
+    ) -> Result<Self, Error> {
         Self::with_store_opt(pool, config, None).await
     }
 
@@ -181,6 +207,7 @@ impl<B: Backend> Router<B> {
                 changed,
                 leader_hint,
                 epochs: Epochs::new(history),
+                warned_no_context: std::sync::atomic::AtomicBool::new(false),
                 shutdown,
             }),
         };
@@ -267,6 +294,7 @@ impl<B: Backend> Router<B> {
             lost_floors: c.lost_floors.load(Ordering::Relaxed),
             epoch_changes: c.epoch_changes.load(Ordering::Relaxed),
             reads_rerun_on_leader: c.reads_rerun_on_leader.load(Ordering::Relaxed),
+            unfenced_by_setup: c.unfenced_by_setup.load(Ordering::Relaxed),
         }
     }
 }

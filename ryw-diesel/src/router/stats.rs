@@ -43,6 +43,8 @@ pub struct RouterStats {
     pub epoch_changes: u64,
     /// Replica reads abandoned at their deadline and run again on the leader.
     pub reads_rerun_on_leader: u64,
+    /// Writes made outside any context on a router without a store: their floor went nowhere.
+    pub unfenced_by_setup: u64,
 }
 
 #[derive(Default)]
@@ -62,6 +64,7 @@ pub(super) struct Counters {
     pub(super) lost_floors: AtomicU64,
     pub(super) epoch_changes: AtomicU64,
     pub(super) reads_rerun_on_leader: AtomicU64,
+    pub(super) unfenced_by_setup: AtomicU64,
 }
 
 /// One rate limit per kind of warning an operator must see.

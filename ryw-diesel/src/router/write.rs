@@ -121,6 +121,15 @@ impl<B: Backend> Router<B> {
         };
         self.observe_epoch(captured.epoch).await;
         let position = &captured.position;
+        if ctx.is_none() && inner.store.is_none() {
+            inner
+                .counters
+                .unfenced_by_setup
+                .fetch_add(1, Ordering::Relaxed);
+            if !inner.warned_no_context.swap(true, Ordering::Relaxed) {
+                tracing::warn!(scope = %scope, "a write outside any RywContext on a router without a store: its floor goes nowhere and later reads of the scope are not fenced (run the request in RywContext::run / the RywLayer, or build the router with Router::new or Router::with_store)");
+            }
+        }
         if let Some(ctx) = ctx {
             let floor = Floor::new(position.clone()).with_epoch(captured.epoch);
             if let Err(e) = ctx.raise_floor(&inner.cluster, scope, floor) {
