@@ -1,0 +1,157 @@
+//! The store operations on Redis: one lookup, one mark, one atomic raise.
+
+use std::time::Duration;
+
+use deadpool_redis::Connection;
+use deadpool_redis::redis;
+
+use super::scripts::{CAS, MERGE};
+use super::value::{decode, encode, split, store_err, tag_of};
+use super::{MAX_CAS_ATTEMPTS, MAX_TTL_MS, RedisStore, STORE};
+use crate::RywError;
+use crate::floors::{ClusterId, ScopeKey, from_unix_ms, unix_ms};
+use crate::position::{Position, PositionKind};
+use crate::store::{ScopeStore, StoreFuture, StoredFloor};
+
+impl RedisStore {
+    async fn lookup_inner(&self, key: String, mark: String) -> Result<StoredFloor, RywError> {
+        let mut conn = self.conn().await?;
+        let (value, since): (Option<String>, Option<String>) = redis::cmd("MGET")
+            .arg(&key)
+            .arg(&mark)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| store_err(format!("MGET {key:?}: {e}")))?;
+        let unfenced_since = since
+            .map(|v| {
+                v.parse::<u64>().map(from_unix_ms).map_err(|_| {
+                    let shown: String = v.chars().take(40).collect();
+                    store_err(format!("key {mark:?} holds {shown:?}, not a time"))
+                })
+            })
+            .transpose()?;
+        Ok(StoredFloor {
+            position: value.map(|v| decode(&key, &v)).transpose()?,
+            unfenced_since,
+        })
+    }
+
+    async fn mark_inner(&self, mark: String, window: Duration) -> Result<(), RywError> {
+        let mut conn = self.conn().await?;
+        let now = unix_ms(std::time::SystemTime::now()).to_string();
+        let ttl_ms = window.as_millis().clamp(1, MAX_TTL_MS).to_string();
+        redis::cmd("SET")
+            .arg(&mark)
+            .arg(now)
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| store_err(format!("SET {mark:?}: {e}")))
+    }
+
+    async fn raise_inner(
+        &self,
+        key: String,
+        scope: &ScopeKey,
+        position: &Position,
+        ttl: Duration,
+    ) -> Result<(), RywError> {
+        let ttl_ms = ttl.as_millis().clamp(1, MAX_TTL_MS).to_string();
+        let mismatch = |held: PositionKind| RywError::ScopeKindMismatch {
+            scope: scope.to_string(),
+            held,
+            offered: position.kind(),
+        };
+        let mut conn = self.conn().await?;
+        if let Position::GtidSet(_) = position {
+            return self
+                .raise_cas(&mut conn, &key, position, &ttl_ms, mismatch)
+                .await;
+        }
+        let tag = tag_of(position.kind());
+        let text = position.to_string();
+        let (done, value): (i64, String) = MERGE
+            .run(&mut conn, &key, &[tag, &text, &ttl_ms])
+            .await
+            .map_err(|e| store_err(format!("raise {key:?}: {e}")))?;
+        if done == 1 {
+            return Ok(());
+        }
+        let (held, _) = split(&key, &value)?;
+        Err(mismatch(held))
+    }
+
+    /// Merge in Rust, then compare-and-set; retried while other writers interleave.
+    async fn raise_cas(
+        &self,
+        conn: &mut Connection,
+        key: &str,
+        position: &Position,
+        ttl_ms: &str,
+        mismatch: impl Fn(PositionKind) -> RywError,
+    ) -> Result<(), RywError> {
+        let offered = encode(position);
+        // First guess: the key is absent (one round trip for a new scope).
+        let mut expected = String::new();
+        let mut value = offered.clone();
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let (done, held): (i64, String) = CAS
+                .run(conn, key, &[&expected, &value, ttl_ms])
+                .await
+                .map_err(|e| store_err(format!("raise {key:?}: {e}")))?;
+            if done == 1 {
+                return Ok(());
+            }
+            if held.is_empty() {
+                value.clone_from(&offered);
+            } else {
+                let held_pos = decode(key, &held)?;
+                let merged = held_pos
+                    .merge(position)
+                    .map_err(|_| mismatch(held_pos.kind()))?;
+                value = encode(&merged);
+            }
+            expected = held;
+        }
+        Err(store_err(format!(
+            "raise {key:?}: still contended after {MAX_CAS_ATTEMPTS} attempts"
+        )))
+    }
+}
+
+impl ScopeStore for RedisStore {
+    fn lookup<'a>(
+        &'a self,
+        cluster: &'a ClusterId,
+        scope: &'a ScopeKey,
+    ) -> StoreFuture<'a, StoredFloor> {
+        let (key, mark) = (self.key(cluster, scope), self.mark_key(cluster, scope));
+        Box::pin(self.guarded("get", self.lookup_inner(key, mark)))
+    }
+
+    fn mark_unfenced<'a>(
+        &'a self,
+        cluster: &'a ClusterId,
+        scope: &'a ScopeKey,
+        window: Duration,
+    ) -> StoreFuture<'a, ()> {
+        let mark = self.mark_key(cluster, scope);
+        Box::pin(self.guarded("mark", self.mark_inner(mark, window)))
+    }
+
+    fn raise<'a>(
+        &'a self,
+        cluster: &'a ClusterId,
+        scope: &'a ScopeKey,
+        position: &'a Position,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        let key = self.key(cluster, scope);
+        Box::pin(self.guarded("raise", self.raise_inner(key, scope, position, ttl)))
+    }
+
+    fn name(&self) -> &'static str {
+        STORE
+    }
+}
