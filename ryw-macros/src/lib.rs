@@ -6,6 +6,7 @@
 
 mod attr;
 mod expand;
+mod signature;
 #[cfg(test)]
 mod tests;
 
