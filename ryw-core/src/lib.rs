@@ -11,13 +11,13 @@
 //! | [`Floors`], [`ClusterId`], [`ScopeKey`] | which position each scope of each cluster must see |
 //! | [`token`] | signed, compact session tokens carrying floors between requests |
 //! | [`context`] | the request-scoped floors, in a tokio task-local |
-//! | [`store`] | floors shared across clients and instances ([`MemoryStore`]; Redis in `ryw-diesel`'s feature) |
+//! | [`store`] | floors shared across clients and instances ([`MemoryStore`]; `RedisStore` with the `redis` feature) |
 //! | [`policy`] | wait budget and fallback |
 //! | [`metrics`] | every metric series, in one place |
 //! | [`warn`] | rate-limited warnings for what an operator must see |
 //!
 //! The guarantee is per scope: once a write for scope `v` committed, later reads for `v` see
-//! it. It is not a global order: on a Postgres primary, commit visibility order can differ
+//! it. It is not a global order: on a Postgres leader, commit visibility order can differ
 //! from WAL order, so two *different* sessions may observe each other's writes in different
 //! orders.
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -37,7 +37,7 @@ pub enum Error {
         /// What came back.
         detail: String,
     },
-    /// A configured replica is not replicating (it is a primary, e.g. after a failover).
+    /// A configured replica is not replicating (it is a leader itself, e.g. after a failover).
     #[error("{node} is not a replica (not in recovery); it is never used for fenced reads")]
     NotAReplica {
         /// The replica's name.

@@ -18,7 +18,7 @@ mod transaction;
 
 #[cfg(feature = "postgres")]
 pub use backend::Postgres;
-pub use backend::{Backend, Captured, ReplicaPosition};
+pub use backend::{Captured, ReplicaPosition, ReplicationBackend};
 #[cfg(feature = "mysql")]
 pub use backend::{Dialect, Mysql};
 pub use connection_lost::is_connection_lost;
@@ -30,7 +30,7 @@ pub use router::{
 };
 pub use tracker::{ReplicaStatus, TrackerConfig};
 
-pub use repository::{AsRouter, Connection, RywRepository};
+pub use repository::{AsRouter, ConnectionOf, RywRepository};
 pub use ryw_core;
 pub use ryw_macros::read_your_writes;
 

@@ -7,7 +7,7 @@ use deadpool::Runtime;
 use deadpool::managed::{Object, Pool, Timeouts};
 
 use crate::Error;
-use crate::backend::Backend;
+use crate::backend::ReplicationBackend;
 
 /// Sizes and timeouts of every pool in a [`ReplicatedPool`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,15 +53,15 @@ impl PoolConfig {
 }
 
 /// A pooled connection of backend `B`.
-pub type Conn<B> = Object<<B as Backend>::Manager>;
+pub type Conn<B> = Object<<B as ReplicationBackend>::Manager>;
 
 /// One named replica's pool.
-pub struct ReplicaPool<B: Backend> {
+pub struct ReplicaPool<B: ReplicationBackend> {
     pub(crate) name: Arc<str>,
     pub(crate) pool: Pool<B::Manager>,
 }
 
-impl<B: Backend> ReplicaPool<B> {
+impl<B: ReplicationBackend> ReplicaPool<B> {
     /// The replica's name.
     #[must_use]
     pub fn name(&self) -> &str {
@@ -88,13 +88,13 @@ impl<B: Backend> ReplicaPool<B> {
 ///     .build()?;
 /// # Ok(()) }
 /// ```
-pub struct ReplicatedPool<B: Backend> {
+pub struct ReplicatedPool<B: ReplicationBackend> {
     pub(crate) backend: B,
     pub(crate) leader: Pool<B::Manager>,
     pub(crate) replicas: Vec<ReplicaPool<B>>,
 }
 
-impl<B: Backend> Clone for ReplicaPool<B> {
+impl<B: ReplicationBackend> Clone for ReplicaPool<B> {
     fn clone(&self) -> Self {
         Self {
             name: Arc::clone(&self.name),
@@ -103,7 +103,7 @@ impl<B: Backend> Clone for ReplicaPool<B> {
     }
 }
 
-impl<B: Backend> Clone for ReplicatedPool<B> {
+impl<B: ReplicationBackend> Clone for ReplicatedPool<B> {
     fn clone(&self) -> Self {
         Self {
             backend: self.backend.clone(),
@@ -114,14 +114,14 @@ impl<B: Backend> Clone for ReplicatedPool<B> {
 }
 
 /// Builds a [`ReplicatedPool`].
-pub struct ReplicatedPoolBuilder<B: Backend> {
+pub struct ReplicatedPoolBuilder<B: ReplicationBackend> {
     backend: B,
     leader: String,
     replicas: Vec<(String, String)>,
     config: PoolConfig,
 }
 
-impl<B: Backend> ReplicatedPoolBuilder<B> {
+impl<B: ReplicationBackend> ReplicatedPoolBuilder<B> {
     /// Adds a replica.
     #[must_use]
     pub fn replica(mut self, name: impl Into<String>, url: impl Into<String>) -> Self {
@@ -177,7 +177,7 @@ impl<B: Backend> ReplicatedPoolBuilder<B> {
     }
 }
 
-impl<B: Backend> ReplicatedPool<B> {
+impl<B: ReplicationBackend> ReplicatedPool<B> {
     /// Starts building pools for a leader at `leader_url`.
     pub fn builder(backend: B, leader_url: impl Into<String>) -> ReplicatedPoolBuilder<B> {
         ReplicatedPoolBuilder {

@@ -1,10 +1,14 @@
-//! What the `#[read_your_writes]` macro expands to, as plain public API: anything the macro
-//! does, a repository can write by hand.
+//! The repository side of `#[read_your_writes]`: [`RywRepository`] / [`AsRouter`] (where a
+//! repository's router is) and [`ConnectionOf`]. The functions the expansion calls are
+//! public so that macro output in other crates can reach them, but hidden from the docs: they
+//! are plumbing, not API. By hand, a repository calls [`Router::read`](crate::Router::read),
+//! [`Router::read_with`](crate::Router::read_with) and [`Router::write`](crate::Router::write),
+//! which is all the expansion does.
 
 use ryw_core::{Fallback, ReadPolicy, ScopeKey, ScopeValue};
 
 use crate::Error;
-use crate::backend::Backend;
+use crate::backend::ReplicationBackend;
 use crate::router::{ConnFn, Router};
 
 /// How a repository reaches its [`Router`]. Implement it for repositories annotated with
@@ -21,33 +25,33 @@ use crate::router::{ConnFn, Router};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not say which router its #[read_your_writes] methods use",
     label = "no router for this repository",
-    note = "implement `ryw_diesel::RywRepository for {Self}`, or name the field holding the router: `#[read_your_writes(scope = \"…\", router = \"field\")]`"
+    note = "implement `ryw::RywRepository for {Self}`, or name the field holding the router: `#[read_your_writes(scope = \"…\", router = \"field\")]`"
 )]
 pub trait RywRepository {
     /// The database backend.
-    type Backend: Backend;
+    type Backend: ReplicationBackend;
     /// The router this repository's reads and writes go through.
     fn ryw_router(&self) -> &Router<Self::Backend>;
 }
 
 /// The connection type of a repository, for backend-generic method signatures:
-/// `conn: &mut ryw_diesel::Connection<Self>`.
-pub type Connection<R> = <<R as RywRepository>::Backend as Backend>::Connection;
+/// `conn: &mut ryw_diesel::ConnectionOf<Self>`.
+pub type ConnectionOf<R> = <<R as RywRepository>::Backend as ReplicationBackend>::Connection;
 
 /// Anything that holds a [`Router`]: the router itself, an `Arc` or a reference to one.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a ryw router",
     label = "`router = \"…\"` names this field",
-    note = "the field named by `router = \"…\"` holds a `ryw_diesel::Router<B>`, an `Arc<Router<B>>` or a `&Router<B>`"
+    note = "the field named by `router = \"…\"` holds a `ryw::Router<B>`, an `Arc<Router<B>>` or a `&Router<B>`"
 )]
 pub trait AsRouter {
     /// The backend.
-    type Backend: Backend;
+    type Backend: ReplicationBackend;
     /// The router.
     fn as_router(&self) -> &Router<Self::Backend>;
 }
 
-impl<B: Backend> AsRouter for Router<B> {
+impl<B: ReplicationBackend> AsRouter for Router<B> {
     type Backend = B;
     fn as_router(&self) -> &Router<B> {
         self
@@ -71,10 +75,11 @@ impl<T: AsRouter + ?Sized> AsRouter for &T {
 /// The error type of a `#[read]` / `#[write]` method must convert from [`Error`]: this is the
 /// one bound the expansion puts on it, so a missing conversion is one error with this message.
 #[diagnostic::on_unimplemented(
-    message = "the error type `{Self}` of a #[read_your_writes] method does not implement `From<ryw_diesel::Error>`",
+    message = "the error type `{Self}` of a #[read_your_writes] method does not implement `From<ryw::Error>`",
     label = "this error type cannot hold ryw's errors (pool, fence timeout, BEGIN/COMMIT)",
-    note = "add `impl From<ryw_diesel::Error> for {Self}` (or a `#[from] ryw_diesel::Error` variant with thiserror)"
+    note = "add a `#[from] ryw::Error` variant to the error enum (thiserror) or `impl From<ryw::Error> for {Self}`; when `{Self}` is not a type of this crate (`String`, `std::io::Error`, an alias of one), the orphan rule forbids that impl: return an error enum of your own that wraps it"
 )]
+#[doc(hidden)]
 pub trait RywErrorTarget: Sized {
     /// Converts one of ryw's errors.
     fn from_ryw(error: Error) -> Self;
@@ -88,9 +93,11 @@ impl<E: From<Error>> RywErrorTarget for E {
 
 /// Checks at compile time that `E` converts from [`Error`] (for hand-written repositories
 /// that want the same diagnostic as the macro).
+#[doc(hidden)]
 pub const fn assert_error_converts<E: RywErrorTarget>() {}
 
 /// What a routed repository call failed with: the method body's own error, or ryw's.
+#[doc(hidden)]
 #[derive(Debug)]
 pub enum RoutedError<E> {
     /// The body's error, unchanged.
@@ -106,11 +113,13 @@ impl<E> From<Error> for RoutedError<E> {
 }
 
 /// ryw's error converted into the method's error type.
+#[doc(hidden)]
 pub fn convert_ryw_error<E: RywErrorTarget>(error: Error) -> E {
     E::from_ryw(error)
 }
 
 /// The method's error: the body's own, or ryw's converted with [`RywErrorTarget`].
+#[doc(hidden)]
 pub fn into_user_error<E: RywErrorTarget>(error: RoutedError<E>) -> E {
     match error {
         RoutedError::User(e) => e,
@@ -119,14 +128,16 @@ pub fn into_user_error<E: RywErrorTarget>(error: RoutedError<E>) -> E {
 }
 
 /// The scope key of a method call: `name:value`.
+#[doc(hidden)]
 pub fn scope_key<V: ScopeValue + ?Sized>(name: &str, value: &V) -> ScopeKey {
     ScopeKey::from_value(name, value)
 }
 
 /// The policy of a `#[read(wait_ms = …, fallback = "…")]` method: the router's default with
 /// the given overrides.
+#[doc(hidden)]
 #[must_use]
-pub fn policy<B: Backend>(
+pub fn policy<B: ReplicationBackend>(
     router: &Router<B>,
     wait_ms: Option<u64>,
     fallback: Option<Fallback>,
@@ -146,13 +157,14 @@ pub fn policy<B: Backend>(
 ///
 /// # Errors
 /// As [`Router::write`].
+#[doc(hidden)]
 pub async fn write<B, R, E, F>(
     router: &Router<B>,
     scope: &ScopeKey,
     f: F,
 ) -> Result<R, RoutedError<E>>
 where
-    B: Backend,
+    B: ReplicationBackend,
     F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Send,
     E: Send,
     R: Send,
@@ -170,6 +182,7 @@ where
 ///
 /// # Errors
 /// As [`Router::read_with`].
+#[doc(hidden)]
 pub async fn read<B, R, E, F>(
     router: &Router<B>,
     scope: &ScopeKey,
@@ -177,7 +190,7 @@ pub async fn read<B, R, E, F>(
     f: F,
 ) -> Result<R, RoutedError<E>>
 where
-    B: Backend,
+    B: ReplicationBackend,
     F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Clone + Send,
     E: Send,
     R: Send,

@@ -13,7 +13,7 @@ use deadpool::managed::Pool;
 use ryw_core::Position;
 use tokio::sync::{Notify, watch};
 
-use crate::backend::Backend;
+use crate::backend::ReplicationBackend;
 
 /// Cadences of the replica trackers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +135,7 @@ impl Tracker {
 
 /// One poll within `timeout`. A connection whose query overran is dropped, not returned to
 /// the pool (its server may still answer the abandoned query later).
-async fn poll<B: Backend>(
+async fn poll<B: ReplicationBackend>(
     name: &Arc<str>,
     backend: &B,
     pool: &Pool<B::Manager>,
@@ -167,7 +167,7 @@ async fn poll<B: Backend>(
 }
 
 /// The loop of one tracker task; ends when `shutdown` flips or the router is dropped.
-pub(crate) async fn run<B: Backend>(
+pub(crate) async fn run<B: ReplicationBackend>(
     tracker: Arc<Tracker>,
     backend: B,
     pool: Pool<B::Manager>,

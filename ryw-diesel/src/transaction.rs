@@ -4,7 +4,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection, TransactionManager};
 
 use crate::Error;
-use crate::backend::Backend;
+use crate::backend::ReplicationBackend;
 use crate::pool::{Conn, ReplicatedPool};
 use crate::router::ConnFn;
 
@@ -20,7 +20,9 @@ type Tm<C> = <C as AsyncConnection>::TransactionManager;
 /// connection. A leader that is really down fails that checkout with [`Error::Pool`].
 ///
 /// Returns the connection and how many dead ones were dropped on the way.
-pub(crate) async fn begin<B: Backend>(pool: &ReplicatedPool<B>) -> Result<(Conn<B>, u64), Error> {
+pub(crate) async fn begin<B: ReplicationBackend>(
+    pool: &ReplicatedPool<B>,
+) -> Result<(Conn<B>, u64), Error> {
     let attempts = pool.leader.status().max_size + 1;
     let mut last = None;
     for retries in 0..attempts {
@@ -50,7 +52,7 @@ pub(crate) async fn begin<B: Backend>(pool: &ReplicatedPool<B>) -> Result<(Conn<
 /// committed, and must not be retried blindly.
 pub(crate) async fn run_in_transaction<B, R, E, F>(conn: &mut B::Connection, f: F) -> Result<R, E>
 where
-    B: Backend,
+    B: ReplicationBackend,
     F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Send,
     E: From<Error> + Send,
     R: Send,

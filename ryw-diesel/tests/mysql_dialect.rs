@@ -9,7 +9,7 @@ use std::time::Duration;
 use ryw_core::position::{GtidList, GtidSet, LogPosition};
 use ryw_core::{Position, PositionKind};
 use ryw_diesel::backend::wait_statement;
-use ryw_diesel::{Backend, Dialect, Mysql};
+use ryw_diesel::{Dialect, Mysql, ReplicationBackend};
 
 #[test]
 fn dialect_is_detected_from_version_strings() {

@@ -83,7 +83,7 @@ pub(crate) fn parse_impl_args(attr: TokenStream, errors: &mut Errors) -> ImplArg
                     Ok(path) => set_once(&mut args.krate, path, &name, errors),
                     Err(_) => errors.at(
                         lit.span(),
-                        "`crate` is a path to ryw_diesel, e.g. `crate = \"my_app::ryw\"`",
+                        "`crate` is a path to the `ryw` crate (or `ryw_diesel`), e.g. `crate = \"my_app::ryw\"`",
                     ),
                 }
             }

@@ -38,7 +38,7 @@ pub(crate) fn read_your_writes(attr: TokenStream, item: TokenStream) -> TokenStr
     let krate = args
         .krate
         .clone()
-        .map_or_else(|| quote!(::ryw_diesel), ToTokens::into_token_stream);
+        .map_or_else(crate::krate::runtime_path, ToTokens::into_token_stream);
 
     let mut needs_impl_scope = false;
     for item in &mut imp.items {
@@ -179,13 +179,13 @@ fn expand_method(
     let scope_arg = quote_spanned!(scope.span()=> &#scope);
     // ryw's own errors come back as `RoutedError::Ryw` and are converted into the method's
     // error type by one call spanned at that type (or at the return type when it is a
-    // `Result` alias): a type without `From<ryw_diesel::Error>` is then one error, at that
+    // `Result` alias): a type without `From<ryw::Error>` is then one error, at that
     // type, with `RywErrorTarget`'s message.
     let err_span = err_ty.map_or_else(|| ret_ty.span(), Spanned::span);
     let ryw_err = format_ident!("__ryw_error", span = Span::mixed_site());
     let value = format_ident!("__ryw_value", span = Span::mixed_site());
     // The conversion takes ryw's error (not a type that carries `E`), so rustc reports a
-    // missing `From<ryw_diesel::Error>` at the call's path, spanned at the error type, with
+    // missing `From<ryw::Error>` at the call's path, spanned at the error type, with
     // `RywErrorTarget`'s message.
     let krate_at_err = respan(krate.clone(), err_span);
     let user_arm = quote! {

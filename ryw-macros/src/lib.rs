@@ -1,11 +1,12 @@
 //! `#[read_your_writes(scope = "…")]`: the repository attribute of ryw. Use it through
-//! `ryw_diesel::read_your_writes`; the expansion calls only public `ryw-diesel` API (see
-//! `ryw_diesel::repository`), so anything it does can be written by hand.
+//! `ryw::read_your_writes`; the expansion calls only public `ryw` API (see
+//! `ryw::repository`), so anything it does can be written by hand.
 //!
 //! This crate only wires: `attr` parses arguments, `expand` generates code.
 
 mod attr;
 mod expand;
+mod krate;
 mod signature;
 #[cfg(test)]
 mod tests;
@@ -24,17 +25,17 @@ use proc_macro::TokenStream;
 /// * The connection parameter (the `&mut` parameter, or the one named `conn` if there are
 ///   several) is supplied by the macro and disappears from the public signature: callers write
 ///   `accounts.balance(42).await`. Write it as `conn: &mut AsyncPgConnection` (or
-///   `AsyncMysqlConnection`), or backend-generically as `conn: &mut ryw_diesel::Connection<Self>`.
-/// * The scope parameter can be any `ryw_core::ScopeValue`: integers, `String`, `&str`,
-///   `uuid::Uuid` (ryw-core feature `uuid`), or a newtype implementing the trait. The scope key
+///   `AsyncMysqlConnection`), or backend-generically as `conn: &mut ryw::ConnectionOf<Self>`.
+/// * The scope parameter can be any `ryw::ScopeValue`: integers, `String`, `&str`,
+///   `uuid::Uuid` (feature `uuid`), or a newtype implementing the trait. The scope key
 ///   is `"<parameter name>:<value>"`, e.g. `user_id:42`.
 /// * The router comes from `RywRepository::ryw_router(&self)`, or from the field named by
 ///   `router = "field"` (a `Router`, `Arc<Router>` or `&Router`).
-/// * The error type `E` of the `Result` must implement `From<ryw_diesel::Error>`.
+/// * The error type `E` of the `Result` must implement `From<ryw::Error>`.
 /// * Bodies run inside an `async move` closure whose future must be `Send` (so `Self: Sync`).
 ///
 /// Arguments: `scope = "param"` (required unless every marked method sets its own),
-/// `router = "field"`, `crate = "path"` (where `ryw_diesel` is, for re-exports). Method
+/// `router = "field"`, `crate = "path"` (where `ryw` is, for re-exports; found in `Cargo.toml` otherwise). Method
 /// arguments: `#[read(scope = "other_param", wait_ms = 250, fallback = "leader" | "error" |
 /// "stale")]`, `#[write(scope = "other_param")]`.
 ///
@@ -56,26 +57,26 @@ use proc_macro::TokenStream;
 /// }
 /// ```
 ///
-/// expands to calls of public `ryw_diesel` API (the `__private` module re-exports
-/// `ryw_diesel::repository`); `balance` is the same with `read(…, None, …)`, where `None` is
+/// expands to calls of public `ryw` API (the `__private` module re-exports
+/// `ryw::repository`); `balance` is the same with `read(…, None, …)`, where `None` is
 /// the router's default policy (`Some(policy(…))` for `#[read(wait_ms = …)]`):
 ///
 /// ```text
 /// impl Accounts {
 ///     pub async fn pay(&self, user_id: i64, cents: i64) -> Result<(), AppError> {
-///         let __ryw_router = ::ryw_diesel::__private::RywRepository::ryw_router(self);
-///         let __ryw_scope = ::ryw_diesel::__private::scope_key("user_id", &user_id);
+///         let __ryw_router = ::ryw::__private::RywRepository::ryw_router(self);
+///         let __ryw_scope = ::ryw::__private::scope_key("user_id", &user_id);
 ///         let __ryw_body = async move |conn: &mut AsyncPgConnection| -> Result<(), AppError> {
 ///             diesel::sql_query("UPDATE …").execute(conn).await?;
 ///             Ok(())
 ///         };
-///         match ::ryw_diesel::__private::write(__ryw_router, &__ryw_scope, __ryw_body).await {
+///         match ::ryw::__private::write(__ryw_router, &__ryw_scope, __ryw_body).await {
 ///             Ok(value) => Ok(value),
 ///             // The body's own error, unchanged.
-///             Err(::ryw_diesel::__private::RoutedError::User(e)) => Err(e),
-///             // ryw's error (pool, fence timeout, BEGIN/COMMIT), through `From<ryw_diesel::Error>`.
-///             Err(::ryw_diesel::__private::RoutedError::Ryw(e)) => {
-///                 Err(::ryw_diesel::__private::convert_ryw_error(e))
+///             Err(::ryw::__private::RoutedError::User(e)) => Err(e),
+///             // ryw's error (pool, fence timeout, BEGIN/COMMIT), through `From<ryw::Error>`.
+///             Err(::ryw::__private::RoutedError::Ryw(e)) => {
+///                 Err(::ryw::__private::convert_ryw_error(e))
 ///             }
 ///         }
 ///     }

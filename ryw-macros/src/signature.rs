@@ -39,7 +39,7 @@ pub(crate) fn find_connection<'a>(
             errors.at(
                 sig.paren_token.span.join(),
                 format!(
-                    "`#[{kind}]` method `{}` has no connection parameter: add `conn: &mut AsyncPgConnection` (or `conn: &mut ryw_diesel::Connection<Self>`); the macro supplies it and removes it from the public signature",
+                    "`#[{kind}]` method `{}` has no connection parameter: add `conn: &mut AsyncPgConnection` (or `conn: &mut ryw::ConnectionOf<Self>`); the macro supplies it and removes it from the public signature",
                     sig.ident
                 ),
             );
@@ -143,14 +143,14 @@ pub(crate) fn check_return<'a>(
         errors.at(
             sig.paren_token.span.join(),
             format!(
-                "`#[{kind}]` method `{}` returns nothing: write `-> Result<(), E>` with an error type `E: From<ryw_diesel::Error>` (ryw's pool, fence and transaction errors go there)",
+                "`#[{kind}]` method `{}` returns nothing: write `-> Result<(), E>` with an error type `E: From<ryw::Error>` (ryw's pool, fence and transaction errors go there)",
                 sig.ident
             ),
         );
         return (None, None);
     };
     let msg = format!(
-        "`#[{kind}]` methods return a `Result`: write `-> Result<{}, E>` with an error type `E: From<ryw_diesel::Error>` (ryw's pool, fence and transaction errors go there)",
+        "`#[{kind}]` methods return a `Result`: write `-> Result<{}, E>` with an error type `E: From<ryw::Error>` (ryw's pool, fence and transaction errors go there)",
         tidy(&ty.to_token_stream().to_string())
     );
     let Type::Path(path) = &**ty else {

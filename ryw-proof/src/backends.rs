@@ -1,4 +1,4 @@
-//! What the workload needs of a backend beyond [`Backend`]: its register table's SQL, and a way
+//! What the workload needs of a backend beyond [`ReplicationBackend`]: its register table's SQL, and a way
 //! to kill its own session (the capture-failure fault).
 
 use std::future::Future;
@@ -12,7 +12,7 @@ use diesel_async::pooled_connection::{
 };
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
 use ryw_diesel::ryw_core::{ClusterId, EpochHistory, Position, PositionKind};
-use ryw_diesel::{Backend, Captured, Error, Mysql, Postgres, ReplicaPosition};
+use ryw_diesel::{Captured, Error, Mysql, Postgres, ReplicaPosition, ReplicationBackend};
 
 diesel::table! {
     /// One register per scope.
@@ -37,7 +37,7 @@ pub fn setup_sql(scopes: i64) -> String {
 }
 
 /// A backend the proof workload can drive.
-pub trait ProofBackend: Backend {
+pub trait ProofBackend: ReplicationBackend {
     /// Sets the register of `scope` to `version`.
     fn set_version(
         conn: &mut Self::Connection,
@@ -168,7 +168,7 @@ impl<B> CaptureFault<B> {
     }
 }
 
-impl<B: ProofBackend> Backend for CaptureFault<B> {
+impl<B: ProofBackend> ReplicationBackend for CaptureFault<B> {
     type Connection = B::Connection;
     type Manager = B::Manager;
 

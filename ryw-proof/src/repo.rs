@@ -2,7 +2,7 @@
 //! `#[read_your_writes]`, so the macro's expansion is under test too (half the ryw sessions go
 //! through it; the macro returns only the value, so where such a read was served is not known).
 
-use ryw_diesel::{Connection, Error, Router, RywRepository, read_your_writes};
+use ryw_diesel::{ConnectionOf, Error, Router, RywRepository, read_your_writes};
 
 use crate::backends::{CaptureFault, ProofBackend};
 
@@ -32,7 +32,7 @@ impl<B: ProofBackend> ProofRepo<B> {
     #[write]
     pub async fn set_version(
         &self,
-        conn: &mut Connection<Self>,
+        conn: &mut ConnectionOf<Self>,
         user_id: i64,
         version: i64,
     ) -> Result<(), Error> {
@@ -41,7 +41,7 @@ impl<B: ProofBackend> ProofRepo<B> {
 
     /// Reads the user's register (fenced by `user_id`'s floor).
     #[read]
-    pub async fn version(&self, conn: &mut Connection<Self>, user_id: i64) -> Result<i64, Error> {
+    pub async fn version(&self, conn: &mut ConnectionOf<Self>, user_id: i64) -> Result<i64, Error> {
         B::version(conn, user_id).await
     }
 }

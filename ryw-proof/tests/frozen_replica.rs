@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use ryw_core::{Fallback, MemoryStore, ReadPolicy, RywContext, ScopeKey};
 use ryw_diesel::{
-    Backend, Error, FallbackReason, ReplicatedPool, Router, RouterConfig, ServedBy, TrackerConfig,
+    Error, FallbackReason, ReplicatedPool, ReplicationBackend, Router, RouterConfig, ServedBy,
+    TrackerConfig,
 };
 use ryw_proof::backends::{ProofBackend, setup_sql};
 use ryw_testkit::{Faults, MariaDbTopology, PgTopology};
@@ -162,11 +163,10 @@ async fn frozen_replica_costs_one_deadline<B: ProofBackend, T: Faults>(topo: &T,
 
 async fn read<B: ProofBackend>(router: &Router<B>, user: &ScopeKey) -> Result<i64, Error> {
     RywContext::new()
-        .run(
-            router.read(user, async |conn: &mut <B as Backend>::Connection| {
-                B::version(conn, 1).await
-            }),
-        )
+        .run(router.read(
+            user,
+            async |conn: &mut <B as ReplicationBackend>::Connection| B::version(conn, 1).await,
+        ))
         .await
         .map(|r| r.value)
 }

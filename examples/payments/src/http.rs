@@ -48,9 +48,9 @@ pub struct AppState<R> {
     /// Reads served by the unfenced (`?routing=plain`) path.
     pub plain_reads: AtomicU64,
     /// Where routed reads went, as the router counts them.
-    pub stats: Box<dyn Fn() -> ryw_diesel::RouterStats + Send + Sync>,
+    pub stats: Box<dyn Fn() -> ryw::RouterStats + Send + Sync>,
     /// Incoming tokens the layer rejected (bad, forged, expired).
-    pub layer: ryw_core::layer::LayerStats,
+    pub layer: ryw::layer::LayerStats,
 }
 
 /// Request body of a payment.
@@ -143,7 +143,7 @@ impl IntoResponse for AppError {
                 )
             }
             // The connection died before COMMIT: nothing was written, the request can be retried.
-            AppError::Db(e) if ryw_diesel::is_connection_lost(e) => {
+            AppError::Db(e) if ryw::is_connection_lost(e) => {
                 tracing::warn!(error = %e, "connection lost before commit: temporarily unavailable");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -151,7 +151,7 @@ impl IntoResponse for AppError {
                     true,
                 )
             }
-            AppError::Ryw(e @ ryw_diesel::Error::CommitOutcomeUnknown { .. }) => {
+            AppError::Ryw(e @ ryw::Error::CommitOutcomeUnknown { .. }) => {
                 tracing::error!(error = %e, "payment outcome unknown");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -248,7 +248,7 @@ async fn stats<R: Payments>(State(st): State<Arc<AppState<R>>>) -> Json<StatsBod
 /// timeout and body limit.
 pub fn app<R: Payments>(
     state: Arc<AppState<R>>,
-    layer: ryw_core::layer::RywLayer,
+    layer: ryw::layer::RywLayer,
     limits: Limits,
 ) -> Router {
     Router::new()

@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use ryw_core::layer::RywLayer;
-use ryw_core::{KeyRing, MemoryStore, ScopeStore, TokenCodec};
-use ryw_diesel::{Mysql, Postgres, RouterConfig};
+use ryw::layer::RywLayer;
+use ryw::{KeyRing, MemoryStore, ScopeStore, TokenCodec};
+use ryw::{Mysql, Postgres, RouterConfig};
 use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
 use payments::demo;
@@ -107,7 +107,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let store: Arc<dyn ScopeStore> = match &args.redis {
-        Some(url) => Arc::new(ryw_core::store::RedisStore::from_url(url, "payments:")?),
+        Some(url) => Arc::new(ryw::store::RedisStore::from_url(url, "payments:")?),
         None => Arc::new(MemoryStore::new(1_000_000)),
     };
     let secret = args

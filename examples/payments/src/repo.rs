@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
-use ryw_diesel::{Mysql, Postgres, Router, read_your_writes};
+use ryw::{Mysql, Postgres, Router, read_your_writes};
 use serde::Serialize;
 
 /// The diesel schema of the example.
@@ -33,7 +33,7 @@ use schema::{payments, users};
 pub enum AppError {
     /// Routing / pool / fence errors.
     #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
+    Ryw(#[from] ryw::Error),
     /// Query errors.
     #[error(transparent)]
     Db(#[from] diesel::result::Error),

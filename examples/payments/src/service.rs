@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ryw_core::ScopeStore;
-use ryw_core::layer::RywLayer;
-use ryw_diesel::{Backend, ReplicatedPool, Router, RouterConfig};
+use ryw::ScopeStore;
+use ryw::layer::RywLayer;
+use ryw::{ReplicatedPool, ReplicationBackend, Router, RouterConfig};
 
 use crate::http::AppState;
 use crate::repo::Payments;
@@ -25,7 +25,7 @@ pub fn init_tracing() {
 pub const START_BALANCE: i64 = 1_000_000;
 
 /// The handlers' state: `repo`, the router's counters and the layer's.
-pub fn state<R: Payments, B: Backend>(
+pub fn state<R: Payments, B: ReplicationBackend>(
     repo: R,
     router: Router<B>,
     layer: &RywLayer,
@@ -43,13 +43,13 @@ pub fn state<R: Payments, B: Backend>(
 ///
 /// # Errors
 /// When the pool cannot be built or the leader cannot be reached.
-pub async fn router<B: Backend>(
+pub async fn router<B: ReplicationBackend>(
     backend: B,
     leader: &str,
     replicas: &[String],
     store: Arc<dyn ScopeStore>,
     config: RouterConfig,
-) -> Result<Router<B>, ryw_diesel::Error> {
+) -> Result<Router<B>, ryw::Error> {
     let mut pool = ReplicatedPool::builder(backend, leader);
     for (i, url) in replicas.iter().enumerate() {
         pool = pool.replica(format!("replica-{i}"), url);

@@ -8,9 +8,9 @@ use std::time::Duration;
 use payments::demo::run_mode;
 use payments::http::{AppState, app};
 use payments::repo::{PgPayments, schema};
-use ryw_core::layer::RywLayer;
-use ryw_core::{KeyRing, MemoryStore, TokenCodec};
-use ryw_diesel::{Postgres, ReplicatedPool, Router, RouterConfig};
+use ryw::layer::RywLayer;
+use ryw::{KeyRing, MemoryStore, TokenCodec};
+use ryw::{Postgres, ReplicatedPool, Router, RouterConfig};
 use ryw_testkit::{PgTopology, Topology};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,7 +44,7 @@ async fn plain_routing_is_stale_and_ryw_is_not() {
         repo: PgPayments { router },
         plain_reads: Default::default(),
         stats: Box::new(move || stats_router.stats()),
-        layer: ryw_core::layer::LayerStats::default(),
+        layer: ryw::layer::LayerStats::default(),
     });
     let layer = RywLayer::new(TokenCodec::new(KeyRing::new(1, &[3; 32]).unwrap()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -24,7 +24,7 @@ async fn answer(e: AppError) -> (StatusCode, Option<String>, String) {
 
 #[tokio::test]
 async fn retryable_errors_are_503_with_retry_after() {
-    let down = AppError::Ryw(ryw_diesel::Error::Pool {
+    let down = AppError::Ryw(ryw::Error::Pool {
         node: "leader".into(),
         reason: "connection refused to 10.0.0.1:5432".into(),
     });
@@ -32,7 +32,7 @@ async fn retryable_errors_are_503_with_retry_after() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(retry.as_deref(), Some("1"));
     assert!(!body.contains("10.0.0.1"), "{body}");
-    let slow = AppError::Ryw(ryw_diesel::Error::Deadline {
+    let slow = AppError::Ryw(ryw::Error::Deadline {
         node: "r0".into(),
         what: "replica read",
         after: Duration::from_secs(5),
@@ -57,7 +57,7 @@ async fn internal_errors_keep_their_text_in_the_log() {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(retry.is_none());
     assert!(!body.contains("secret"), "{body}");
-    let unknown = AppError::Ryw(ryw_diesel::Error::CommitOutcomeUnknown {
+    let unknown = AppError::Ryw(ryw::Error::CommitOutcomeUnknown {
         node: "leader".into(),
         source: diesel::result::Error::BrokenTransactionManager,
     });

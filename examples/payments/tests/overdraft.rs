@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use payments::repo::{AppError, Payments, PgPayments, schema};
-use ryw_core::{MemoryStore, RywContext};
-use ryw_diesel::{Postgres, ReplicatedPool, Router, RouterConfig};
+use ryw::{MemoryStore, RywContext};
+use ryw::{Postgres, ReplicatedPool, Router, RouterConfig};
 use ryw_testkit::{PgTopology, Topology};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

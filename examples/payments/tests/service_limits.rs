@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use payments::http::{AppState, Limits, MAX_CENTS, app};
 use payments::repo::{AppError, Payment, Payments};
-use ryw_core::layer::RywLayer;
-use ryw_core::{KeyRing, TokenCodec};
+use ryw::layer::RywLayer;
+use ryw::{KeyRing, TokenCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -42,7 +42,7 @@ async fn start() -> String {
     let state = Arc::new(AppState {
         repo: Fixed,
         plain_reads: AtomicU64::new(0),
-        stats: Box::new(ryw_diesel::RouterStats::default),
+        stats: Box::new(ryw::RouterStats::default),
         layer: layer_stats,
     });
     let limits = Limits {

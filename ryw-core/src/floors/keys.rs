@@ -94,7 +94,7 @@ impl fmt::Display for ScopeKey {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be used as a read-your-writes scope value",
     label = "this parameter is the scope",
-    note = "scope values are integers, strings, `uuid::Uuid` (feature `uuid`) or types implementing `ryw_core::ScopeValue`; implement it for a newtype with `fn write_scope_value(&self, out: &mut String)`"
+    note = "scope values are integers, strings, `uuid::Uuid` (feature `uuid`) or types implementing `ryw::ScopeValue`; implement it for a newtype with `fn write_scope_value(&self, out: &mut String)`"
 )]
 pub trait ScopeValue {
     /// Appends the value's key text to `out`.

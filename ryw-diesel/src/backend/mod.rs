@@ -60,7 +60,7 @@ impl Captured {
 /// Implemented by [`Postgres`] (and, with the `mysql` feature, the MySQL-family backend). The
 /// methods take the connection the router holds, so a capture runs on the connection that
 /// committed, and a server-side wait runs on the connection that then serves the read.
-pub trait Backend: Clone + Send + Sync + 'static {
+pub trait ReplicationBackend: Clone + Send + Sync + 'static {
     /// The diesel-async connection type.
     type Connection: AsyncConnection + Send + 'static;
     /// The deadpool manager creating those connections.

@@ -8,7 +8,7 @@ use diesel_async::{AsyncMysqlConnection, RunQueryDsl};
 use ryw_core::position::{GtidList, GtidSet};
 use ryw_core::{ClusterId, EpochHistory, Position, PositionKind};
 
-use super::{Backend, Captured, ReplicaPosition};
+use super::{Captured, ReplicaPosition, ReplicationBackend};
 use crate::Error;
 
 /// The SQL dialect of a MySQL-family server.
@@ -16,7 +16,7 @@ use crate::Error;
 #[non_exhaustive]
 pub enum Dialect {
     /// MariaDB (10.x / 11.x): GTID lists, `MASTER_GTID_WAIT`. Verified against a live
-    /// MariaDB 10.11 primary and replicas in the integration suite.
+    /// MariaDB 10.11 leader and replicas in the integration suite.
     MariaDb,
     /// Oracle MySQL 8: GTID sets, `WAIT_FOR_EXECUTED_GTID_SET`, `GTID_SUBSET`. Implemented
     /// from MySQL's documentation; no MySQL server could be run where ryw is tested, so only
@@ -195,7 +195,7 @@ impl Mysql {
     }
 }
 
-impl Backend for Mysql {
+impl ReplicationBackend for Mysql {
     type Connection = AsyncMysqlConnection;
     type Manager = AsyncDieselConnectionManager<AsyncMysqlConnection>;
 

@@ -9,7 +9,7 @@ use ryw_core::position::Lsn;
 use ryw_core::{ClusterId, EpochHistory, Position, PositionKind};
 
 use super::pg_timeline::{history_file, parse_history, timeline_of_walfile};
-use super::{Backend, Captured, ReplicaPosition};
+use super::{Captured, ReplicaPosition, ReplicationBackend};
 use crate::Error;
 
 /// WAL page size: PostgreSQL's `XLOG_BLCKSZ` (fixed at compile time; 8 KiB in every
@@ -34,7 +34,7 @@ const DEFAULT_SEGMENT: u64 = 16 * 1024 * 1024;
 ///   the same insert position, read on any leader connection.
 /// * Replica position: `pg_last_wal_replay_lsn()`; a node with `pg_is_in_recovery() = false` is
 ///   not a replica.
-/// * Cluster identity: `pg:<system_identifier>`, shared by a primary, its physical replicas
+/// * Cluster identity: `pg:<system_identifier>`, shared by a leader, its physical replicas
 ///   and whichever of them is promoted later, so that a floor from another cluster (LSNs of a
 ///   new cluster restart near `0/3000000`) is never used as a fence here. The timeline is not
 ///   part of it: a failover is an epoch of the same cluster, the LSN space continues across a
@@ -92,7 +92,7 @@ fn parse_lsn(text: &str, node: &str, what: &'static str) -> Result<Lsn, Error> {
         })
 }
 
-impl Backend for Postgres {
+impl ReplicationBackend for Postgres {
     type Connection = AsyncPgConnection;
     type Manager = AsyncDieselConnectionManager<AsyncPgConnection>;
 

@@ -9,7 +9,7 @@ use super::*;
 
 /// Keeps the leader's current position fresh for lag-in-bytes figures, and notices a new
 /// leader epoch (a failover) even while nothing is written.
-pub(super) async fn poll_leader<B: Backend>(
+pub(super) async fn poll_leader<B: ReplicationBackend>(
     router: Weak<Inner<B>>,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,

@@ -8,7 +8,7 @@ use ryw_core::metrics;
 
 use super::*;
 
-impl<B: Backend> Router<B> {
+impl<B: ReplicationBackend> Router<B> {
     /// A connection to replica `i` within [`RouterConfig::replica_checkout_timeout`]; `None`
     /// (and a poll of its tracker) when it cannot be had that fast.
     pub(super) async fn replica_conn(&self, i: usize) -> Option<Conn<B>> {

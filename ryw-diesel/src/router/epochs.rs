@@ -69,7 +69,7 @@ impl Epochs {
     }
 }
 
-impl<B: Backend> Router<B> {
+impl<B: ReplicationBackend> Router<B> {
     /// Re-reads the leader's epoch history (after a capture, a tracker or a floor showed a
     /// later epoch). Returns whether the epoch moved on.
     pub(super) async fn refresh_epochs(&self) -> bool {

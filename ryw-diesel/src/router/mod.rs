@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::Error;
-use crate::backend::{Backend, Captured};
+use crate::backend::{Captured, ReplicationBackend};
 use crate::pool::{Conn, ReplicatedPool};
 use crate::tracker::{self, ReplicaStatus, Tracker};
 use crate::transaction::{begin, run_in_transaction};
@@ -36,7 +36,7 @@ use stats::{Counters, Warnings};
 /// How long a fenced read on a backend with a server-side wait first waits on the trackers.
 const SERVER_WAIT_GRACE: Duration = Duration::from_millis(30);
 
-struct Inner<B: Backend> {
+struct Inner<B: ReplicationBackend> {
     pool: ReplicatedPool<B>,
     cluster: ClusterId,
     trackers: Vec<Arc<Tracker>>,
@@ -53,7 +53,7 @@ struct Inner<B: Backend> {
     shutdown: watch::Sender<bool>,
 }
 
-impl<B: Backend> Drop for Inner<B> {
+impl<B: ReplicationBackend> Drop for Inner<B> {
     fn drop(&mut self) {
         self.shutdown.send_replace(true);
     }
@@ -94,11 +94,11 @@ impl<B: Backend> Drop for Inner<B> {
 /// }).await
 /// # }
 /// ```
-pub struct Router<B: Backend> {
+pub struct Router<B: ReplicationBackend> {
     inner: Arc<Inner<B>>,
 }
 
-impl<B: Backend> Clone for Router<B> {
+impl<B: ReplicationBackend> Clone for Router<B> {
     fn clone(&self) -> Self {
         Self {
             inner: Arc::clone(&self.inner),
@@ -116,7 +116,7 @@ enum Pick {
 /// Capacity (scopes) of the in-process store a router made by [`Router::new`] keeps.
 pub const DEFAULT_STORE_CAPACITY: u64 = 100_000;
 
-impl<B: Backend> Router<B> {
+impl<B: ReplicationBackend> Router<B> {
     /// Creates a router: reads the cluster identity from the leader and starts one tracker task
     /// per replica (on the current tokio runtime; they stop when the last clone is dropped).
     ///

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::*;
 
-impl<B: Backend> Router<B> {
+impl<B: ReplicationBackend> Router<B> {
     pub(super) fn online(&self) -> Vec<(usize, Option<Position>)> {
         self.inner
             .trackers

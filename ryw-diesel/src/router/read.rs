@@ -11,7 +11,7 @@ use tracing::Instrument as _;
 
 use super::*;
 
-impl<B: Backend> Router<B> {
+impl<B: ReplicationBackend> Router<B> {
     /// Reads with the router's default policy. See [`read_with`](Self::read_with).
     ///
     /// # Errors

@@ -9,7 +9,7 @@ use tracing::Instrument as _;
 
 use super::*;
 
-impl<B: Backend> Router<B> {
+impl<B: ReplicationBackend> Router<B> {
     /// Runs `f` in a transaction on the leader, then captures the commit position and raises
     /// `scope`'s floor in the current [`RywContext`] (if any) and in the scope store.
     ///

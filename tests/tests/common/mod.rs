@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ryw_core::ScopeStore;
-use ryw_diesel::{Backend, ReplicatedPool, Router, RouterConfig};
+use ryw_diesel::{ReplicatedPool, ReplicationBackend, Router, RouterConfig};
 use ryw_testkit::Topology;
 
 /// A router over every replica of `topo` (named `r0`, `r1`, …), trackers polled once.
-pub(crate) async fn router<B: Backend, T: Topology>(
+pub(crate) async fn router<B: ReplicationBackend, T: Topology>(
     topo: &T,
     backend: B,
     config: RouterConfig,

@@ -1,5 +1,5 @@
 //! `router_suite!(ConnectionType)` expands the whole router suite in the calling module, which
-//! must define `async fn topology() -> impl Topology`, `fn backend() -> impl Backend`,
+//! must define `async fn topology() -> impl Topology`, `fn backend() -> impl ReplicationBackend`,
 //! `FOREIGN_CLUSTER` and `fn far_future() -> Position`.
 
 macro_rules! router_suite {

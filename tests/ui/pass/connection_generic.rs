@@ -1,10 +1,10 @@
-//! `conn: &mut ryw_diesel::Connection<Self>`: the connection type follows the repository's
+//! `conn: &mut ryw_diesel::ConnectionOf<Self>`: the connection type follows the repository's
 //! backend, so one impl serves Postgres and MySQL repositories.
 
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
-use ryw_diesel::{Backend, Connection, Mysql, Postgres, Router, RywRepository, read_your_writes};
+use ryw_diesel::{ReplicationBackend, ConnectionOf, Mysql, Postgres, Router, RywRepository, read_your_writes};
 
 #[derive(Debug, thiserror::Error)]
 enum AppError {
@@ -27,7 +27,7 @@ impl RywRepository for PgRepo {
 #[read_your_writes(scope = "user_id")]
 impl PgRepo {
     #[read]
-    async fn count(&self, conn: &mut Connection<Self>, user_id: i64) -> Result<i64, AppError> {
+    async fn count(&self, conn: &mut ConnectionOf<Self>, user_id: i64) -> Result<i64, AppError> {
         let q = format!("(SELECT count(*) FROM t WHERE user_id = {user_id})");
         diesel::select(sql::<BigInt>(&q))
             .get_result(conn)
@@ -37,11 +37,11 @@ impl PgRepo {
 }
 
 /// Generic over the backend.
-struct AnyRepo<B: Backend> {
+struct AnyRepo<B: ReplicationBackend> {
     router: Router<B>,
 }
 
-impl<B: Backend> RywRepository for AnyRepo<B> {
+impl<B: ReplicationBackend> RywRepository for AnyRepo<B> {
     type Backend = B;
     fn ryw_router(&self) -> &Router<B> {
         &self.router
@@ -49,11 +49,11 @@ impl<B: Backend> RywRepository for AnyRepo<B> {
 }
 
 #[read_your_writes(scope = "user_id")]
-impl<B: Backend> AnyRepo<B> {
+impl<B: ReplicationBackend> AnyRepo<B> {
     #[write]
     async fn touch(
         &self,
-        conn: &mut ryw_diesel::Connection<Self>,
+        conn: &mut ryw_diesel::ConnectionOf<Self>,
         user_id: i64,
     ) -> Result<(), AppError> {
         let _ = (conn, user_id);
@@ -61,7 +61,7 @@ impl<B: Backend> AnyRepo<B> {
     }
 
     #[read]
-    async fn get(&self, conn: &mut Connection<Self>, user_id: i64) -> Result<i64, AppError> {
+    async fn get(&self, conn: &mut ConnectionOf<Self>, user_id: i64) -> Result<i64, AppError> {
         let _ = conn;
         Ok(user_id)
     }

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ryw_core::layer::RywLayer;
-use ryw_core::{KeyRing, MemoryStore, TokenCodec};
-use ryw_diesel::{Postgres, RouterConfig};
+use ryw::layer::RywLayer;
+use ryw::{KeyRing, MemoryStore, TokenCodec};
+use ryw::{Postgres, RouterConfig};
 use ryw_testkit::{Faults, PgTopology, Topology};
 
 use crate::http::{self, Limits, StatsBody};
