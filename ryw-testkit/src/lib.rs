@@ -60,8 +60,8 @@
 //! `info` level and available from `started_in()`.
 //!
 //! Requirements: PostgreSQL 15 (`/usr/lib/postgresql/*/bin`, package `postgresql`), MariaDB
-//! (`mariadbd`, `mariadb-install-db`, package `mariadb-server`), `redis-server` (package
-//! `redis-server`). Works as root (Postgres then runs as the `postgres` user) and as a normal
+//! (`mariadbd`, `mariadb-install-db`, package `mariadb-server`), `redis-server` and `redis-cli`
+//! (packages `redis-server`, `redis-tools`; `RedisCluster` runs `redis-cli --cluster create`). Works as root (Postgres then runs as the `postgres` user) and as a normal
 //! user.
 
 mod dirs;
@@ -73,6 +73,7 @@ mod pg;
 mod procfs;
 mod proxy;
 mod redis;
+mod redis_cluster;
 mod shared;
 mod slot;
 mod supervisor;
@@ -87,6 +88,7 @@ pub use mariadb::MariaDbTopology;
 pub use mysql::{MysqlTopology, mysql_root};
 pub use pg::PgTopology;
 pub use redis::RedisServer;
+pub use redis_cluster::{ClusterNode, RedisCluster};
 
 /// Controls shared by [`PgTopology`] and [`MariaDbTopology`], so one test suite can run
 /// against both databases. Replicas are numbered `0..replica_count()`.

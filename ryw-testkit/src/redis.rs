@@ -23,6 +23,8 @@ pub struct RedisServer {
     proc: ProcSlot,
     started_in: Duration,
     dir: TopoDir,
+    /// Extra `redis-server` arguments (cluster mode).
+    extra: Vec<String>,
 }
 
 /// Sends `PING` and expects `+PONG`.
@@ -49,10 +51,11 @@ async fn ping(port: u16) -> Result<(), String> {
 impl RedisServer {
     /// Starts a server (on the testkit's own runtime).
     pub async fn start() -> Result<RedisServer, TestkitError> {
-        on_testkit_rt(Self::start_inner()).await
+        on_testkit_rt(Self::start_with(Vec::new())).await
     }
 
-    async fn start_inner() -> Result<RedisServer, TestkitError> {
+    /// Starts a server with extra `redis-server` arguments (on the caller's runtime).
+    pub(crate) async fn start_with(extra: Vec<String>) -> Result<RedisServer, TestkitError> {
         let t0 = Instant::now();
         let bin = find_binary("redis-server", &[], "redis-server")?;
         let dir = TopoDir::create()?;
@@ -63,6 +66,7 @@ impl RedisServer {
             proc: ProcSlot::default(),
             started_in: Duration::ZERO,
             dir,
+            extra,
         };
         for attempt in 1.. {
             let p = server.spawn().await?;
@@ -98,6 +102,7 @@ impl RedisServer {
             .arg(&self.dir.path)
             .arg("--pidfile")
             .arg(self.dir.path.join("redis.pid"))
+            .args(&self.extra)
             .current_dir(&self.dir.path)
             .env_clear();
         let p = Proc::spawn(cmd, "redis-server", &self.log).await?;

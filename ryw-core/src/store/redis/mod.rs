@@ -1,5 +1,7 @@
-//! `RedisStore`: scope floors shared by every app instance through one Redis.
+//! `RedisStore`: scope floors shared by every app instance through one Redis or a Redis
+//! Cluster.
 
+mod conn;
 mod ops;
 mod scripts;
 mod value;
@@ -10,7 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use deadpool_redis::{Config, Connection, Pool, PoolConfig, Runtime, Timeouts};
+use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Status, Timeouts, cluster};
+
+use conn::{Conn, Pools, slot_tag};
 
 use value::store_err;
 
@@ -27,7 +31,8 @@ const MAX_CAS_ATTEMPTS: usize = 64;
 const MAX_TTL_MS: u128 = 100 * 365 * 24 * 3600 * 1000;
 
 /// A [`ScopeStore`](super::ScopeStore) in Redis, shared by every app instance that uses the same Redis and key
-/// prefix (feature `redis`, on a [`deadpool_redis`] pool).
+/// prefix (feature `redis`, on a [`deadpool_redis`] pool): a standalone Redis ≥ 6.2 or Valkey
+/// ([`from_url`](Self::from_url)), or a Redis Cluster ([`cluster_from_urls`](Self::cluster_from_urls)).
 ///
 /// # Keys and values
 ///
@@ -44,6 +49,16 @@ const MAX_TTL_MS: u128 = 100 * 365 * 24 * 3600 * 1000;
 /// An unfenced mark lives under its own key ([`mark_key`](Self::mark_key)), holding the
 /// mark's time in Unix milliseconds and expiring after its window; a lookup reads both keys
 /// with one `MGET`.
+///
+/// # Redis Cluster
+///
+/// On a cluster, both keys of a scope carry one hash tag right after the prefix,
+/// `{prefix}{{16 hex digits}}{n}:{cluster}:{scope}`, so they live in one slot: the lookup
+/// stays one `MGET` and each raise one script call on one key, routed to the slot's master
+/// (following `MOVED` / `ASK` while slots migrate). Scopes spread over all masters. The
+/// cluster's own replication is asynchronous: a master that dies before its replica copied a
+/// raise loses that raise (the floor in the request context and token still fences the
+/// writer's session). A coordinated `CLUSTER FAILOVER` and resharding lose nothing.
 ///
 /// # Never lowering a floor
 ///
@@ -97,7 +112,7 @@ const MAX_TTL_MS: u128 = 100 * 365 * 24 * 3600 * 1000;
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    pool: Pool,
+    pool: Pools,
     prefix: Arc<str>,
     timeout: Duration,
     failing: Arc<AtomicBool>,
@@ -107,6 +122,7 @@ impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let status = self.pool.status();
         f.debug_struct("RedisStore")
+            .field("cluster", &self.pool.is_cluster())
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .field("pool_size", &status.size)
@@ -137,6 +153,25 @@ impl RedisStore {
     /// ```
     #[must_use]
     pub fn new(pool: Pool, prefix: impl Into<String>) -> Self {
+        Self::on(Pools::Single(pool), prefix)
+    }
+
+    /// A store on an existing Redis Cluster pool (see [`cluster_from_urls`](Self::cluster_from_urls)).
+    ///
+    /// ```no_run
+    /// use ryw_core::store::RedisStore;
+    /// let pool = deadpool_redis::cluster::Config::from_urls(vec!["redis://127.0.0.1:7000".to_owned()])
+    ///     .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+    ///     .map_err(|e| e.to_string())?;
+    /// let store = RedisStore::new_cluster(pool, "ryw:");
+    /// # Ok::<(), String>(())
+    /// ```
+    #[must_use]
+    pub fn new_cluster(pool: cluster::Pool, prefix: impl Into<String>) -> Self {
+        Self::on(Pools::Cluster(pool), prefix)
+    }
+
+    fn on(pool: Pools, prefix: impl Into<String>) -> Self {
         Self {
             pool,
             prefix: prefix.into().into(),
@@ -180,18 +215,46 @@ impl RedisStore {
         timeout: Duration,
     ) -> Result<Self, RywError> {
         let mut config = Config::from_url(url);
-        config.pool = Some(PoolConfig {
-            timeouts: Timeouts {
-                wait: Some(timeout),
-                create: Some(timeout),
-                recycle: Some(timeout),
-            },
-            ..PoolConfig::default()
-        });
+        config.pool = Some(pool_config(timeout));
         let pool = config
             .create_pool(Some(Runtime::Tokio1))
             .map_err(|e| store_err(format!("cannot create a pool for {url:?}: {e}")))?;
         Ok(Self::new(pool, prefix).with_timeout(timeout))
+    }
+
+    /// A store on a Redis Cluster, given the URLs of one or more of its nodes (the rest are
+    /// discovered), with [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT) for every pool step and
+    /// operation. Connects lazily.
+    ///
+    /// ```no_run
+    /// use ryw_core::store::RedisStore;
+    /// let store = RedisStore::cluster_from_urls(
+    ///     &["redis://10.0.0.7:6379", "redis://10.0.0.8:6379"],
+    ///     "ryw:",
+    /// )?;
+    /// # Ok::<(), ryw_core::RywError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`RywError::Store`] when a URL is invalid or none is given.
+    pub fn cluster_from_urls(urls: &[&str], prefix: impl Into<String>) -> Result<Self, RywError> {
+        if urls.is_empty() {
+            return Err(store_err("a Redis Cluster needs at least one node URL"));
+        }
+        let timeout = Self::DEFAULT_TIMEOUT;
+        let mut config =
+            cluster::Config::from_urls(urls.iter().map(|u| (*u).to_owned()).collect::<Vec<_>>());
+        config.pool = Some(pool_config(timeout));
+        let pool = config
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|e| store_err(format!("cannot create a cluster pool for {urls:?}: {e}")))?;
+        Ok(Self::new_cluster(pool, prefix))
+    }
+
+    /// Whether this store talks to a Redis Cluster.
+    #[must_use]
+    pub fn is_cluster(&self) -> bool {
+        self.pool.is_cluster()
     }
 
     /// Sets the deadline of every `get` and `raise` (connection checkout included).
@@ -209,19 +272,20 @@ impl RedisStore {
         self
     }
 
-    /// The pool.
+    /// The pool's size and idle connections.
     ///
     /// ```no_run
     /// # let store = ryw_core::store::RedisStore::from_url("redis://127.0.0.1", "ryw:")?;
-    /// println!("{:?}", store.pool().status());
+    /// println!("{:?}", store.pool_status());
     /// # Ok::<(), ryw_core::RywError>(())
     /// ```
     #[must_use]
-    pub fn pool(&self) -> &Pool {
-        &self.pool
+    pub fn pool_status(&self) -> Status {
+        self.pool.status()
     }
 
-    /// The Redis key of a floor: `{prefix}{cluster length}:{cluster}:{scope}`.
+    /// The Redis key of a floor: `{prefix}{cluster length}:{cluster}:{scope}` (on a Redis
+    /// Cluster, with the scope's hash tag after the prefix).
     ///
     /// ```
     /// use ryw_core::{ClusterId, ScopeKey, store::RedisStore};
@@ -232,12 +296,12 @@ impl RedisStore {
     /// ```
     #[must_use]
     pub fn key(&self, cluster: &ClusterId, scope: &ScopeKey) -> String {
-        let c = cluster.as_str();
-        format!("{}{}:{c}:{}", self.prefix, c.len(), scope.as_str())
+        self.key_with("", cluster, scope)
     }
 
     /// The Redis key of a scope's unfenced mark: `{prefix}u{cluster length}:{cluster}:{scope}`
-    /// (the `u` keeps it apart from every floor key, whose length part is all digits).
+    /// (the `u` keeps it apart from every floor key, whose length part is all digits; on a
+    /// Redis Cluster, the floor key's hash tag follows the prefix).
     ///
     /// ```
     /// use ryw_core::{ClusterId, ScopeKey, store::RedisStore};
@@ -248,8 +312,22 @@ impl RedisStore {
     /// ```
     #[must_use]
     pub fn mark_key(&self, cluster: &ClusterId, scope: &ScopeKey) -> String {
+        self.key_with("u", cluster, scope)
+    }
+
+    fn key_with(&self, kind: &str, cluster: &ClusterId, scope: &ScopeKey) -> String {
         let c = cluster.as_str();
-        format!("{}u{}:{c}:{}", self.prefix, c.len(), scope.as_str())
+        let tag = if self.pool.is_cluster() {
+            slot_tag(cluster, scope)
+        } else {
+            String::new()
+        };
+        format!(
+            "{}{tag}{kind}{}:{c}:{}",
+            self.prefix,
+            c.len(),
+            scope.as_str()
+        )
     }
 
     /// Runs one operation under the deadline and logs the first failure of a burst.
@@ -280,10 +358,22 @@ impl RedisStore {
         res
     }
 
-    async fn conn(&self) -> Result<Connection, RywError> {
+    async fn conn(&self) -> Result<Conn, RywError> {
         self.pool
             .get()
             .await
             .map_err(|e| store_err(format!("no connection: {e}")))
+    }
+}
+
+/// Pool timeouts: every step bounded by the operation deadline.
+fn pool_config(timeout: Duration) -> PoolConfig {
+    PoolConfig {
+        timeouts: Timeouts {
+            wait: Some(timeout),
+            create: Some(timeout),
+            recycle: Some(timeout),
+        },
+        ..PoolConfig::default()
     }
 }

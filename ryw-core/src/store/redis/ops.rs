@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use deadpool_redis::Connection;
 use deadpool_redis::redis;
 
+use super::conn::Conn;
 use super::scripts::{CAS, MERGE};
 use super::value::{decode, encode, split, store_err, tag_of};
 use super::{MAX_CAS_ATTEMPTS, MAX_TTL_MS, RedisStore, STORE};
@@ -85,7 +85,7 @@ impl RedisStore {
     /// Merge in Rust, then compare-and-set; retried while other writers interleave.
     async fn raise_cas(
         &self,
-        conn: &mut Connection,
+        conn: &mut Conn,
         key: &str,
         position: &Position,
         ttl_ms: &str,

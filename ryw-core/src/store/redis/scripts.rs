@@ -2,8 +2,9 @@
 
 use std::sync::OnceLock;
 
-use deadpool_redis::Connection;
 use deadpool_redis::redis::{self, FromRedisValue};
+
+use super::conn::Conn;
 
 /// Shared by both scripts: store `value` under `key`, keeping it for at least `ttl_ms`
 /// (`ttl_arg` is the same number as text, passed through to `PX` untouched).
@@ -122,7 +123,7 @@ impl Script {
     /// Runs the script on one key: `EVALSHA`, or `EVAL` when Redis lost its script cache.
     pub(super) async fn run<T: FromRedisValue>(
         &self,
-        conn: &mut Connection,
+        conn: &mut Conn,
         key: &str,
         args: &[&str],
     ) -> redis::RedisResult<T> {
