@@ -93,6 +93,8 @@ pub(crate) struct Tracker {
     waiters: AtomicUsize,
     wake: Notify,
     pub(crate) queries: AtomicU64,
+    /// Reads this router is running on the replica now (its load, as this router sees it).
+    pub(crate) reads: AtomicUsize,
 }
 
 /// Registration of a waiting reader; unregisters on drop.
@@ -104,6 +106,15 @@ impl Drop for WaiterGuard<'_> {
     }
 }
 
+/// A read running on the replica; uncounted on drop.
+pub(crate) struct ReadGuard<'a>(&'a Tracker);
+
+impl Drop for ReadGuard<'_> {
+    fn drop(&mut self) {
+        self.0.reads.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Tracker {
     pub(crate) fn new(name: Arc<str>) -> Self {
         Self {
@@ -112,7 +123,19 @@ impl Tracker {
             waiters: AtomicUsize::new(0),
             wake: Notify::new(),
             queries: AtomicU64::new(0),
+            reads: AtomicUsize::new(0),
         }
+    }
+
+    /// Counts a read running on this replica until the guard drops.
+    pub(crate) fn read_guard(&self) -> ReadGuard<'_> {
+        self.reads.fetch_add(1, Ordering::AcqRel);
+        ReadGuard(self)
+    }
+
+    /// Reads running on this replica now.
+    pub(crate) fn reads_in_flight(&self) -> usize {
+        self.reads.load(Ordering::Acquire)
     }
 
     /// Registers a waiter and makes the tracker poll now.

@@ -31,22 +31,52 @@ impl<B: ReplicationBackend> Router<B> {
         {
             return Pick::Leader(FallbackReason::Pinned);
         }
-        let online = self.online();
-        if online.is_empty() {
-            return Pick::Leader(FallbackReason::NoHealthyReplica);
+        match self.choose(&self.online()) {
+            Some(i) => Pick::Replica(i),
+            None => Pick::Leader(FallbackReason::NoHealthyReplica),
         }
-        Pick::Replica(online[self.rotate(online.len())].0)
     }
 
-    pub(super) fn covering(&self, floor: &Position) -> Vec<usize> {
+    pub(super) fn covering(&self, floor: &Position) -> Vec<(usize, Option<Position>)> {
         self.online()
             .into_iter()
             .filter(|(_, at)| {
                 at.as_ref()
                     .is_some_and(|a| a.covers(floor).unwrap_or(false))
             })
-            .map(|(i, _)| i)
             .collect()
+    }
+
+    /// Among candidate replicas (index, applied position): the one running the fewest of
+    /// this router's reads, then the freshest; full ties rotate. Any candidate is correct
+    /// (the caller filtered them); this keeps a busy replica from queueing reads while an
+    /// idle one waits, and otherwise serves from the least-lagged replica, whose data is
+    /// the newest for readers without a floor of their own.
+    pub(super) fn choose(&self, candidates: &[(usize, Option<Position>)]) -> Option<usize> {
+        let n = candidates.len();
+        let start = self.rotate(n);
+        let in_use = |i: usize| {
+            self.inner
+                .trackers
+                .get(i)
+                .map_or(usize::MAX, |t| t.reads_in_flight())
+        };
+        let mut best: Option<(usize, usize, &Option<Position>)> = None;
+        for k in 0..n {
+            let (i, at) = &candidates[(start + k) % n];
+            let busy = in_use(*i);
+            let better = match &best {
+                None => true,
+                Some((_, b_busy, b_at)) => {
+                    busy < *b_busy
+                        || (busy == *b_busy && freshness(at, b_at) == std::cmp::Ordering::Greater)
+                }
+            };
+            if better {
+                best = Some((*i, busy, at));
+            }
+        }
+        best.map(|(i, _, _)| i)
     }
 
     pub(super) async fn pick_fenced(
@@ -54,9 +84,8 @@ impl<B: ReplicationBackend> Router<B> {
         floor: &Position,
         policy: &ReadPolicy,
     ) -> (Pick, Option<Conn<B>>) {
-        let covering = self.covering(floor);
-        if !covering.is_empty() {
-            return (Pick::Replica(covering[self.rotate(covering.len())]), None);
+        if let Some(i) = self.choose(&self.covering(floor)) {
+            return (Pick::Replica(i), None);
         }
         let deadline = Instant::now() + policy.wait_budget;
         if !policy.wait_budget.is_zero() && !self.online().is_empty() {
@@ -109,10 +138,9 @@ impl<B: ReplicationBackend> Router<B> {
         let _guards: Vec<_> = self.inner.trackers.iter().map(|t| t.wait_guard()).collect();
         let mut changed = self.inner.changed.subscribe();
         loop {
-            let covering = self.covering(floor);
-            if !covering.is_empty() {
+            if let Some(i) = self.choose(&self.covering(floor)) {
                 metrics::read_wait(started.elapsed(), true);
-                return Some(covering[self.rotate(covering.len())]);
+                return Some(i);
             }
             if tokio::time::timeout_at(deadline, changed.changed())
                 .await

@@ -58,26 +58,28 @@ impl<B: ReplicationBackend> Router<B> {
             };
             let waited = start.elapsed();
             let fenced = floor.is_some();
+            // Counts the read on its replica while it runs: `choose` prefers idle replicas.
+            let mut _running = None;
             let (mut conn, served_by, stale, fallback) = match pick {
                 Pick::Replica(i) | Pick::Stale(i) => {
                     let stale = matches!(pick, Pick::Stale(_));
+                    let tracker = &self.inner.trackers[i];
+                    _running = Some(tracker.read_guard());
                     let conn = match waited_conn {
                         Some(c) => Some(c),
                         None => self.replica_conn(i).await,
                     };
                     match conn {
-                        Some(c) => (
-                            c,
-                            ServedBy::Replica(Arc::clone(&self.inner.trackers[i].name)),
-                            stale,
-                            None,
-                        ),
-                        None => (
-                            self.leader_conn().await.map_err(E::from)?,
-                            ServedBy::Leader,
-                            false,
-                            Some(FallbackReason::NoHealthyReplica),
-                        ),
+                        Some(c) => (c, ServedBy::Replica(Arc::clone(&tracker.name)), stale, None),
+                        None => {
+                            _running = None;
+                            (
+                                self.leader_conn().await.map_err(E::from)?,
+                                ServedBy::Leader,
+                                false,
+                                Some(FallbackReason::NoHealthyReplica),
+                            )
+                        }
                     }
                 }
                 Pick::Leader(reason) => (
