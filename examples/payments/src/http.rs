@@ -244,14 +244,17 @@ async fn stats<R: Payments>(State(st): State<Arc<AppState<R>>>) -> Json<StatsBod
 }
 
 /// The service: `POST /users/{id}/payments`, `GET /users/{id}/balance`,
-/// `GET /users/{id}/payments`, `GET /stats`, wrapped in `layer`, with `limits`' request
-/// timeout and body limit.
+/// `GET /users/{id}/payments`, `GET /stats`, `GET /metrics` (Prometheus), wrapped in
+/// `layer`, with `limits`' request timeout and body limit.
 pub fn app<R: Payments>(
     state: Arc<AppState<R>>,
     layer: ryw::layer::RywLayer,
     limits: Limits,
 ) -> Router {
+    // Before any traffic, so the first requests are counted.
+    crate::metrics::handle();
     Router::new()
+        .route("/metrics", get(crate::metrics::render))
         .route("/users/{id}/payments", post(pay::<R>).get(history::<R>))
         .route("/users/{id}/balance", get(balance::<R>))
         .route("/stats", get(stats::<R>))

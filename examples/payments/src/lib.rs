@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod http;
+pub mod metrics;
 pub mod recipe;
 pub mod repo;
 pub mod serve;

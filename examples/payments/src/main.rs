@@ -79,6 +79,8 @@ type Embedded = Option<Box<dyn Send>>;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     payments::service::init_tracing();
+    // Record from the start: the trackers' first polls are counted too (`GET /metrics`).
+    payments::metrics::handle();
     let args = Args::parse();
     let postgres = matches!(args.backend, BackendArg::Postgres);
     let lag = Duration::from_millis(args.lag_ms);
@@ -91,7 +93,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 BackendArg::Mariadb => "MariaDB",
                 BackendArg::Mysql => "Oracle MySQL",
             };
-            println!("starting an embedded {name} primary + 2 replicas …");
+            println!("starting an embedded {name} leader + 2 replicas …");
             match args.backend {
                 BackendArg::Postgres => embed(PgTopology::start(2).await?, &args, lag).await?,
                 BackendArg::Mariadb => embed(MariaDbTopology::start(2).await?, &args, lag).await?,
