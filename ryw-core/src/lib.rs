@@ -38,10 +38,10 @@ pub mod store;
 pub mod token;
 pub mod warn;
 
-/// The Redis pool crate `RedisStore::new` takes a pool of.
+/// The Redis client crate (`RedisStore::new` takes its `Client`).
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use deadpool_redis;
+pub use redis;
 
 pub use context::RywContext;
 pub use error::RywError;

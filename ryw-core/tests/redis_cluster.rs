@@ -116,7 +116,7 @@ async fn every_kind_merges_and_a_lookup_is_one_slot() {
 }
 
 async fn keyslot(port: u16, key: &str) -> i64 {
-    deadpool_redis::redis::cmd("CLUSTER")
+    redis::cmd("CLUSTER")
         .arg("KEYSLOT")
         .arg(key)
         .query_async(&mut node(port).await)
@@ -125,7 +125,7 @@ async fn keyslot(port: u16, key: &str) -> i64 {
 }
 
 async fn dbsize(port: u16) -> i64 {
-    deadpool_redis::redis::cmd("DBSIZE")
+    redis::cmd("DBSIZE")
         .query_async(&mut node(port).await)
         .await
         .unwrap()

@@ -30,13 +30,12 @@ use ryw_testkit::{PgTopology, RedisCluster, RedisServer, Topology};
 
 /// `INFO commandstats` of one server.
 async fn commandstats(port: u16) -> String {
-    let mut conn = ryw::deadpool_redis::Config::from_url(format!("redis://127.0.0.1:{port}"))
-        .create_pool(Some(ryw::deadpool_redis::Runtime::Tokio1))
+    let mut conn = ryw::redis::Client::open(format!("redis://127.0.0.1:{port}"))
         .unwrap()
-        .get()
+        .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let info: String = ryw::deadpool_redis::redis::cmd("INFO")
+    let info: String = ryw::redis::cmd("INFO")
         .arg("commandstats")
         .query_async(&mut conn)
         .await

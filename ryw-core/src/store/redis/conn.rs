@@ -1,47 +1,77 @@
-//! One Redis or a Redis Cluster behind the same store: the pool and connection of either,
-//! and the key layout each needs.
+//! One Redis or a Redis Cluster behind the same store: the shared connection of either, and
+//! the hash tag cluster keys need.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
-use deadpool_redis::redis::aio::ConnectionLike;
-use deadpool_redis::redis::{Cmd, Pipeline, RedisFuture, Value};
-use deadpool_redis::{Connection, Pool, Status, cluster};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
 
 use crate::floors::{ClusterId, ScopeKey};
 
-/// The pool a [`RedisStore`](super::RedisStore) takes connections from.
-#[derive(Clone)]
-pub(super) enum Pools {
+/// What a [`RedisStore`](super::RedisStore) talks through: one multiplexed connection shared
+/// by every request (commands of concurrent requests are pipelined on it), reconnected in the
+/// background after a failure. No per-operation checkout or liveness `PING`: a lookup is one
+/// command and one round trip; a dead connection shows as that command's error.
+pub(super) enum Link {
     /// A standalone Redis (or a Valkey), or a primary behind a proxy.
-    Single(Pool),
+    Single {
+        client: redis::Client,
+        manager: OnceCell<ConnectionManager>,
+    },
     /// A Redis Cluster (or Valkey cluster): commands follow `MOVED` / `ASK` redirections.
-    Cluster(cluster::Pool),
+    Cluster {
+        urls: Vec<String>,
+        conn: OnceCell<ClusterConnection>,
+    },
 }
 
-/// A connection from either pool.
+/// A handle on the shared connection (cheap to clone).
 pub(super) enum Conn {
-    Single(Connection),
-    Cluster(cluster::Connection),
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
 }
 
-impl Pools {
-    pub(super) async fn get(&self) -> Result<Conn, String> {
+impl Link {
+    /// The shared connection, set up on first use (so a store can be built outside a
+    /// runtime and while Redis is down) with `timeout` for connecting and each response.
+    pub(super) async fn get(&self, timeout: Duration) -> Result<Conn, String> {
         match self {
-            Self::Single(p) => p.get().await.map(Conn::Single).map_err(|e| e.to_string()),
-            Self::Cluster(p) => p.get().await.map(Conn::Cluster).map_err(|e| e.to_string()),
-        }
-    }
-
-    pub(super) fn status(&self) -> Status {
-        match self {
-            Self::Single(p) => p.status(),
-            Self::Cluster(p) => p.status(),
+            Self::Single { client, manager } => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_secs(2));
+                manager
+                    .get_or_try_init(async || {
+                        ConnectionManager::new_lazy_with_config(client.clone(), config)
+                    })
+                    .await
+                    .map(|m| Conn::Single(m.clone()))
+                    .map_err(|e| e.to_string())
+            }
+            Self::Cluster { urls, conn } => conn
+                .get_or_try_init(async || {
+                    ClusterClient::builder(urls.clone())
+                        .connection_timeout(timeout)
+                        .response_timeout(timeout)
+                        .build()?
+                        .get_async_connection()
+                        .await
+                })
+                .await
+                .map(|c| Conn::Cluster(c.clone()))
+                .map_err(|e| e.to_string()),
         }
     }
 
     pub(super) fn is_cluster(&self) -> bool {
-        matches!(self, Self::Cluster(_))
+        matches!(self, Self::Cluster { .. })
     }
 }
 

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Status, Timeouts, cluster};
+use redis::cluster::ClusterClient;
+use tokio::sync::OnceCell;
 
-use conn::{Conn, Pools, slot_tag};
+use conn::{Conn, Link, slot_tag};
 
 use value::store_err;
 
@@ -31,7 +32,7 @@ const MAX_CAS_ATTEMPTS: usize = 64;
 const MAX_TTL_MS: u128 = 100 * 365 * 24 * 3600 * 1000;
 
 /// A [`ScopeStore`](super::ScopeStore) in Redis, shared by every app instance that uses the same Redis and key
-/// prefix (feature `redis`, on a [`deadpool_redis`] pool): a standalone Redis ≥ 6.2 or Valkey
+/// prefix (feature `redis`, on [`redis`]' multiplexed connections): a standalone Redis ≥ 6.2 or Valkey
 /// ([`from_url`](Self::from_url)), or a Redis Cluster ([`cluster_from_urls`](Self::cluster_from_urls)).
 ///
 /// # Keys and values
@@ -112,7 +113,7 @@ const MAX_TTL_MS: u128 = 100 * 365 * 24 * 3600 * 1000;
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    pool: Pools,
+    link: Arc<Link>,
     prefix: Arc<str>,
     timeout: Duration,
     failing: Arc<AtomicBool>,
@@ -120,13 +121,10 @@ pub struct RedisStore {
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let status = self.pool.status();
         f.debug_struct("RedisStore")
-            .field("cluster", &self.pool.is_cluster())
+            .field("cluster", &self.link.is_cluster())
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
-            .field("pool_size", &status.size)
-            .field("pool_max_size", &status.max_size)
             .finish()
     }
 }
@@ -136,52 +134,40 @@ impl RedisStore {
     /// steps in [`from_url`](Self::from_url).
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
 
-    /// A store on an existing pool, with keys starting with `prefix` (say `"ryw:"`; two
-    /// stores with different prefixes on one Redis do not see each other's floors).
-    ///
-    /// Give the pool short wait/create/recycle timeouts and [`Runtime::Tokio1`]; an
-    /// operation is cut off after [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT) anyway (see
-    /// [`with_timeout`](Self::with_timeout)).
-    ///
-    /// ```no_run
-    /// use ryw_core::store::RedisStore;
-    /// let pool = deadpool_redis::Config::from_url("redis://127.0.0.1:6379")
-    ///     .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-    ///     .map_err(|e| e.to_string())?;
-    /// let store = RedisStore::new(pool, "ryw:");
-    /// # Ok::<(), String>(())
-    /// ```
-    #[must_use]
-    pub fn new(pool: Pool, prefix: impl Into<String>) -> Self {
-        Self::on(Pools::Single(pool), prefix)
-    }
-
-    /// A store on an existing Redis Cluster pool (see [`cluster_from_urls`](Self::cluster_from_urls)).
+    /// A store on `client`'s Redis, with keys starting with `prefix` (say `"ryw:"`; two stores
+    /// with different prefixes on one Redis do not see each other's floors). Every request
+    /// shares one multiplexed connection, opened on first use and reopened in the background
+    /// after a failure; each operation is cut off after
+    /// [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT) (see [`with_timeout`](Self::with_timeout)).
     ///
     /// ```no_run
     /// use ryw_core::store::RedisStore;
-    /// let pool = deadpool_redis::cluster::Config::from_urls(vec!["redis://127.0.0.1:7000".to_owned()])
-    ///     .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-    ///     .map_err(|e| e.to_string())?;
-    /// let store = RedisStore::new_cluster(pool, "ryw:");
+    /// let client = ryw_core::redis::Client::open("redis://127.0.0.1:6379").map_err(|e| e.to_string())?;
+    /// let store = RedisStore::new(client, "ryw:");
     /// # Ok::<(), String>(())
     /// ```
     #[must_use]
-    pub fn new_cluster(pool: cluster::Pool, prefix: impl Into<String>) -> Self {
-        Self::on(Pools::Cluster(pool), prefix)
+    pub fn new(client: redis::Client, prefix: impl Into<String>) -> Self {
+        Self::on(
+            Link::Single {
+                client,
+                manager: OnceCell::new(),
+            },
+            prefix,
+        )
     }
 
-    fn on(pool: Pools, prefix: impl Into<String>) -> Self {
+    fn on(link: Link, prefix: impl Into<String>) -> Self {
         Self {
-            pool,
+            link: Arc::new(link),
             prefix: prefix.into().into(),
             timeout: Self::DEFAULT_TIMEOUT,
             failing: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    /// A store on a new pool for `url` (`redis://host:port/db`), with
-    /// [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT) for every pool step and operation.
+    /// A store on the Redis at `url` (`redis://host:port/db`, `rediss://…`), with
+    /// [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT) for connecting and every operation.
     /// Connects lazily: this succeeds while Redis is down.
     ///
     /// ```no_run
@@ -196,8 +182,8 @@ impl RedisStore {
         Self::from_url_with_timeout(url, prefix, Self::DEFAULT_TIMEOUT)
     }
 
-    /// Like [`from_url`](Self::from_url) with `timeout` for the pool's wait, create and
-    /// recycle steps and as the deadline of every operation.
+    /// Like [`from_url`](Self::from_url) with `timeout` for connecting and as the deadline
+    /// of every operation.
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -214,16 +200,13 @@ impl RedisStore {
         prefix: impl Into<String>,
         timeout: Duration,
     ) -> Result<Self, RywError> {
-        let mut config = Config::from_url(url);
-        config.pool = Some(pool_config(timeout));
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|e| store_err(format!("cannot create a pool for {url:?}: {e}")))?;
-        Ok(Self::new(pool, prefix).with_timeout(timeout))
+        let client = redis::Client::open(url)
+            .map_err(|e| store_err(format!("invalid Redis URL {url:?}: {e}")))?;
+        Ok(Self::new(client, prefix).with_timeout(timeout))
     }
 
     /// A store on a Redis Cluster, given the URLs of one or more of its nodes (the rest are
-    /// discovered), with [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT) for every pool step and
+    /// discovered), with [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT) for connecting and every
     /// operation. Connects lazily.
     ///
     /// ```no_run
@@ -241,20 +224,23 @@ impl RedisStore {
         if urls.is_empty() {
             return Err(store_err("a Redis Cluster needs at least one node URL"));
         }
-        let timeout = Self::DEFAULT_TIMEOUT;
-        let mut config =
-            cluster::Config::from_urls(urls.iter().map(|u| (*u).to_owned()).collect::<Vec<_>>());
-        config.pool = Some(pool_config(timeout));
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|e| store_err(format!("cannot create a cluster pool for {urls:?}: {e}")))?;
-        Ok(Self::new_cluster(pool, prefix))
+        let urls: Vec<String> = urls.iter().map(|u| (*u).to_owned()).collect();
+        // Validates the URLs now; the connection is made on first use.
+        ClusterClient::new(urls.clone())
+            .map_err(|e| store_err(format!("invalid Redis Cluster URLs {urls:?}: {e}")))?;
+        Ok(Self::on(
+            Link::Cluster {
+                urls,
+                conn: OnceCell::new(),
+            },
+            prefix,
+        ))
     }
 
     /// Whether this store talks to a Redis Cluster.
     #[must_use]
     pub fn is_cluster(&self) -> bool {
-        self.pool.is_cluster()
+        self.link.is_cluster()
     }
 
     /// Sets the deadline of every `get` and `raise` (connection checkout included).
@@ -270,18 +256,6 @@ impl RedisStore {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
-    }
-
-    /// The pool's size and idle connections.
-    ///
-    /// ```no_run
-    /// # let store = ryw_core::store::RedisStore::from_url("redis://127.0.0.1", "ryw:")?;
-    /// println!("{:?}", store.pool_status());
-    /// # Ok::<(), ryw_core::RywError>(())
-    /// ```
-    #[must_use]
-    pub fn pool_status(&self) -> Status {
-        self.pool.status()
     }
 
     /// The Redis key of a floor: `{prefix}{cluster length}:{cluster}:{scope}` (on a Redis
@@ -317,7 +291,7 @@ impl RedisStore {
 
     fn key_with(&self, kind: &str, cluster: &ClusterId, scope: &ScopeKey) -> String {
         let c = cluster.as_str();
-        let tag = if self.pool.is_cluster() {
+        let tag = if self.link.is_cluster() {
             slot_tag(cluster, scope)
         } else {
             String::new()
@@ -359,21 +333,9 @@ impl RedisStore {
     }
 
     async fn conn(&self) -> Result<Conn, RywError> {
-        self.pool
-            .get()
+        self.link
+            .get(self.timeout)
             .await
             .map_err(|e| store_err(format!("no connection: {e}")))
-    }
-}
-
-/// Pool timeouts: every step bounded by the operation deadline.
-fn pool_config(timeout: Duration) -> PoolConfig {
-    PoolConfig {
-        timeouts: Timeouts {
-            wait: Some(timeout),
-            create: Some(timeout),
-            recycle: Some(timeout),
-        },
-        ..PoolConfig::default()
     }
 }

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use deadpool_redis::redis;
 
 use super::conn::Conn;
 use super::scripts::{CAS, MERGE};

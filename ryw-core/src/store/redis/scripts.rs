@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use deadpool_redis::redis::{self, FromRedisValue};
+use redis::FromRedisValue;
 
 use super::conn::Conn;
 
