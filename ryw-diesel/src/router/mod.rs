@@ -5,6 +5,7 @@ mod config;
 mod conn_fn;
 mod connections;
 mod epochs;
+mod floor;
 mod outcome;
 mod pick;
 mod read;

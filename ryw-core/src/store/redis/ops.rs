@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-
 use super::conn::Conn;
 use super::scripts::{CAS, MERGE};
 use super::value::{decode, encode, split, store_err, tag_of};
