@@ -226,6 +226,12 @@ impl RywContext {
         self.lock().leader_next_read = true;
     }
 
+    /// Whether the next read is pinned to the leader (without taking the pin).
+    #[must_use]
+    pub fn leader_pinned(&self) -> bool {
+        self.lock().leader_next_read
+    }
+
     /// Takes the request made by [`pin_next_read_to_leader`](Self::pin_next_read_to_leader):
     /// returns `true` once, then `false`.
     #[must_use]

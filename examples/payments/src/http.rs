@@ -123,6 +123,12 @@ pub struct StatsBody {
     /// Dead pooled leader connections a write's BEGIN left behind for another.
     #[serde(default)]
     pub begin_retries: u64,
+    /// Reads served while the scope store answered (its round trip hidden).
+    #[serde(default)]
+    pub store_overlapped_reads: u64,
+    /// Overlapped reads redone because the store held a newer floor.
+    #[serde(default)]
+    pub store_overlap_redone: u64,
 }
 
 impl IntoResponse for AppError {
@@ -240,6 +246,8 @@ async fn stats<R: Payments>(State(st): State<Arc<AppState<R>>>) -> Json<StatsBod
         epoch_changes: s.epoch_changes,
         reads_rerun_on_leader: s.reads_rerun_on_leader,
         begin_retries: s.begin_retries,
+        store_overlapped_reads: s.store_overlapped_reads,
+        store_overlap_redone: s.store_overlap_redone,
     })
 }
 

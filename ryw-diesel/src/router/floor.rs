@@ -29,22 +29,6 @@ pub(super) fn in_window(marked: Option<SystemTime>, policy: &ReadPolicy) -> bool
 }
 
 impl<B: ReplicationBackend> Router<B> {
-    /// The floor a read of `scope` must see: context and store merged, after reconciling the
-    /// context's floors with the leader's epoch history. Floors of another cluster of the
-    /// same family are ignored and counted. A scope written without a known position (marked
-    /// in the context or the store within the policy's window) is fenced by the leader's
-    /// position read now, which covers that write; `true` when that position could not be
-    /// read (the read must go to the leader).
-    pub(super) async fn floor(
-        &self,
-        scope: &ScopeKey,
-        policy: &ReadPolicy,
-    ) -> (Option<Position>, bool) {
-        let requested = self.requested(scope).await;
-        let stored = self.stored(scope).await;
-        self.resolve(scope, policy, requested, stored).await
-    }
-
     /// The request's own part of the floor (context and token), after reconciling the
     /// context's floors with the leader's epoch history; no store round trip.
     pub(super) async fn requested(&self, scope: &ScopeKey) -> Requested {
@@ -78,8 +62,11 @@ impl<B: ReplicationBackend> Router<B> {
         }
     }
 
-    /// Merges both parts; fences a scope marked unfenced within the policy's window by the
-    /// leader's position now.
+    /// The floor a read of `scope` must see: both parts merged. Floors of another cluster of
+    /// the same family were ignored and counted. A scope written without a known position
+    /// (marked in the context or the store within the policy's window) is fenced by the
+    /// leader's position read now, which covers that write; `true` when that position could
+    /// not be read (the read must go to the leader).
     pub(super) async fn resolve(
         &self,
         scope: &ScopeKey,

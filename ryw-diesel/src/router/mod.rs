@@ -7,6 +7,7 @@ mod connections;
 mod epochs;
 mod floor;
 mod outcome;
+mod overlap;
 mod pick;
 mod read;
 mod stats;
@@ -296,6 +297,8 @@ impl<B: ReplicationBackend> Router<B> {
             epoch_changes: c.epoch_changes.load(Ordering::Relaxed),
             reads_rerun_on_leader: c.reads_rerun_on_leader.load(Ordering::Relaxed),
             unfenced_by_setup: c.unfenced_by_setup.load(Ordering::Relaxed),
+            store_overlapped_reads: c.store_overlapped_reads.load(Ordering::Relaxed),
+            store_overlap_redone: c.store_overlap_redone.load(Ordering::Relaxed),
         }
     }
 }

@@ -7,6 +7,7 @@ use ryw_core::{Fallback, Position, ReadPolicy, ScopeKey, metrics};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
+use super::overlap::Overlap;
 use super::*;
 
 impl<B: ReplicationBackend> Router<B> {
@@ -48,7 +49,19 @@ impl<B: ReplicationBackend> Router<B> {
         let span = tracing::debug_span!("ryw.read", scope = %scope);
         async move {
             let start = Instant::now();
-            let (floor, unresolved) = self.floor(scope, policy).await;
+            let requested = self.requested(scope).await;
+            // With a replica ready for the request's own floor, the store's round trip runs
+            // alongside the read instead of before it.
+            let stored = match self.immediate(&requested, policy) {
+                Some(target) => {
+                    match self.overlapped(scope, policy, &requested, target, &f).await {
+                        Overlap::Done(out) => return out,
+                        Overlap::Redo(stored) => stored,
+                    }
+                }
+                None => self.stored(scope).await,
+            };
+            let (floor, unresolved) = self.resolve(scope, policy, requested, stored).await;
             let (pick, waited_conn) = match &floor {
                 _ if unresolved => (Pick::Leader(FallbackReason::Unfenced), None),
                 None => (self.pick_unfenced(), None),
@@ -127,34 +140,53 @@ impl<B: ReplicationBackend> Router<B> {
                 });
             }
             let abandoned = self.abandon_read(&name, conn);
-            if policy.fallback != Fallback::Leader {
-                return Err(E::from(abandoned));
-            }
-            // Reads are re-runnable (the closure is `Clone`): the leader serves this one.
-            self.inner
-                .counters
-                .reads_rerun_on_leader
-                .fetch_add(1, Ordering::Relaxed);
-            metrics::read_rerun();
-            let mut conn = self.leader_conn().await.map_err(E::from)?;
-            self.count_read(
-                &ServedBy::Leader,
-                fenced,
-                false,
-                Some(FallbackReason::ReplicaDeadline),
-            );
-            let value = again(&mut conn).await?;
-            Ok(Routed {
-                value,
-                served_by: ServedBy::Leader,
-                waited,
-                position: floor,
-                stale: false,
-                fallback: Some(FallbackReason::ReplicaDeadline),
-            })
+            self.after_replica_deadline(abandoned, policy, again, waited, floor)
+                .await
         }
         .instrument(span)
         .await
+    }
+
+    /// A replica read overran its deadline (already abandoned): under [`Fallback::Leader`]
+    /// the leader runs it again, else the caller gets the retryable deadline error.
+    pub(super) async fn after_replica_deadline<R, E, F>(
+        &self,
+        abandoned: Error,
+        policy: &ReadPolicy,
+        again: F,
+        waited: Duration,
+        floor: Option<Position>,
+    ) -> Result<Routed<R>, E>
+    where
+        F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Send,
+        E: From<Error> + Send,
+        R: Send,
+    {
+        if policy.fallback != Fallback::Leader {
+            return Err(E::from(abandoned));
+        }
+        // Reads are re-runnable (the closure is `Clone`): the leader serves this one.
+        self.inner
+            .counters
+            .reads_rerun_on_leader
+            .fetch_add(1, Ordering::Relaxed);
+        metrics::read_rerun();
+        let mut conn = self.leader_conn().await.map_err(E::from)?;
+        self.count_read(
+            &ServedBy::Leader,
+            floor.is_some(),
+            false,
+            Some(FallbackReason::ReplicaDeadline),
+        );
+        let value = again(&mut conn).await?;
+        Ok(Routed {
+            value,
+            served_by: ServedBy::Leader,
+            waited,
+            position: floor,
+            stale: false,
+            fallback: Some(FallbackReason::ReplicaDeadline),
+        })
     }
 
     pub(super) fn count_read(

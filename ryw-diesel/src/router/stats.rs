@@ -45,6 +45,12 @@ pub struct RouterStats {
     pub reads_rerun_on_leader: u64,
     /// Writes made outside any context on a router without a store: their floor went nowhere.
     pub unfenced_by_setup: u64,
+    /// Reads run on a replica while the scope store answered, and kept: the replica had
+    /// applied the store's floor too, so the store's round trip cost no time.
+    pub store_overlapped_reads: u64,
+    /// Such reads discarded because the store held a floor the replica had not applied (or
+    /// a mark): routed again with the merged floor.
+    pub store_overlap_redone: u64,
 }
 
 #[derive(Default)]
@@ -65,6 +71,8 @@ pub(super) struct Counters {
     pub(super) epoch_changes: AtomicU64,
     pub(super) reads_rerun_on_leader: AtomicU64,
     pub(super) unfenced_by_setup: AtomicU64,
+    pub(super) store_overlapped_reads: AtomicU64,
+    pub(super) store_overlap_redone: AtomicU64,
 }
 
 /// One rate limit per kind of warning an operator must see.
