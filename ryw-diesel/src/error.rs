@@ -78,6 +78,16 @@ pub enum Error {
     /// The pools or router were configured wrongly.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A read asked for a named policy the router does not know.
+    #[error(
+        "no read policy named {name:?} on this router (defined: {defined:?}); define it with Router::define_policy"
+    )]
+    UnknownPolicy {
+        /// The name asked for.
+        name: String,
+        /// The names the router knows.
+        defined: Vec<String>,
+    },
     /// A `ryw-core` error (positions, tokens, store).
     #[error(transparent)]
     Core(#[from] RywError),

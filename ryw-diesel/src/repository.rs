@@ -133,23 +133,29 @@ pub fn scope_key<V: ScopeValue + ?Sized>(name: &str, value: &V) -> ScopeKey {
     ScopeKey::from_value(name, value)
 }
 
-/// The policy of a `#[read(wait_ms = …, fallback = "…")]` method: the router's default with
-/// the given overrides.
+/// The policy of a `#[read(policy = "…", wait_ms = …, fallback = "…")]` method: the named
+/// policy (or the router's default) with the given overrides.
+///
+/// # Errors
+/// [`Error::UnknownPolicy`] when the router has no policy of that name.
 #[doc(hidden)]
-#[must_use]
 pub fn policy<B: ReplicationBackend>(
     router: &Router<B>,
+    name: Option<&str>,
     wait_ms: Option<u64>,
     fallback: Option<Fallback>,
-) -> ReadPolicy {
-    let mut p = router.policy();
+) -> Result<ReadPolicy, Error> {
+    let mut p = match name {
+        Some(name) => router.named_policy(name)?,
+        None => router.policy(),
+    };
     if let Some(ms) = wait_ms {
         p = p.with_wait_budget(std::time::Duration::from_millis(ms));
     }
     if let Some(f) = fallback {
         p = p.with_fallback(f);
     }
-    p
+    Ok(p)
 }
 
 /// [`Router::write`] returning only the value (what a `#[write]` method returns), with the
@@ -186,7 +192,7 @@ where
 pub async fn read<B, R, E, F>(
     router: &Router<B>,
     scope: &ScopeKey,
-    policy: Option<ReadPolicy>,
+    policy: Option<Result<ReadPolicy, Error>>,
     f: F,
 ) -> Result<R, RoutedError<E>>
 where
@@ -195,7 +201,10 @@ where
     E: Send,
     R: Send,
 {
-    let policy = policy.unwrap_or_else(|| router.policy());
+    let policy = match policy {
+        None => router.policy(),
+        Some(p) => p.map_err(RoutedError::Ryw)?,
+    };
     router
         .read_with(scope, &policy, async move |conn: &mut B::Connection| {
             f(conn).await.map_err(RoutedError::User)

@@ -123,6 +123,8 @@ pub(crate) struct MethodArgs {
     pub(crate) scope: Option<LitStr>,
     pub(crate) wait_ms: Option<LitInt>,
     pub(crate) fallback: Option<Ident>,
+    /// `policy = "name"`: a policy the router defines at run time.
+    pub(crate) policy: Option<LitStr>,
 }
 
 /// Finds and removes the `#[read]` / `#[write]` markers of a method.
@@ -161,6 +163,7 @@ pub(crate) fn take_marker(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Op
             scope: None,
             wait_ms: None,
             fallback: None,
+            policy: None,
         };
         if !matches!(attr.meta, syn::Meta::Path(_)) {
             let res = attr.parse_nested_meta(|meta| {
@@ -178,6 +181,13 @@ pub(crate) fn take_marker(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Op
                             errors.at(lit.span(), "`wait_ms` is a whole number of milliseconds, e.g. `wait_ms = 250`");
                         }
                         set_once(&mut args.wait_ms, lit, &name, errors);
+                    }
+                    ("policy", Kind::Read) => {
+                        let lit: LitStr = meta.value()?.parse()?;
+                        if lit.value().is_empty() {
+                            errors.at(lit.span(), "`policy` names a policy the router defines with `Router::define_policy`, e.g. `policy = \"reports\"`");
+                        }
+                        set_once(&mut args.policy, lit, &name, errors);
                     }
                     ("fallback", Kind::Read) => {
                         let lit: LitStr = meta.value()?.parse()?;
@@ -197,7 +207,7 @@ pub(crate) fn take_marker(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Op
                     }
                     (other, Kind::Read) => {
                         return Err(meta.error(format!(
-                            "unknown argument `{other}`; `#[read]` takes `scope = \"param\"`, `wait_ms = 250` and `fallback = \"leader\" | \"error\" | \"stale\"`"
+                            "unknown argument `{other}`; `#[read]` takes `scope = \"param\"`, `policy = \"name\"`, `wait_ms = 250` and `fallback = \"leader\" | \"error\" | \"stale\"`"
                         )));
                     }
                     (other, Kind::Write) => {

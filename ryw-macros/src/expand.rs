@@ -203,7 +203,14 @@ fn expand_method(
             #krate::__private::write(#router, &#scope_key, #body_fn).await
         },
         Kind::Read => {
-            let policy = if marker.wait_ms.is_some() || marker.fallback.is_some() {
+            let policy = if marker.wait_ms.is_some()
+                || marker.fallback.is_some()
+                || marker.policy.is_some()
+            {
+                let name = marker.policy.as_ref().map_or_else(
+                    || quote!(::core::option::Option::None),
+                    |n| quote!(::core::option::Option::Some(#n)),
+                );
                 let wait = marker.wait_ms.as_ref().map_or_else(
                     || quote!(::core::option::Option::None),
                     |w| quote!(::core::option::Option::Some(#w)),
@@ -212,7 +219,7 @@ fn expand_method(
                     || quote!(::core::option::Option::None),
                     |f| quote!(::core::option::Option::Some(#krate::__private::Fallback::#f)),
                 );
-                quote!(::core::option::Option::Some(#krate::__private::policy(#router, #wait, #fallback)))
+                quote!(::core::option::Option::Some(#krate::__private::policy(#router, #name, #wait, #fallback)))
             } else {
                 quote!(::core::option::Option::None)
             };

@@ -9,6 +9,7 @@ mod floor;
 mod outcome;
 mod overlap;
 mod pick;
+mod policies;
 mod read;
 mod stats;
 mod write;
@@ -52,6 +53,8 @@ struct Inner<B: ReplicationBackend> {
     epochs: Epochs,
     /// Set once the write-outside-any-context warning was logged.
     warned_no_context: std::sync::atomic::AtomicBool,
+    /// Read policies by name, for `#[read(policy = "…")]` and `read_named`.
+    policies: policies::Named,
     shutdown: watch::Sender<bool>,
 }
 
@@ -210,6 +213,7 @@ impl<B: ReplicationBackend> Router<B> {
                 leader_hint,
                 epochs: Epochs::new(history),
                 warned_no_context: std::sync::atomic::AtomicBool::new(false),
+                policies: policies::Named::default(),
                 shutdown,
             }),
         };
