@@ -132,11 +132,10 @@ async fn dbsize(port: u16) -> i64 {
 }
 
 /// A plain connection to one node (no redirections).
-async fn node(port: u16) -> deadpool_redis::Connection {
-    deadpool_redis::Config::from_url(format!("redis://127.0.0.1:{port}"))
-        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+async fn node(port: u16) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}"))
         .unwrap()
-        .get()
+        .get_multiplexed_async_connection()
         .await
         .unwrap()
 }

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deadpool_redis::redis;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -31,11 +30,10 @@ fn store(server: &RedisServer, prefix: &str) -> RedisStore {
     RedisStore::from_url_with_timeout(&server.url(), prefix, PATIENT).unwrap()
 }
 
-async fn redis_conn(server: &RedisServer) -> deadpool_redis::Connection {
-    deadpool_redis::Config::from_url(server.url())
-        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+async fn redis_conn(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
         .unwrap()
-        .get()
+        .get_multiplexed_async_connection()
         .await
         .unwrap()
 }
