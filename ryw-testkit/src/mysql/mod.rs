@@ -217,21 +217,29 @@ impl MysqlTopology {
     }
 
     /// Waits until `replica` replicates; when it does not within 10 s (a receiver that gave
-    /// up on a half-read event, an applier stopped by a crash), restarts replication, as an
-    /// operator would, and waits again.
+    /// up on a half-read event, an applier stopped by a crash or a transient apply error),
+    /// restarts replication, as an operator would, and waits again — up to five times, so
+    /// about a minute in all; the error then carries what the server said.
     pub(crate) async fn ensure_replicating(&self, i: usize) -> Result<(), TestkitError> {
-        if let Err(e) = self.wait_replicating(i, Duration::from_secs(10)).await {
-            tracing::warn!(replica = i, error = %e, "restarting replication");
-            let port = self.replica(i)?.port;
+        let mut last = match self.wait_replicating(i, Duration::from_secs(10)).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let port = self.replica(i)?.port;
+        for attempt in 1..=5 {
+            tracing::warn!(replica = i, attempt, error = %last, "restarting replication");
             exec(
                 port,
                 "STOP REPLICA; START REPLICA",
                 "STOP REPLICA; START REPLICA",
             )
             .await?;
-            self.wait_replicating(i, READY_TIMEOUT).await?;
+            match self.wait_replicating(i, Duration::from_secs(10)).await {
+                Ok(()) => return Ok(()),
+                Err(e) => last = e,
+            }
         }
-        Ok(())
+        Err(last)
     }
 
     pub(crate) async fn restart_node(&self, node: &MysqlNode) -> Result<(), TestkitError> {
@@ -306,8 +314,29 @@ async fn replication_state(port: u16) -> Result<String, TestkitError> {
         )
         .await
         .map_err(my_err(port, "replication status"))?;
+    let state = state.unwrap_or_else(|| "none/none".into());
+    if state == "ON/ON" {
+        let _ = c.disconnect().await;
+        return Ok(state);
+    }
+    // Why a thread is off, as the server says (receiver, coordinator, workers).
+    let errors: Vec<String> = c
+        .query(
+            "SELECT CONCAT(LAST_ERROR_NUMBER, ' ', LAST_ERROR_MESSAGE) \
+             FROM performance_schema.replication_connection_status WHERE LAST_ERROR_NUMBER <> 0 \
+             UNION ALL SELECT CONCAT(LAST_ERROR_NUMBER, ' ', LAST_ERROR_MESSAGE) \
+             FROM performance_schema.replication_applier_status_by_coordinator WHERE LAST_ERROR_NUMBER <> 0 \
+             UNION ALL SELECT CONCAT(LAST_ERROR_NUMBER, ' ', LAST_ERROR_MESSAGE) \
+             FROM performance_schema.replication_applier_status_by_worker WHERE LAST_ERROR_NUMBER <> 0",
+        )
+        .await
+        .unwrap_or_default();
     let _ = c.disconnect().await;
-    Ok(state.unwrap_or_else(|| "none/none".into()))
+    if errors.is_empty() {
+        Ok(state)
+    } else {
+        Ok(format!("{state} ({})", errors.join("; ")))
+    }
 }
 
 /// Runs `sql` on the server at `port`.
