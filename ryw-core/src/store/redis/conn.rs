@@ -9,7 +9,7 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 use sha2::{Digest, Sha256};
-use tokio::sync::OnceCell;
+use tokio::sync::{Mutex, OnceCell};
 
 use crate::floors::{ClusterId, ScopeKey};
 
@@ -24,9 +24,11 @@ pub(super) enum Link {
         manager: OnceCell<ConnectionManager>,
     },
     /// A Redis Cluster (or Valkey cluster): commands follow `MOVED` / `ASK` redirections.
+    /// A failed operation drops the connection; the next one opens a fresh one, with a fresh
+    /// slot map (a client can otherwise stay stuck on a master that failed over).
     Cluster {
         urls: Vec<String>,
-        conn: OnceCell<ClusterConnection>,
+        conn: Mutex<Option<ClusterConnection>>,
     },
 }
 
@@ -55,18 +57,34 @@ impl Link {
                     .map(|m| Conn::Single(m.clone()))
                     .map_err(|e| e.to_string())
             }
-            Self::Cluster { urls, conn } => conn
-                .get_or_try_init(async || {
-                    ClusterClient::builder(urls.clone())
-                        .connection_timeout(timeout)
-                        .response_timeout(timeout)
-                        .build()?
-                        .get_async_connection()
-                        .await
-                })
-                .await
-                .map(|c| Conn::Cluster(c.clone()))
-                .map_err(|e| e.to_string()),
+            Self::Cluster { urls, conn } => {
+                // One opener at a time; the others wait for its connection (bounded by the
+                // caller's operation deadline).
+                let mut held = conn.lock().await;
+                if let Some(c) = held.as_ref() {
+                    return Ok(Conn::Cluster(c.clone()));
+                }
+                let fresh = ClusterClient::builder(urls.clone())
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    .build()
+                    .map_err(|e| e.to_string())?
+                    .get_async_connection()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                *held = Some(fresh.clone());
+                Ok(Conn::Cluster(fresh))
+            }
+        }
+    }
+
+    /// After a failed operation: a cluster connection is dropped so the next operation opens
+    /// a fresh one. (A standalone connection manager reconnects by itself.)
+    pub(super) fn reset(&self) {
+        if let Self::Cluster { conn, .. } = self
+            && let Ok(mut held) = conn.try_lock()
+        {
+            *held = None;
         }
     }
 

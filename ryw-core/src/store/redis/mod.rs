@@ -231,7 +231,7 @@ impl RedisStore {
         Ok(Self::on(
             Link::Cluster {
                 urls,
-                conn: OnceCell::new(),
+                conn: tokio::sync::Mutex::new(None),
             },
             prefix,
         ))
@@ -319,6 +319,7 @@ impl RedisStore {
         };
         match &res {
             Err(RywError::Store { reason, .. }) => {
+                self.link.reset();
                 if !self.failing.swap(true, Ordering::Relaxed) {
                     tracing::warn!(%reason, "redis scope store failing; using request floors only");
                 }
