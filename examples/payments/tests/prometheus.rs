@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use payments::demo::run_mode;
-use payments::http::{AppState, app};
+use payments::http::app;
 use payments::repo::{PgPayments, schema};
 use ryw::layer::RywLayer;
-use ryw::{KeyRing, MemoryStore, Postgres, ReplicatedPool, Router, RouterConfig, TokenCodec};
+use ryw::{KeyRing, MemoryStore, Postgres, RouterConfig, TokenCodec};
 use ryw_testkit::{PgTopology, Topology};
 use serde_json::Value;
 
@@ -112,26 +112,23 @@ async fn prometheus_scrapes_every_kind_of_series_and_the_dashboard_queries_run()
         .await
         .unwrap();
     topo.set_lag(0, Duration::from_millis(200)).await.unwrap();
-    let pool = ReplicatedPool::builder(Postgres::new(), topo.primary_url())
-        .replica("r0", &topo.replica_urls()[0])
-        .build()
-        .unwrap();
-    let router = Router::with_store(
-        pool,
-        RouterConfig::default(),
+    let router = payments::service::router(
+        Postgres::new(),
+        &topo.primary_url(),
+        &topo.replica_urls(),
         Arc::new(MemoryStore::new(1000)),
+        RouterConfig::default(),
     )
     .await
     .unwrap();
-    assert!(router.ready(Duration::from_secs(5)).await);
-    let stats_router = router.clone();
-    let state = Arc::new(AppState {
-        repo: PgPayments { router },
-        plain_reads: Default::default(),
-        stats: Box::new(move || stats_router.stats()),
-        layer: ryw::layer::LayerStats::default(),
-    });
     let layer = RywLayer::new(TokenCodec::new(KeyRing::new(1, &[3; 32]).unwrap()));
+    let state = payments::service::state(
+        PgPayments {
+            router: router.clone(),
+        },
+        router,
+        &layer,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
@@ -181,7 +178,7 @@ async fn prometheus_scrapes_every_kind_of_series_and_the_dashboard_queries_run()
     // One series of each kind, as Prometheus stored it.
     let reads = wait_for(&http, &prom, "sum(ryw_reads_total{route=\"replica\"})").await;
     assert!(value(&reads[0]) >= 20.0, "replica reads {reads:?}");
-    let online = wait_for(&http, &prom, "ryw_replica_online{replica=\"r0\"}").await;
+    let online = wait_for(&http, &prom, "ryw_replica_online{replica=\"replica-0\"}").await;
     assert_eq!(value(&online[0]), 1.0);
     let waits = wait_for(
         &http,
