@@ -4,6 +4,7 @@ mod background;
 mod config;
 mod conn_fn;
 mod connections;
+mod decide;
 mod epochs;
 mod floor;
 mod outcome;

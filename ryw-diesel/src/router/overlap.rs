@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use ryw_core::{Position, ReadPolicy, ScopeKey, StoredFloor};
 
+use super::decide::{Decision, decide};
 use super::floor::{Requested, in_window};
 use super::*;
 
@@ -41,13 +42,12 @@ impl<B: ReplicationBackend> Router<B> {
             return None;
         }
         let pinned = requested.ctx.as_ref().is_some_and(|c| c.leader_pinned());
-        let candidates = match &requested.floor {
-            Some(floor) => self.covering(floor),
-            None if pinned => return None,
-            None => self.online(),
-        };
-        let i = self.choose(&candidates)?;
-        candidates.into_iter().find(|(j, _)| *j == i)
+        let replicas = self.snapshot();
+        let ask = self.ask(requested.floor.as_ref(), policy, false, pinned);
+        match decide(&ask, &replicas) {
+            Decision::Replica(i) => Some((i, replicas[i].applied.clone())),
+            _ => None,
+        }
     }
 
     /// Runs the read on replica `i` while the store answers; see the module docs.

@@ -64,7 +64,7 @@ impl<B: ReplicationBackend> Router<B> {
             let (floor, unresolved) = self.resolve(scope, policy, requested, stored).await;
             let (pick, waited_conn) = match &floor {
                 _ if unresolved => (Pick::Leader(FallbackReason::Unfenced), None),
-                None => (self.pick_unfenced(), None),
+                None => (self.pick_unfenced(policy), None),
                 Some(floor) => self.pick_fenced(floor, policy).await,
             };
             let waited = start.elapsed();
