@@ -15,6 +15,37 @@ pub enum Fallback {
     Stale,
 }
 
+impl Fallback {
+    /// Every fallback by the name that `#[read(fallback = "…")]`, configuration files and
+    /// logs use: the one list of these names.
+    pub const ALL: [(&'static str, Fallback); 3] = [
+        ("leader", Fallback::Leader),
+        ("error", Fallback::Error),
+        ("stale", Fallback::Stale),
+    ];
+
+    /// The fallback's name (`"leader"`, `"error"`, `"stale"`).
+    ///
+    /// ```
+    /// use ryw_core::Fallback;
+    /// assert_eq!(Fallback::Stale.name(), "stale");
+    /// assert_eq!(Fallback::from_name("stale"), Some(Fallback::Stale));
+    /// ```
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("leader", |(n, _)| *n)
+    }
+
+    /// The fallback called `name`, if any.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    }
+}
+
 /// How reads are routed.
 ///
 /// ```

@@ -191,23 +191,29 @@ pub(crate) fn take_marker(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Op
                     }
                     ("fallback", Kind::Read) => {
                         let lit: LitStr = meta.value()?.parse()?;
-                        let variant = match lit.value().as_str() {
-                            "leader" => "Leader",
-                            "error" => "Error",
-                            "stale" => "Stale",
-                            _ => {
-                                errors.at(
-                                    lit.span(),
-                                    "unknown fallback; write `fallback = \"leader\"`, `\"error\"` or `\"stale\"`",
-                                );
-                                return Ok(());
-                            }
+                        // The names are ryw-core's; the variant is spelled as its Debug form.
+                        let Some(fallback) = ryw_core::Fallback::from_name(&lit.value()) else {
+                            let names: Vec<String> = ryw_core::Fallback::ALL
+                                .iter()
+                                .map(|(n, _)| format!("`\"{n}\"`"))
+                                .collect();
+                            errors.at(
+                                lit.span(),
+                                format!("unknown fallback; write `fallback = \"…\"` with one of {}", names.join(", ")),
+                            );
+                            return Ok(());
                         };
-                        set_once(&mut args.fallback, Ident::new(variant, lit.span()), &name, errors);
+                        let variant = format!("{fallback:?}");
+                        set_once(&mut args.fallback, Ident::new(&variant, lit.span()), &name, errors);
                     }
                     (other, Kind::Read) => {
+                        let fallbacks: Vec<String> = ryw_core::Fallback::ALL
+                            .iter()
+                            .map(|(n, _)| format!("\"{n}\""))
+                            .collect();
                         return Err(meta.error(format!(
-                            "unknown argument `{other}`; `#[read]` takes `scope = \"param\"`, `policy = \"name\"`, `wait_ms = 250` and `fallback = \"leader\" | \"error\" | \"stale\"`"
+                            "unknown argument `{other}`; `#[read]` takes `scope = \"param\"`, `policy = \"name\"`, `wait_ms = 250` and `fallback = {}`",
+                            fallbacks.join(" | ")
                         )));
                     }
                     (other, Kind::Write) => {
