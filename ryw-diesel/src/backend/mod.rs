@@ -7,6 +7,8 @@
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
+mod pg_sql;
+#[cfg(feature = "postgres")]
 mod pg_timeline;
 #[cfg(feature = "postgres")]
 mod postgres;

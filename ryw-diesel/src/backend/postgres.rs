@@ -8,6 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use ryw_core::position::Lsn;
 use ryw_core::{ClusterId, EpochHistory, Position, PositionKind};
 
+use super::pg_sql::{pg_current_wal_insert_lsn, pg_walfile_name};
 use super::pg_timeline::{history_file, parse_history, timeline_of_walfile};
 use super::{Captured, ReplicaPosition, ReplicationBackend};
 use crate::Error;
@@ -127,14 +128,15 @@ impl ReplicationBackend for Postgres {
     }
 
     async fn capture(&self, conn: &mut AsyncPgConnection) -> Result<Captured, Error> {
-        let (text, walfile): (String, String) = diesel::select((
-            sql::<Text>("pg_current_wal_insert_lsn()::text"),
-            sql::<Text>("pg_walfile_name(pg_current_wal_insert_lsn())"),
+        // Declared functions, not raw SQL: the statement is prepared once per connection.
+        let (lsn, walfile): (diesel::pg::data_types::PgLsn, String) = diesel::select((
+            pg_current_wal_insert_lsn(),
+            pg_walfile_name(pg_current_wal_insert_lsn()),
         ))
         .get_result(conn)
         .await
         .map_err(query_err("capturing the commit position", "leader"))?;
-        let lsn = parse_lsn(&text, "leader", "insert LSN")?;
+        let lsn = Lsn::new(lsn.0);
         Ok(Captured {
             position: Position::Lsn(self.normalise_insert_lsn(lsn)),
             epoch: Some(timeline_of_walfile(&walfile)?),
