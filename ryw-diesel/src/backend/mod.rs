@@ -5,6 +5,8 @@
 //! Backends know nothing of HTTP, scopes or policies; the router knows nothing of SQL.
 
 #[cfg(feature = "mysql")]
+mod my_sql;
+#[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
 mod pg_sql;

@@ -8,6 +8,7 @@ use diesel_async::{AsyncMysqlConnection, RunQueryDsl};
 use ryw_core::position::{GtidList, GtidSet};
 use ryw_core::{ClusterId, EpochHistory, Position, PositionKind};
 
+use super::my_sql::SelectVar;
 use super::{Captured, ReplicaPosition, ReplicationBackend};
 use crate::Error;
 
@@ -179,18 +180,19 @@ impl Mysql {
 
     async fn text(
         conn: &mut AsyncMysqlConnection,
-        expr: &str,
+        expr: &'static str,
         what: &'static str,
         node: &str,
     ) -> Result<String, Error> {
-        let v: Option<String> = diesel::select(sql::<Nullable<Text>>(expr))
-            .get_result(conn)
-            .await
-            .map_err(|source| Error::Query {
-                what,
-                node: node.to_owned(),
-                source,
-            })?;
+        let v: Option<String> =
+            SelectVar(expr)
+                .get_result(conn)
+                .await
+                .map_err(|source| Error::Query {
+                    what,
+                    node: node.to_owned(),
+                    source,
+                })?;
         Ok(v.unwrap_or_default())
     }
 }
