@@ -100,14 +100,7 @@ async fn every_kind_merges_and_a_lookup_is_one_slot() {
             .await
             .unwrap();
     }
-    let masters: Vec<u16> = cluster
-        .nodes()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|n| n.master)
-        .map(|n| n.port)
-        .collect();
+    let masters = cluster.master_ports().await.unwrap();
     assert_eq!(masters.len(), 3);
     for port in masters {
         let keys = dbsize(port).await;
@@ -214,14 +207,7 @@ async fn no_floor_is_lowered_while_slots_move_and_a_master_fails_over() {
         })
         .collect();
 
-    let masters: Vec<u16> = cluster
-        .nodes()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|n| n.master)
-        .map(|n| n.port)
-        .collect();
+    let masters = cluster.master_ports().await.unwrap();
     let mut progress = HashMap::new();
     let mut settle = async |label: &'static str| {
         // Let the clients run on the new layout before the next step.

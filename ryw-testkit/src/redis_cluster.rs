@@ -121,6 +121,17 @@ impl RedisCluster {
         Err(last.unwrap_or_else(|| TestkitError::InvalidState("no nodes".into())))
     }
 
+    /// The ports of the nodes serving as masters now.
+    pub async fn master_ports(&self) -> Result<Vec<u16>, TestkitError> {
+        Ok(self
+            .nodes()
+            .await?
+            .into_iter()
+            .filter(|n| n.master)
+            .map(|n| n.port)
+            .collect())
+    }
+
     /// Moves `slots` hash slots, with their keys, from the master on `from` to the master on
     /// `to` (`redis-cli --cluster reshard`; clients meanwhile get `ASK` / `MOVED`).
     pub async fn move_slots(&self, from: u16, to: u16, slots: usize) -> Result<(), TestkitError> {

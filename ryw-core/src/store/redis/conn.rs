@@ -43,20 +43,18 @@ impl Link {
     /// runtime and while Redis is down) with `timeout` for connecting and each response.
     pub(super) async fn get(&self, timeout: Duration) -> Result<Conn, String> {
         match self {
-            Self::Single { client, manager } => {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout))
-                    .set_min_delay(Duration::from_millis(50))
-                    .set_max_delay(Duration::from_secs(2));
-                manager
-                    .get_or_try_init(async || {
-                        ConnectionManager::new_lazy_with_config(client.clone(), config)
-                    })
-                    .await
-                    .map(|m| Conn::Single(m.clone()))
-                    .map_err(|e| e.to_string())
-            }
+            Self::Single { client, manager } => manager
+                .get_or_try_init(async || {
+                    let config = ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(timeout))
+                        .set_response_timeout(Some(timeout))
+                        .set_min_delay(Duration::from_millis(50))
+                        .set_max_delay(Duration::from_secs(2));
+                    ConnectionManager::new_lazy_with_config(client.clone(), config)
+                })
+                .await
+                .map(|m| Conn::Single(m.clone()))
+                .map_err(|e| e.to_string()),
             Self::Cluster { urls, conn } => {
                 // One opener at a time; the others wait for its connection (bounded by the
                 // caller's operation deadline).
