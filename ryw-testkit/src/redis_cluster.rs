@@ -121,13 +121,14 @@ impl RedisCluster {
         Err(last.unwrap_or_else(|| TestkitError::InvalidState("no nodes".into())))
     }
 
-    /// The ports of the nodes serving as masters now.
+    /// The ports of the masters serving hash slots now (a replica still announced as a
+    /// slot-less master while the cluster forms is not one of them).
     pub async fn master_ports(&self) -> Result<Vec<u16>, TestkitError> {
         Ok(self
             .nodes()
             .await?
             .into_iter()
-            .filter(|n| n.master)
+            .filter(|n| n.master && n.slots > 0)
             .map(|n| n.port)
             .collect())
     }
