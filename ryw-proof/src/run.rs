@@ -16,7 +16,7 @@ use crate::ProofError;
 use crate::backends::{CaptureFault, ProofBackend, setup_sql};
 use crate::faults::{FaultTarget, Nemesis};
 use crate::history::{Event, History, Mode};
-use crate::nemesis::Schedule;
+use crate::nemesis::{FaultKind, Schedule};
 use crate::recorder::Recorder;
 use crate::repo::ProofRepo;
 use crate::workload::{Shared, WorkloadConfig, session};
@@ -137,6 +137,12 @@ pub async fn run<T: FaultTarget, B: ProofBackend>(
         ryw_left: budget(cfg.ops),
         plain_left: budget(cfg.ops),
         deadline: start + cfg.duration,
+        expect_late: settings
+            .schedule
+            .faults
+            .iter()
+            .any(|(_, f)| f.kind == FaultKind::Switchover),
+        late_at: std::sync::OnceLock::new(),
     });
     let mut tasks = Vec::new();
     for id in 0..cfg.ryw_sessions {
@@ -171,6 +177,7 @@ pub async fn run<T: FaultTarget, B: ProofBackend>(
                 Ok(r) => {
                     let detail = format!("instance {} on {}", shared.routers.len(), r.cluster());
                     let _ = shared.late.set((r.clone(), ProofRepo::new(r)));
+                    let _ = shared.late_at.set(Instant::now());
                     rec.fault(t, "start_instance", detail, None);
                     return;
                 }
@@ -178,6 +185,7 @@ pub async fn run<T: FaultTarget, B: ProofBackend>(
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        let _ = shared.late_at.set(Instant::now());
         rec.fault(t, "start_instance", String::new(), Some(last));
     };
     tokio::join!(nemesis.run(&settings.schedule, start, stop), clients, late);

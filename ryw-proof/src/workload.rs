@@ -85,6 +85,29 @@ pub struct Shared<B: ProofBackend> {
     pub plain_left: AtomicI64,
     /// When the run must end.
     pub deadline: Instant,
+    /// Whether the schedule switches the leader over, so that an instance starts late.
+    pub expect_late: bool,
+    /// When the late instance joined (or gave up joining).
+    pub late_at: std::sync::OnceLock<Instant>,
+}
+
+/// How long sessions go on after the late instance joined, however late that was: a slow
+/// switchover must not leave the new instance without traffic.
+pub const LATE_TRAFFIC: Duration = Duration::from_secs(4);
+/// The longest a run waits past its deadline for the late instance to join.
+pub const LATE_GRACE: Duration = Duration::from_secs(20);
+
+impl<B: ProofBackend> Shared<B> {
+    /// When sessions stop: the deadline, pushed out (bounded by [`LATE_GRACE`]) until the late
+    /// instance has had [`LATE_TRAFFIC`] of its own.
+    fn ends_at(&self) -> Instant {
+        let hard = self.deadline + LATE_GRACE;
+        match (self.expect_late, self.late_at.get()) {
+            (false, _) => self.deadline,
+            (true, None) => hard,
+            (true, Some(at)) => self.deadline.max(*at + LATE_TRAFFIC).min(hard),
+        }
+    }
 }
 
 fn err_kind(e: &Error) -> String {
@@ -149,6 +172,8 @@ struct Session {
     rr: usize,
     /// Goes through the `#[read_your_writes]` repository instead of the router's methods.
     via_macro: bool,
+    /// Has seen the late instance join.
+    saw_late: bool,
 }
 
 impl Session {
@@ -188,15 +213,26 @@ pub async fn session<B: ProofBackend>(shared: Arc<Shared<B>>, id: u32, mode: Mod
         rng: StdRng::seed_from_u64(cfg.seed ^ (u64::from(id) << 32) ^ mode as u64),
         rr: id as usize,
         via_macro: id % 2 == 1,
+        saw_late: false,
     };
     let left = match mode {
         Mode::Ryw => &shared.ryw_left,
         Mode::Plain => &shared.plain_left,
     };
-    while Instant::now() < shared.deadline && left.fetch_sub(1, Ordering::Relaxed) > 0 {
+    while Instant::now() < shared.ends_at() && left.fetch_sub(1, Ordering::Relaxed) > 0 {
         let think = cfg.think.mul_f64(s.rng.random::<f64>());
         tokio::time::sleep(think).await;
-        if mode == Mode::Ryw && s.rng.random_bool(cfg.move_ratio) {
+        // Once the late instance is up, half the ryw sessions move onto it, as a load
+        // balancer would send them; the rest keep to the move ratio.
+        let joined = !s.saw_late && shared.late.initialized();
+        if joined {
+            s.saw_late = true;
+        }
+        if mode == Mode::Ryw && joined && s.id.is_multiple_of(2) {
+            let t = shared.rec.now_ns();
+            s.instance = u32::try_from(shared.routers.len()).unwrap_or(0);
+            shared.rec.op(s.op(OpKind::Move, t));
+        } else if mode == Mode::Ryw && s.rng.random_bool(cfg.move_ratio) {
             let t = shared.rec.now_ns();
             if s.rng.random_bool(0.5) {
                 s.device += 1;
