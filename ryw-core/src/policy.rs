@@ -46,6 +46,48 @@ impl Fallback {
     }
 }
 
+/// What a read that would go to the leader does when the leader already serves as many
+/// fallback reads as the router allows (`RouterConfig::leader_fallback_limit`): the leader's
+/// capacity is for writes first, and a lagging fleet must not turn every read into a leader
+/// read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LeaderBusy {
+    /// Wait (bounded by the router's `leader_queue_timeout`) for a leader slot or for a
+    /// replica that reaches the floor, whichever comes first; then fail with a typed error.
+    /// The default: correct, and it sheds load only when the queue itself overruns.
+    #[default]
+    Queue,
+    /// Fail at once with a typed, retryable error (an HTTP 503 for the caller).
+    Error,
+    /// Read from the freshest online replica and flag the result as stale.
+    Stale,
+}
+
+impl LeaderBusy {
+    /// Every choice by name: the one list of these names.
+    pub const ALL: [(&'static str, LeaderBusy); 3] = [
+        ("queue", LeaderBusy::Queue),
+        ("error", LeaderBusy::Error),
+        ("stale", LeaderBusy::Stale),
+    ];
+
+    /// The choice's name (`"queue"`, `"error"`, `"stale"`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("queue", |(n, _)| *n)
+    }
+
+    /// The choice called `name`, if any.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    }
+}
+
 /// How reads are routed.
 ///
 /// ```
@@ -71,6 +113,8 @@ pub struct ReadPolicy {
     /// scope store, so the next request sees it too. Zero turns this off (the write is then
     /// read around, as plain replica reads would).
     pub unfenced_window: Duration,
+    /// What a read bound for the leader does when the leader's fallback slots are taken.
+    pub when_leader_busy: LeaderBusy,
 }
 
 impl ReadPolicy {
@@ -87,6 +131,7 @@ impl ReadPolicy {
             wait_budget: Duration::ZERO,
             fallback: Fallback::Leader,
             unfenced_window: Self::DEFAULT_UNFENCED_WINDOW,
+            when_leader_busy: LeaderBusy::Queue,
         }
     }
 
@@ -104,6 +149,13 @@ impl ReadPolicy {
         self
     }
 
+    /// Sets what a read bound for a busy leader does.
+    #[must_use]
+    pub const fn when_leader_busy(mut self, busy: LeaderBusy) -> Self {
+        self.when_leader_busy = busy;
+        self
+    }
+
     /// Sets how long an unfenced write keeps fencing its scope's reads.
     #[must_use]
     pub const fn with_unfenced_window(mut self, window: Duration) -> Self {
@@ -118,6 +170,7 @@ impl Default for ReadPolicy {
             wait_budget: Self::DEFAULT_WAIT_BUDGET,
             fallback: Fallback::Leader,
             unfenced_window: Self::DEFAULT_UNFENCED_WINDOW,
+            when_leader_busy: LeaderBusy::Queue,
         }
     }
 }

@@ -75,6 +75,17 @@ pub enum Error {
         #[source]
         source: diesel::result::Error,
     },
+    /// A read bound for the leader found its fallback slots taken
+    /// ([`RouterConfig::leader_fallback_limit`](crate::RouterConfig::leader_fallback_limit))
+    /// and its policy said fail (at once, or after queueing this long). Retryable: nothing
+    /// ran.
+    #[error("the leader serves {limit} fallback reads already; read shed after {waited:?}")]
+    LeaderBusy {
+        /// The bound on concurrent fallback reads on the leader.
+        limit: usize,
+        /// How long the read queued for a slot.
+        waited: Duration,
+    },
     /// The pools or router were configured wrongly.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -95,14 +106,18 @@ pub enum Error {
 
 impl Error {
     /// Whether the same call may simply be tried again later: the node was unreachable, busy
-    /// or too slow ([`Pool`](Self::Pool), [`Deadline`](Self::Deadline)), no replica caught up
+    /// or too slow ([`Pool`](Self::Pool), [`Deadline`](Self::Deadline),
+    /// [`LeaderBusy`](Self::LeaderBusy)), no replica caught up
     /// in time ([`FenceTimeout`](Self::FenceTimeout)), or BEGIN failed (nothing was written).
     /// Not for [`CommitOutcomeUnknown`](Self::CommitOutcomeUnknown), configuration errors or
     /// the database's own answers. Services map these to 503 with `Retry-After`.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Pool { .. } | Self::Deadline { .. } | Self::FenceTimeout { .. } => true,
+            Self::Pool { .. }
+            | Self::Deadline { .. }
+            | Self::FenceTimeout { .. }
+            | Self::LeaderBusy { .. } => true,
             Self::Query { what, .. } => *what == "BEGIN",
             _ => false,
         }

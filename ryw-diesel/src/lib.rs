@@ -10,6 +10,7 @@
 pub mod backend;
 mod connection_lost;
 mod error;
+mod leader_history;
 pub mod pool;
 pub mod repository;
 pub mod router;

@@ -145,8 +145,9 @@ impl<B: ReplicationBackend> ReplicatedPoolBuilder<B> {
         if self.config.max_size == 0 {
             return Err(Error::Config("pool max_size must be at least 1".into()));
         }
-        let make = |url: &str| -> Result<Pool<B::Manager>, Error> {
-            Pool::builder(self.backend.manager(url))
+        // Replica pools skip the per-checkout `SELECT 1`: a read is one round trip.
+        let make = |url: &str, verify: bool| -> Result<Pool<B::Manager>, Error> {
+            Pool::builder(self.backend.manager(url, verify))
                 .max_size(self.config.max_size)
                 .timeouts(Timeouts {
                     wait: Some(self.config.wait_timeout),
@@ -166,11 +167,11 @@ impl<B: ReplicationBackend> ReplicatedPoolBuilder<B> {
             }
             replicas.push(ReplicaPool {
                 name: name.as_str().into(),
-                pool: make(url)?,
+                pool: make(url, false)?,
             });
         }
         Ok(ReplicatedPool {
-            leader: make(&self.leader)?,
+            leader: make(&self.leader, true)?,
             backend: self.backend,
             replicas,
         })
@@ -225,4 +226,11 @@ impl<B: ReplicationBackend> ReplicatedPool<B> {
     pub fn backend(&self) -> &B {
         &self.backend
     }
+}
+
+/// Drops every idle connection of `pool`: one of them was found dead, and connections opened
+/// to the same server before it most likely died with it (a restart, a network cut). Only the
+/// replica pools need this: they skip the liveness query at checkout.
+pub(crate) fn evict_idle<M: deadpool::managed::Manager>(pool: &Pool<M>) {
+    pool.retain(|_, _| false);
 }

@@ -7,9 +7,6 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::{ExpressionMethods, QueryDsl, QueryableByName};
-use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
-};
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
 use ryw_diesel::ryw_core::{ClusterId, EpochHistory, Position, PositionKind};
 use ryw_diesel::{Captured, Error, Mysql, Postgres, ReplicaPosition, ReplicationBackend};
@@ -51,9 +48,6 @@ pub trait ProofBackend: ReplicationBackend {
     ) -> impl Future<Output = Result<i64, Error>> + Send;
     /// Terminates the server session of `conn` (its next statement fails).
     fn kill_self(conn: &mut Self::Connection) -> impl Future<Output = ()> + Send;
-    /// A pool manager that hands out idle connections without checking them first (no
-    /// `SELECT 1` per checkout), so a connection the server closed reaches the caller.
-    fn unverified_manager(url: &str) -> Self::Manager;
 }
 
 macro_rules! register_sql {
@@ -69,12 +63,6 @@ macro_rules! register_sql {
                 .await
                 .map(drop)
                 .map_err(Error::from_diesel)
-        }
-
-        fn unverified_manager(url: &str) -> Self::Manager {
-            let mut config = ManagerConfig::default();
-            config.recycling_method = RecyclingMethod::Fast;
-            AsyncDieselConnectionManager::new_with_config(url, config)
         }
 
         async fn version(conn: &mut Self::Connection, scope: i64) -> Result<i64, Error> {
@@ -143,7 +131,7 @@ impl<B> CaptureFault<B> {
     }
 
     /// Pools built on this backend hand out idle connections unchecked (see
-    /// [`ProofBackend::unverified_manager`]): dead ones reach the router.
+    /// no `SELECT 1` per checkout): dead ones reach the router.
     #[must_use]
     pub fn with_unverified_pools(mut self) -> Self {
         self.unverified = true;
@@ -172,16 +160,16 @@ impl<B: ProofBackend> ReplicationBackend for CaptureFault<B> {
     type Connection = B::Connection;
     type Manager = B::Manager;
 
-    fn manager(&self, url: &str) -> Self::Manager {
-        if self.unverified {
-            B::unverified_manager(url)
-        } else {
-            self.inner.manager(url)
-        }
+    fn manager(&self, url: &str, verify: bool) -> Self::Manager {
+        self.inner.manager(url, verify && !self.unverified)
     }
 
     fn kind(&self) -> PositionKind {
         self.inner.kind()
+    }
+
+    async fn is_alive(&self, conn: &mut Self::Connection) -> bool {
+        self.inner.is_alive(conn).await
     }
 
     fn family(&self) -> &'static str {

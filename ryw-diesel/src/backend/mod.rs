@@ -19,7 +19,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use diesel_async::AsyncConnection;
-use diesel_async::pooled_connection::PoolError;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
+};
 use ryw_core::{ClusterId, EpochHistory, Position, PositionKind};
 
 #[cfg(feature = "mysql")]
@@ -73,8 +75,11 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
         + Sync
         + 'static;
 
-    /// A pool manager for `url`.
-    fn manager(&self, url: &str) -> Self::Manager;
+    /// A pool manager for `url`. With `verify`, a reused connection is checked with a query
+    /// at each checkout (one round trip more per checkout); without, only its local state is
+    /// (the router's replica pools: their trackers already know the server is alive, and a
+    /// read that meets a dead connection is retried once on a fresh one).
+    fn manager(&self, url: &str, verify: bool) -> Self::Manager;
 
     /// The kind of position this backend produces.
     fn kind(&self) -> PositionKind;
@@ -82,6 +87,11 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
     /// Prefix shared by the cluster ids of this family (`"pg:"`), used to recognise floors
     /// that belong to another cluster of the same family.
     fn family(&self) -> &'static str;
+
+    /// Whether `conn` still reaches its server: one trivial statement. The router asks only
+    /// after a read failed on a replica connection, to tell a dead connection (retried once
+    /// on a fresh one) from the query's own error (returned as is).
+    fn is_alive(&self, conn: &mut Self::Connection) -> impl Future<Output = bool> + Send;
 
     /// The identity of the cluster `conn` (a leader) belongs to.
     fn cluster_id(
@@ -156,4 +166,19 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
             }
         }
     }
+}
+
+/// A diesel-async pool manager for `url`, checking reused connections with a query at
+/// checkout only when `verify` is set.
+fn manager<C>(url: &str, verify: bool) -> AsyncDieselConnectionManager<C>
+where
+    C: AsyncConnection + 'static,
+{
+    let mut config = ManagerConfig::<C>::default();
+    config.recycling_method = if verify {
+        RecyclingMethod::Verified
+    } else {
+        RecyclingMethod::Fast
+    };
+    AsyncDieselConnectionManager::new_with_config(url, config)
 }

@@ -201,8 +201,8 @@ impl ReplicationBackend for Mysql {
     type Connection = AsyncMysqlConnection;
     type Manager = AsyncDieselConnectionManager<AsyncMysqlConnection>;
 
-    fn manager(&self, url: &str) -> Self::Manager {
-        AsyncDieselConnectionManager::new(url)
+    fn manager(&self, url: &str, verify: bool) -> Self::Manager {
+        super::manager(url, verify)
     }
 
     fn kind(&self) -> PositionKind {
@@ -214,6 +214,10 @@ impl ReplicationBackend for Mysql {
             Some(Dialect::Mysql8) => "mysql:",
             _ => "mariadb:",
         }
+    }
+
+    async fn is_alive(&self, conn: &mut AsyncMysqlConnection) -> bool {
+        diesel::sql_query("SELECT 1").execute(conn).await.is_ok()
     }
 
     async fn cluster_id(&self, conn: &mut AsyncMysqlConnection) -> Result<ClusterId, Error> {

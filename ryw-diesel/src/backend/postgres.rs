@@ -97,8 +97,8 @@ impl ReplicationBackend for Postgres {
     type Connection = AsyncPgConnection;
     type Manager = AsyncDieselConnectionManager<AsyncPgConnection>;
 
-    fn manager(&self, url: &str) -> Self::Manager {
-        AsyncDieselConnectionManager::new(url)
+    fn manager(&self, url: &str, verify: bool) -> Self::Manager {
+        super::manager(url, verify)
     }
 
     fn kind(&self) -> PositionKind {
@@ -107,6 +107,10 @@ impl ReplicationBackend for Postgres {
 
     fn family(&self) -> &'static str {
         "pg:"
+    }
+
+    async fn is_alive(&self, conn: &mut AsyncPgConnection) -> bool {
+        diesel::sql_query("SELECT 1").execute(conn).await.is_ok()
     }
 
     async fn cluster_id(&self, conn: &mut AsyncPgConnection) -> Result<ClusterId, Error> {

@@ -27,6 +27,7 @@ pub(super) async fn poll_leader<B: ReplicationBackend>(
             if let Ok(Ok(p)) =
                 tokio::time::timeout(interval.max(Duration::from_secs(1)), read).await
             {
+                router.inner.history.record(Instant::now(), &p.position);
                 router.inner.leader_hint.send_if_modified(|h| match h {
                     Some(cur) if cur.covers(&p.position).unwrap_or(true) => false,
                     _ => {

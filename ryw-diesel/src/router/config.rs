@@ -26,6 +26,22 @@ pub struct RouterConfig {
     /// The longest a read may run on a replica. Past it the read is abandoned with
     /// [`Error::Deadline`](crate::Error::Deadline) (retryable) instead of hanging on a frozen replica.
     pub replica_read_timeout: Duration,
+    /// Reads that need no particular position skip replicas whose oldest missing commit is
+    /// older than this (unless no replica is left). Default 5 s: an order of magnitude past
+    /// ordinary lag (100–500 ms), so it only excludes a replica that is stuck or far behind,
+    /// yet short enough that nobody is shown data older than a page view.
+    pub max_replica_lag: Duration,
+    /// The same bound in log bytes (Postgres). Default 16 MiB: a replica replaying normally
+    /// clears that in well under a second; one that far behind is catching up from an outage.
+    pub max_replica_lag_bytes: u64,
+    /// Concurrent reads the leader serves on behalf of replicas (fallbacks); past it the
+    /// read's [`LeaderBusy`](ryw_core::LeaderBusy) choice applies. `None`: half the leader
+    /// pool, so writes always find connections however far the replicas fall behind.
+    pub leader_fallback_limit: Option<usize>,
+    /// How long a read queues for a leader slot (or a replica reaching its floor) under
+    /// [`LeaderBusy::Queue`](ryw_core::LeaderBusy::Queue) before it fails with
+    /// [`Error::LeaderBusy`](crate::Error::LeaderBusy).
+    pub leader_queue_timeout: Duration,
 }
 
 impl Default for RouterConfig {
@@ -37,6 +53,10 @@ impl Default for RouterConfig {
             capture_retry: Duration::from_secs(3),
             replica_checkout_timeout: Duration::from_millis(500),
             replica_read_timeout: Duration::from_secs(5),
+            max_replica_lag: Duration::from_secs(5),
+            max_replica_lag_bytes: 16 << 20,
+            leader_fallback_limit: None,
+            leader_queue_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -68,6 +88,23 @@ impl RouterConfig {
     pub fn with_replica_deadlines(mut self, checkout: Duration, read: Duration) -> Self {
         self.replica_checkout_timeout = checkout;
         self.replica_read_timeout = read;
+        self
+    }
+
+    /// Sets the lag bounds for reads that need no particular position.
+    #[must_use]
+    pub fn with_max_replica_lag(mut self, time: Duration, bytes: u64) -> Self {
+        self.max_replica_lag = time;
+        self.max_replica_lag_bytes = bytes;
+        self
+    }
+
+    /// Sets the bound on concurrent fallback reads on the leader and how long a read queues
+    /// for one.
+    #[must_use]
+    pub fn with_leader_fallback_limit(mut self, limit: usize, queue: Duration) -> Self {
+        self.leader_fallback_limit = Some(limit);
+        self.leader_queue_timeout = queue;
         self
     }
 

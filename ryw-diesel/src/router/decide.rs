@@ -4,8 +4,9 @@
 //! when told to wait, waits for the trackers and asks again.
 
 use std::cmp::Ordering;
+use std::time::Duration;
 
-use ryw_core::{Fallback, Position};
+use ryw_core::{Fallback, LeaderBusy, Position};
 
 use super::outcome::FallbackReason;
 
@@ -18,6 +19,13 @@ pub(super) struct ReplicaView {
     pub(super) applied: Option<Position>,
     /// Reads this router is running on it.
     pub(super) in_flight: usize,
+    /// How old the oldest commit is that the leader had and this replica had not applied at
+    /// that poll: how stale its data is. Zero when it had everything the router knew of.
+    pub(super) staleness: Duration,
+    /// Bytes of log behind the leader (Postgres), when known.
+    pub(super) lag_bytes: Option<u64>,
+    /// How long it lately took to apply a commit (`None` until seen once).
+    pub(super) replay_lag: Option<Duration>,
 }
 
 impl ReplicaView {
@@ -29,6 +37,36 @@ impl ReplicaView {
                 .as_ref()
                 .is_some_and(|a| a.covers(floor).unwrap_or(false))
     }
+
+    /// Within the lag bounds for reads that do not need a particular position.
+    fn within(&self, bound: &LagBound) -> bool {
+        self.staleness <= bound.time && self.lag_bytes.is_none_or(|b| b <= bound.bytes)
+    }
+
+    /// The earliest this replica can have applied a floor the leader had `floor_age` ago,
+    /// or `None` when it is offline. Replicas apply commits in order, each some lag after
+    /// the leader: the floor arrives its current lag after it committed. That lag is at least
+    /// the recent replay lag (if nothing changed) and at least the age of the oldest commit
+    /// the replica still misses (it has not arrived yet), so the larger of the two, less the
+    /// floor's age, is an optimistic estimate: waiting is given up only when even that is
+    /// past the budget. A stall shows up the same way — the oldest missing commit keeps
+    /// ageing — and so does a lag that grew since the last sample.
+    fn eta(&self, floor_age: Duration) -> Option<Duration> {
+        if !self.online {
+            return None;
+        }
+        let lag = self.replay_lag.unwrap_or_default().max(self.staleness);
+        Some(lag.saturating_sub(floor_age))
+    }
+}
+
+/// How stale a replica may be and still serve reads that need no particular position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct LagBound {
+    /// Oldest missing commit, at most.
+    pub(super) time: Duration,
+    /// Log bytes behind, at most (Postgres).
+    pub(super) bytes: u64,
 }
 
 /// What a read asks besides the replicas.
@@ -36,10 +74,19 @@ impl ReplicaView {
 pub(super) struct Ask<'a> {
     /// The floor it must see; `None` for a scope nobody fenced.
     pub(super) floor: Option<&'a Position>,
-    /// The policy's fallback once waiting is over (or not allowed).
+    /// How long ago the leader is known to have had the floor (`None`: newer than anything
+    /// the router has seen — just now).
+    pub(super) floor_age: Option<Duration>,
+    /// The policy's fallback once waiting is over (or not worth it).
     pub(super) fallback: Fallback,
-    /// Whether waiting for a replica is still allowed (budget left).
-    pub(super) may_wait: bool,
+    /// What to do when the leader's fallback slots are taken.
+    pub(super) when_busy: LeaderBusy,
+    /// Whether the leader's fallback slots are all taken.
+    pub(super) leader_busy: bool,
+    /// Budget left to wait for a replica.
+    pub(super) remaining: Duration,
+    /// Lag bounds for choosing among replicas.
+    pub(super) bound: LagBound,
     /// Whether the request pinned its next read to the leader.
     pub(super) pinned: bool,
     /// Rotation counter, to spread full ties.
@@ -51,35 +98,55 @@ pub(super) struct Ask<'a> {
 pub(super) enum Decision {
     /// This replica serves it.
     Replica(usize),
-    /// No replica is past the floor yet but some are online and the budget allows: wait for
-    /// the trackers and decide again.
+    /// No replica is past the floor yet, but one is expected to be within the budget left:
+    /// wait for the trackers and decide again.
     Wait,
     /// The leader serves it, for this reason.
     Leader(FallbackReason),
-    /// This replica serves it although it is behind the floor (`Fallback::Stale`).
+    /// This replica serves it although it is behind the floor (`Fallback::Stale`, or
+    /// `LeaderBusy::Stale`).
     Stale(usize),
     /// The read fails with a fence timeout (`Fallback::Error`).
     Fail,
+    /// The leader's fallback slots are taken: wait for one (or a replica), bounded.
+    Queue,
+    /// The leader's fallback slots are taken: fail with a typed, retryable error.
+    Shed,
 }
 
 /// The decision for `ask` given `replicas`.
 pub(super) fn decide(ask: &Ask<'_>, replicas: &[ReplicaView]) -> Decision {
+    let routed = route(ask, replicas);
+    match routed {
+        Decision::Leader(reason) if ask.leader_busy && reason != FallbackReason::Pinned => {
+            match ask.when_busy {
+                LeaderBusy::Error => Decision::Shed,
+                LeaderBusy::Stale => freshest(replicas).map_or(Decision::Queue, Decision::Stale),
+                _ => Decision::Queue,
+            }
+        }
+        d => d,
+    }
+}
+
+/// The decision with the leader taken to have room.
+fn route(ask: &Ask<'_>, replicas: &[ReplicaView]) -> Decision {
     let Some(floor) = ask.floor else {
         if ask.pinned {
             return Decision::Leader(FallbackReason::Pinned);
         }
-        let online = replicas.iter().enumerate().filter(|(_, r)| r.online);
-        return choose(online.map(|(i, _)| i), replicas, ask.rotation).map_or(
+        let online = (0..replicas.len()).filter(|&i| replicas[i].online);
+        return choose_within(online, replicas, ask).map_or(
             Decision::Leader(FallbackReason::NoHealthyReplica),
             Decision::Replica,
         );
     };
     let covering = (0..replicas.len()).filter(|&i| replicas[i].covers(floor));
-    if let Some(i) = choose(covering, replicas, ask.rotation) {
+    if let Some(i) = choose_within(covering, replicas, ask) {
         return Decision::Replica(i);
     }
     let any_online = replicas.iter().any(|r| r.online);
-    if ask.may_wait && any_online {
+    if worth_waiting(ask, replicas) {
         return Decision::Wait;
     }
     match ask.fallback {
@@ -94,6 +161,31 @@ pub(super) fn decide(ask: &Ask<'_>, replicas: &[ReplicaView]) -> Decision {
             Decision::Stale,
         ),
     }
+}
+
+/// Whether some online replica can reach the floor within the budget left: only then is
+/// waiting better than the fallback now.
+fn worth_waiting(ask: &Ask<'_>, replicas: &[ReplicaView]) -> bool {
+    if ask.remaining.is_zero() {
+        return false;
+    }
+    let age = ask.floor_age.unwrap_or_default();
+    replicas
+        .iter()
+        .any(|r| r.eta(age).is_some_and(|eta| eta <= ask.remaining))
+}
+
+/// [`choose`] among the candidates within the lag bounds, else among all of them: a replica
+/// past the bounds serves only when no other can.
+fn choose_within(
+    candidates: impl Iterator<Item = usize> + Clone,
+    replicas: &[ReplicaView],
+    ask: &Ask<'_>,
+) -> Option<usize> {
+    let within = candidates
+        .clone()
+        .filter(|&i| replicas[i].within(&ask.bound));
+    choose(within, replicas, ask.rotation).or_else(|| choose(candidates, replicas, ask.rotation))
 }
 
 /// Among `candidates` (all correct for the read): the one running the fewest of this

@@ -1,11 +1,17 @@
-//! The decision, table-driven: every combination of floor, replica states, budget, pin and
-//! fallback that matters, without a database.
+//! The decision, table-driven: every combination of floor, replica states (position, load,
+//! lag, replay history), budget, pin, fallback and leader load that matters, without a
+//! database.
+
+use std::time::Duration;
 
 use ryw_core::position::Lsn;
-use ryw_core::{Fallback, Position};
+use ryw_core::{Fallback, LeaderBusy, Position};
 
-use super::{Ask, Decision, ReplicaView, choose, decide, freshest};
+use super::{Ask, Decision, LagBound, ReplicaView, choose, decide, freshest};
 use crate::router::outcome::FallbackReason::{BudgetExhausted, NoHealthyReplica, Pinned};
+
+const MS: Duration = Duration::from_millis(1);
+const SEC: Duration = Duration::from_secs(1);
 
 fn at(lsn: u64) -> Option<Position> {
     Some(Position::Lsn(Lsn::new(lsn)))
@@ -15,7 +21,7 @@ fn up(applied: u64) -> ReplicaView {
     ReplicaView {
         online: true,
         applied: at(applied),
-        in_flight: 0,
+        ..ReplicaView::default()
     }
 }
 
@@ -33,11 +39,27 @@ fn down(applied: u64) -> ReplicaView {
     }
 }
 
-fn ask(floor: Option<&Position>, fallback: Fallback, may_wait: bool) -> Ask<'_> {
+/// Behind by `staleness`, lately applying commits `replay_lag` after the leader.
+fn lagging(applied: u64, staleness: Duration, replay_lag: Duration) -> ReplicaView {
+    ReplicaView {
+        staleness,
+        replay_lag: Some(replay_lag),
+        ..up(applied)
+    }
+}
+
+fn ask(floor: Option<&Position>, fallback: Fallback, budget: Duration) -> Ask<'_> {
     Ask {
         floor,
+        floor_age: None,
         fallback,
-        may_wait,
+        when_busy: LeaderBusy::Queue,
+        leader_busy: false,
+        remaining: budget,
+        bound: LagBound {
+            time: 5 * SEC,
+            bytes: 16 << 20,
+        },
         pinned: false,
         rotation: 0,
     }
@@ -48,29 +70,60 @@ fn the_decision_table() {
     let f = Position::Lsn(Lsn::new(100));
     let floor = Some(&f);
     let (lead, err, stale) = (Fallback::Leader, Fallback::Error, Fallback::Stale);
+    let b = SEC;
+    let busy_leader = |when_busy| Ask {
+        leader_busy: true,
+        when_busy,
+        ..ask(floor, lead, Duration::ZERO)
+    };
+    let far = ReplicaView {
+        lag_bytes: Some(1 << 30),
+        ..up(99)
+    };
     #[rustfmt::skip]
     let table: Vec<(&str, Ask<'_>, Vec<ReplicaView>, Decision)> = vec![
         // No floor: any online replica, the freshest when idle.
-        ("unfenced, freshest", ask(None, lead, true), vec![up(50), up(90)], Decision::Replica(1)),
-        ("unfenced, idle beats fresh", ask(None, lead, true), vec![up(50), busy(90, 2)], Decision::Replica(0)),
-        ("unfenced, skips offline", ask(None, lead, true), vec![down(99), up(10)], Decision::Replica(1)),
-        ("unfenced, none online", ask(None, err, true), vec![down(99)], Decision::Leader(NoHealthyReplica)),
-        ("unfenced, no replicas", ask(None, lead, true), vec![], Decision::Leader(NoHealthyReplica)),
-        ("unfenced, pinned", Ask { pinned: true, ..ask(None, lead, true) }, vec![up(1)], Decision::Leader(Pinned)),
+        ("unfenced, freshest", ask(None, lead, b), vec![up(50), up(90)], Decision::Replica(1)),
+        ("unfenced, idle beats fresh", ask(None, lead, b), vec![up(50), busy(90, 2)], Decision::Replica(0)),
+        ("unfenced, skips offline", ask(None, lead, b), vec![down(99), up(10)], Decision::Replica(1)),
+        ("unfenced, none online", ask(None, err, b), vec![down(99)], Decision::Leader(NoHealthyReplica)),
+        ("unfenced, no replicas", ask(None, lead, b), vec![], Decision::Leader(NoHealthyReplica)),
+        ("unfenced, pinned", Ask { pinned: true, ..ask(None, lead, b) }, vec![up(1)], Decision::Leader(Pinned)),
+        // Lag bounds: a replica past them serves only when no other can.
+        ("unfenced, skips one 10 s stale", ask(None, lead, b), vec![lagging(99, 10 * SEC, SEC), busy(10, 3)], Decision::Replica(1)),
+        ("unfenced, skips one 1 GiB behind", ask(None, lead, b), vec![far.clone(), busy(10, 3)], Decision::Replica(1)),
+        ("unfenced, all past the bounds", ask(None, lead, b), vec![lagging(9, 10 * SEC, SEC), far.clone()], Decision::Replica(1)),
+        ("covered, the one within bounds", ask(floor, lead, b), vec![ReplicaView { lag_bytes: Some(1 << 30), ..up(200) }, busy(150, 4)], Decision::Replica(1)),
         // A floor: only replicas past it, never an offline one.
-        ("covered", ask(floor, lead, true), vec![up(50), up(100)], Decision::Replica(1)),
-        ("covered, least busy of two", ask(floor, lead, true), vec![busy(200, 3), busy(150, 1)], Decision::Replica(1)),
-        ("covered only by an offline one", ask(floor, lead, false), vec![down(200), up(50)], Decision::Leader(BudgetExhausted)),
-        ("pin ignored with a floor", Ask { pinned: true, ..ask(floor, lead, true) }, vec![up(100)], Decision::Replica(0)),
-        // Behind: wait while the budget allows and someone is online.
-        ("behind, budget left", ask(floor, lead, true), vec![up(50)], Decision::Wait),
-        ("behind, all offline", ask(floor, lead, true), vec![down(50)], Decision::Leader(NoHealthyReplica)),
+        ("covered", ask(floor, lead, b), vec![up(50), up(100)], Decision::Replica(1)),
+        ("covered, least busy of two", ask(floor, lead, b), vec![busy(200, 3), busy(150, 1)], Decision::Replica(1)),
+        ("covered only by an offline one", ask(floor, lead, Duration::ZERO), vec![down(200), up(50)], Decision::Leader(BudgetExhausted)),
+        ("pin ignored with a floor", Ask { pinned: true, ..ask(floor, lead, b) }, vec![up(100)], Decision::Replica(0)),
+        // Behind: wait while it pays off within the budget left.
+        ("behind, lag unknown", ask(floor, lead, b), vec![up(50)], Decision::Wait),
+        ("behind, expected in 200 ms", ask(floor, lead, b), vec![lagging(50, 200 * MS, 200 * MS)], Decision::Wait),
+        ("behind, expected past the budget", ask(floor, lead, 100 * MS), vec![lagging(50, 200 * MS, 200 * MS)], Decision::Leader(BudgetExhausted)),
+        ("behind, floor old enough", Ask { floor_age: Some(150 * MS), ..ask(floor, lead, 100 * MS) }, vec![lagging(50, 200 * MS, 200 * MS)], Decision::Wait),
+        ("behind, one of two pays off", ask(floor, lead, 100 * MS), vec![lagging(50, 2 * SEC, 2 * SEC), lagging(60, 50 * MS, 50 * MS)], Decision::Wait),
+        ("behind, lag grew past the sample", ask(floor, lead, 500 * MS), vec![lagging(50, 900 * MS, 200 * MS)], Decision::Leader(BudgetExhausted)),
+        ("behind, stalled", ask(floor, lead, b), vec![lagging(50, 3 * SEC, 200 * MS)], Decision::Leader(BudgetExhausted)),
+        ("behind, stalled, error", ask(floor, err, b), vec![lagging(50, 3 * SEC, 200 * MS)], Decision::Fail),
+        ("behind, stalled, older floor", Ask { floor_age: Some(2500 * MS), ..ask(floor, lead, b) }, vec![lagging(50, 3 * SEC, 200 * MS)], Decision::Wait),
+        ("behind, all offline", ask(floor, lead, b), vec![down(50)], Decision::Leader(NoHealthyReplica)),
         // Behind, budget spent: the fallback.
-        ("behind, leader", ask(floor, lead, false), vec![up(50)], Decision::Leader(BudgetExhausted)),
-        ("behind, error", ask(floor, err, false), vec![up(50)], Decision::Fail),
-        ("behind, stale: freshest", ask(floor, stale, false), vec![up(50), up(70), down(99)], Decision::Stale(1)),
-        ("behind, stale, none online", ask(floor, stale, false), vec![down(50)], Decision::Leader(NoHealthyReplica)),
-        ("no replicas, error", ask(floor, err, true), vec![], Decision::Fail),
+        ("behind, leader", ask(floor, lead, Duration::ZERO), vec![up(50)], Decision::Leader(BudgetExhausted)),
+        ("behind, error", ask(floor, err, Duration::ZERO), vec![up(50)], Decision::Fail),
+        ("behind, stale: freshest", ask(floor, stale, Duration::ZERO), vec![up(50), up(70), down(99)], Decision::Stale(1)),
+        ("behind, stale, none online", ask(floor, stale, Duration::ZERO), vec![down(50)], Decision::Leader(NoHealthyReplica)),
+        ("no replicas, error", ask(floor, err, b), vec![], Decision::Fail),
+        // The leader's fallback slots are taken: the policy's choice.
+        ("leader busy, queue", busy_leader(LeaderBusy::Queue), vec![up(50)], Decision::Queue),
+        ("leader busy, error", busy_leader(LeaderBusy::Error), vec![up(50)], Decision::Shed),
+        ("leader busy, stale", busy_leader(LeaderBusy::Stale), vec![up(50), up(70)], Decision::Stale(1)),
+        ("leader busy, stale, none online", busy_leader(LeaderBusy::Stale), vec![down(70)], Decision::Queue),
+        ("leader busy, a replica covers", busy_leader(LeaderBusy::Error), vec![up(150)], Decision::Replica(0)),
+        ("leader busy, pinned still goes", Ask { pinned: true, ..busy_leader(LeaderBusy::Error) }, vec![up(1)], Decision::Shed),
+        ("leader busy, pinned unfenced", Ask { pinned: true, floor: None, ..busy_leader(LeaderBusy::Error) }, vec![up(1)], Decision::Leader(Pinned)),
     ];
     for (name, a, replicas, want) in table {
         assert_eq!(decide(&a, &replicas), want, "{name}");
@@ -91,21 +144,21 @@ fn full_ties_go_round() {
 fn a_replica_without_a_position_is_least_fresh() {
     let unknown = ReplicaView {
         online: true,
-        applied: None,
-        in_flight: 0,
+        ..ReplicaView::default()
     };
     assert_eq!(freshest(&[unknown.clone(), up(1)]), Some(1));
     // Unfenced reads may still go there when it is the only one online.
     assert_eq!(
-        decide(&ask(None, Fallback::Leader, true), &[unknown]),
+        decide(&ask(None, Fallback::Leader, SEC), &[unknown]),
         Decision::Replica(0)
     );
 }
 
 #[test]
 fn every_answer_is_consistent_with_its_inputs() {
-    // Exhaustive over small worlds: 3 replicas, each offline / behind / past the floor and
-    // idle / busy; every fallback, budget, pin, with and without a floor.
+    // Exhaustive over small worlds: 3 replicas, each offline / behind / past the floor, idle
+    // / busy, fresh / lagging / stalled / far behind; every fallback, leader-busy choice,
+    // budget, pin and leader load, with and without a floor.
     let f = Position::Lsn(Lsn::new(100));
     let states = [
         down(50),
@@ -114,26 +167,37 @@ fn every_answer_is_consistent_with_its_inputs() {
         up(150),
         busy(50, 2),
         busy(150, 2),
+        lagging(50, 300 * MS, 300 * MS),
+        lagging(50, 2 * SEC, 300 * MS),
+        lagging(150, 10 * SEC, 10 * SEC),
     ];
+    let budgets = [Duration::ZERO, 100 * MS, SEC];
     for a in &states {
         for b in &states {
             for c in &states {
                 let replicas = [a.clone(), b.clone(), c.clone()];
                 for fallback in [Fallback::Leader, Fallback::Error, Fallback::Stale] {
-                    for (may_wait, pinned, floor) in [
-                        (true, false, Some(&f)),
-                        (false, false, Some(&f)),
-                        (true, true, None),
-                        (false, false, None),
-                    ] {
-                        let q = Ask {
-                            floor,
-                            fallback,
-                            may_wait,
-                            pinned,
-                            rotation: 1,
-                        };
-                        check(&q, &replicas, decide(&q, &replicas));
+                    for when_busy in LeaderBusy::ALL.map(|(_, w)| w) {
+                        for (remaining, leader_busy, pinned, floor) in [
+                            (budgets[2], false, false, Some(&f)),
+                            (budgets[1], false, false, Some(&f)),
+                            (budgets[0], true, false, Some(&f)),
+                            (budgets[0], false, false, Some(&f)),
+                            (budgets[2], true, true, None),
+                            (budgets[0], true, false, None),
+                        ] {
+                            let q = Ask {
+                                floor,
+                                fallback,
+                                when_busy,
+                                leader_busy,
+                                remaining,
+                                pinned,
+                                rotation: 1,
+                                ..ask(None, fallback, remaining)
+                            };
+                            check(&q, &replicas, decide(&q, &replicas));
+                        }
                     }
                 }
             }
@@ -151,31 +215,57 @@ fn check(q: &Ask<'_>, replicas: &[ReplicaView], d: Decision) {
         })
     };
     let any_covering = replicas.iter().any(|r| r.online && covers(r));
+    let unpinned = !(q.pinned && q.floor.is_none());
     match d {
-        // A replica read is always online and past the floor, and as idle as any other such.
+        // A replica read is always online and past the floor, within the bounds when some
+        // such replica is, and as idle as any other such.
         Decision::Replica(i) => {
             let r = &replicas[i];
             assert!(r.online && covers(r), "{d:?} {replicas:?}");
-            let min = replicas
-                .iter()
-                .filter(|o| o.online && covers(o))
-                .map(|o| o.in_flight)
-                .min();
-            assert_eq!(Some(r.in_flight), min, "{d:?} {replicas:?}");
-        }
-        // Never wait or fall back while a replica could serve.
-        Decision::Wait => assert!(!any_covering && q.may_wait && q.floor.is_some()),
-        Decision::Leader(Pinned) => assert!(q.pinned && q.floor.is_none()),
-        Decision::Leader(_) | Decision::Fail | Decision::Stale(_) => {
-            assert!(
-                !any_covering || (q.pinned && q.floor.is_none()),
+            let eligible: Vec<_> = replicas.iter().filter(|o| o.online && covers(o)).collect();
+            let within: Vec<_> = eligible.iter().filter(|o| o.within(&q.bound)).collect();
+            if !within.is_empty() {
+                assert!(r.within(&q.bound), "{d:?} {replicas:?}");
+            }
+            let pool: Vec<usize> = if within.is_empty() {
+                eligible.iter().map(|o| o.in_flight).collect()
+            } else {
+                within.iter().map(|o| o.in_flight).collect()
+            };
+            assert_eq!(
+                Some(r.in_flight),
+                pool.into_iter().min(),
                 "{d:?} {replicas:?}"
             );
+        }
+        // Wait only with budget left, a floor nobody covers, and a replica expected in time.
+        Decision::Wait => {
+            assert!(!any_covering && !q.remaining.is_zero() && q.floor.is_some());
+            assert!(replicas.iter().any(|r| r.online
+                && r.replay_lag.is_none_or(
+                    |l| l.saturating_sub(q.floor_age.unwrap_or_default()) <= q.remaining
+                )));
+        }
+        Decision::Leader(Pinned) => assert!(q.pinned && q.floor.is_none()),
+        // The leader's slots: only taken while free, except for an explicit pin.
+        Decision::Leader(_) => assert!(!q.leader_busy && !any_covering && unpinned, "{d:?}"),
+        Decision::Queue | Decision::Shed => {
+            assert!(q.leader_busy && (!any_covering || !unpinned || q.floor.is_some()));
+            assert!(!any_covering || q.floor.is_none());
+            assert_eq!(
+                d == Decision::Shed,
+                q.when_busy == LeaderBusy::Error,
+                "{d:?}"
+            );
+        }
+        Decision::Fail | Decision::Stale(_) => {
+            assert!(!any_covering || !unpinned, "{d:?} {replicas:?}");
             if d == Decision::Fail {
                 assert_eq!(q.fallback, Fallback::Error);
             }
             if let Decision::Stale(i) = d {
-                assert!(replicas[i].online && q.fallback == Fallback::Stale);
+                assert!(replicas[i].online);
+                assert!(q.fallback == Fallback::Stale || q.leader_busy);
             }
         }
     }

@@ -7,16 +7,19 @@ mod connections;
 mod decide;
 mod epochs;
 mod floor;
+mod leader_route;
+mod leader_slots;
 mod outcome;
 mod overlap;
 mod pick;
 mod policies;
 mod read;
+mod replica_run;
 mod stats;
 mod write;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use ryw_core::{ClusterId, Position, ReadPolicy, ScopeStore};
@@ -25,6 +28,7 @@ use tokio::time::Instant;
 
 use crate::Error;
 use crate::backend::{Captured, ReplicationBackend};
+use crate::leader_history::LeaderHistory;
 use crate::pool::{Conn, ReplicatedPool};
 use crate::tracker::{self, ReplicaStatus, Tracker};
 use crate::transaction::{begin, run_in_transaction};
@@ -51,6 +55,10 @@ struct Inner<B: ReplicationBackend> {
     next: AtomicUsize,
     changed: Arc<watch::Sender<u64>>,
     leader_hint: watch::Sender<Option<Position>>,
+    /// The leader's positions over time: lag in time, catch-up estimates, pending floors.
+    history: Arc<LeaderHistory>,
+    /// The bound on fallback reads the leader serves at once.
+    leader_slots: leader_slots::LeaderSlots,
     epochs: Epochs,
     /// Set once the write-outside-any-context warning was logged.
     warned_no_context: std::sync::atomic::AtomicBool,
@@ -117,6 +125,10 @@ enum Pick {
     Leader(FallbackReason),
     Stale(usize),
     Fail,
+    /// Bound for the leader, whose fallback slots are taken: queue for one.
+    Queue,
+    /// Bound for the leader, whose fallback slots are taken: fail.
+    Shed,
 }
 
 /// Capacity (scopes) of the in-process store a router made by [`Router::new`] keeps.
@@ -185,19 +197,28 @@ impl<B: ReplicationBackend> Router<B> {
             .map(|r| Arc::new(Tracker::new(Arc::clone(&r.name))))
             .collect();
         let (shutdown, _) = watch::channel(false);
+        let leader_log = Arc::new(LeaderHistory::default());
+        leader_log.record(Instant::now(), &leader_pos);
         let (leader_hint, _) = watch::channel(Some(leader_pos));
         let changed = Arc::new(watch::Sender::new(0u64));
         for (t, r) in trackers.iter().zip(&pool.replicas) {
+            let ctx = tracker::Ctx {
+                leader_hint: leader_hint.subscribe(),
+                history: Arc::clone(&leader_log),
+                changed: Arc::clone(&changed),
+            };
             tokio::spawn(tracker::run(
                 Arc::clone(t),
                 pool.backend.clone(),
                 r.pool.clone(),
                 config.tracker,
-                leader_hint.subscribe(),
-                Arc::clone(&changed),
+                ctx,
                 shutdown.subscribe(),
             ));
         }
+        let slots = config
+            .leader_fallback_limit
+            .unwrap_or_else(|| pool.leader.status().max_size / 2);
         let poll_interval = config.tracker.idle_interval;
         let poll_shutdown = shutdown.subscribe();
         let router = Self {
@@ -212,6 +233,8 @@ impl<B: ReplicationBackend> Router<B> {
                 next: AtomicUsize::new(0),
                 changed,
                 leader_hint,
+                history: leader_log,
+                leader_slots: leader_slots::LeaderSlots::new(slots),
                 epochs: Epochs::new(history),
                 warned_no_context: std::sync::atomic::AtomicBool::new(false),
                 policies: policies::Named::default(),
@@ -243,67 +266,5 @@ impl<B: ReplicationBackend> Router<B> {
     #[must_use]
     pub fn pool(&self) -> &ReplicatedPool<B> {
         &self.inner.pool
-    }
-
-    /// What the trackers last saw of each replica, in configuration order.
-    #[must_use]
-    pub fn replica_status(&self) -> Vec<(Arc<str>, ReplicaStatus)> {
-        self.inner
-            .trackers
-            .iter()
-            .map(|t| (Arc::clone(&t.name), t.snapshot()))
-            .collect()
-    }
-
-    /// Waits until the trackers have polled every replica at least once (online or not),
-    /// at most `timeout`. Useful right after start-up.
-    pub async fn ready(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self
-                .inner
-                .trackers
-                .iter()
-                .all(|t| t.snapshot().checked_at.is_some())
-            {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    /// A snapshot of the router's counters.
-    #[must_use]
-    pub fn stats(&self) -> RouterStats {
-        let c = &self.inner.counters;
-        RouterStats {
-            replica_reads: c.replica_reads.load(Ordering::Relaxed),
-            leader_reads: c.leader_reads.load(Ordering::Relaxed),
-            fallbacks: c.fallbacks.load(Ordering::Relaxed),
-            position_queries: self
-                .inner
-                .trackers
-                .iter()
-                .map(|t| t.queries.load(Ordering::Relaxed))
-                .collect(),
-            foreign_floors: c.foreign_floors.load(Ordering::Relaxed),
-            store_errors: c.store_errors.load(Ordering::Relaxed),
-            uncaptured_writes: c.uncaptured_writes.load(Ordering::Relaxed),
-            recaptured_writes: c.recaptured_writes.load(Ordering::Relaxed),
-            deadline_hits: c.deadline_hits.load(Ordering::Relaxed),
-            begin_retries: c.begin_retries.load(Ordering::Relaxed),
-            server_waits: c.server_waits.load(Ordering::Relaxed),
-            unfenced_resolved: c.unfenced_resolved.load(Ordering::Relaxed),
-            unfenced_leader_reads: c.unfenced_leader_reads.load(Ordering::Relaxed),
-            lost_floors: c.lost_floors.load(Ordering::Relaxed),
-            epoch_changes: c.epoch_changes.load(Ordering::Relaxed),
-            reads_rerun_on_leader: c.reads_rerun_on_leader.load(Ordering::Relaxed),
-            unfenced_by_setup: c.unfenced_by_setup.load(Ordering::Relaxed),
-            store_overlapped_reads: c.store_overlapped_reads.load(Ordering::Relaxed),
-            store_overlap_redone: c.store_overlap_redone.load(Ordering::Relaxed),
-        }
     }
 }

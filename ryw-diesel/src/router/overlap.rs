@@ -18,6 +18,7 @@ use ryw_core::{Position, ReadPolicy, ScopeKey, StoredFloor};
 
 use super::decide::{Decision, decide};
 use super::floor::{Requested, in_window};
+use super::replica_run::Ran;
 use super::*;
 
 /// How an overlapped read ended.
@@ -43,7 +44,7 @@ impl<B: ReplicationBackend> Router<B> {
         }
         let pinned = requested.ctx.as_ref().is_some_and(|c| c.leader_pinned());
         let replicas = self.snapshot();
-        let ask = self.ask(requested.floor.as_ref(), policy, false, pinned);
+        let ask = self.ask(requested.floor.as_ref(), policy, Duration::ZERO, pinned);
         match decide(&ask, &replicas) {
             Decision::Replica(i) => Some((i, replicas[i].applied.clone())),
             _ => None,
@@ -67,14 +68,8 @@ impl<B: ReplicationBackend> Router<B> {
         let tracker = &self.inner.trackers[i];
         let run = async {
             let _running = tracker.read_guard();
-            let Some(mut conn) = self.replica_conn(i).await else {
-                return Ran::NoConnection;
-            };
-            let deadline = self.inner.config.replica_read_timeout;
-            match tokio::time::timeout(deadline, (f.clone())(&mut conn)).await {
-                Ok(result) => Ran::Done(result),
-                Err(_) => Ran::Overran(self.abandon_read(&tracker.name, conn)),
-            }
+            let conn = self.replica_conn(i).await?;
+            Some(self.on_replica(i, conn, f.clone()).await)
         };
         let (stored, ran) = tokio::join!(self.stored(scope), run);
         let from_store = stored.as_ref().and_then(|s| s.position.clone());
@@ -92,7 +87,7 @@ impl<B: ReplicationBackend> Router<B> {
         });
         let c = &self.inner.counters;
         match ran {
-            Ran::Done(result) if covered && !in_window(marked, policy) => {
+            Some(Ran::Done(result)) if covered && !in_window(marked, policy) => {
                 c.store_overlapped_reads.fetch_add(1, Ordering::Relaxed);
                 let served_by = ServedBy::Replica(Arc::clone(&tracker.name));
                 self.count_read(&served_by, floor.is_some(), false, None);
@@ -107,25 +102,16 @@ impl<B: ReplicationBackend> Router<B> {
             }
             // A frozen replica is handled as on the sequential path: the leader reruns the
             // read (it has every write), or the caller gets the deadline error.
-            Ran::Overran(abandoned) if !in_window(marked, policy) => Overlap::Done(
+            Some(Ran::Overran(abandoned)) if !in_window(marked, policy) => Overlap::Done(
                 self.after_replica_deadline(abandoned, policy, f.clone(), Duration::ZERO, floor)
                     .await,
             ),
-            Ran::Done(_) | Ran::Overran(_) => {
+            Some(Ran::Done(_) | Ran::Overran(_)) => {
                 c.store_overlap_redone.fetch_add(1, Ordering::Relaxed);
                 Overlap::Redo(stored)
             }
-            Ran::NoConnection => Overlap::Redo(stored),
+            // No connection to the replica in time.
+            None => Overlap::Redo(stored),
         }
     }
-}
-
-/// What the overlapped replica read did.
-enum Ran<R, E> {
-    /// It ran; the closure's result.
-    Done(Result<R, E>),
-    /// It overran the replica read deadline and was abandoned.
-    Overran(Error),
-    /// No connection to the replica in time.
-    NoConnection,
 }

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use super::overlap::Overlap;
+use super::replica_run::{Fell, Ran};
 use super::*;
 
 impl<B: ReplicationBackend> Router<B> {
@@ -67,38 +68,23 @@ impl<B: ReplicationBackend> Router<B> {
                 None => (self.pick_unfenced(policy), None),
                 Some(floor) => self.pick_fenced(floor, policy).await,
             };
+            let (pick, slot) = self
+                .bound_leader(pick, floor.as_ref(), policy)
+                .await
+                .map_err(E::from)?;
             let waited = start.elapsed();
             let fenced = floor.is_some();
-            // Counts the read on its replica while it runs: `choose` prefers idle replicas.
-            let mut _running = None;
-            let (mut conn, served_by, stale, fallback) = match pick {
-                Pick::Replica(i) | Pick::Stale(i) => {
-                    let stale = matches!(pick, Pick::Stale(_));
-                    let tracker = &self.inner.trackers[i];
-                    _running = Some(tracker.read_guard());
-                    let conn = match waited_conn {
-                        Some(c) => Some(c),
-                        None => self.replica_conn(i).await,
+            let (i, stale) = match pick {
+                Pick::Replica(i) => (i, false),
+                Pick::Stale(i) => (i, true),
+                Pick::Leader(reason) => {
+                    let fell = Fell {
+                        reason,
+                        slot,
+                        waited,
                     };
-                    match conn {
-                        Some(c) => (c, ServedBy::Replica(Arc::clone(&tracker.name)), stale, None),
-                        None => {
-                            _running = None;
-                            (
-                                self.leader_conn().await.map_err(E::from)?,
-                                ServedBy::Leader,
-                                false,
-                                Some(FallbackReason::NoHealthyReplica),
-                            )
-                        }
-                    }
+                    return self.on_leader(fell, floor, f).await;
                 }
-                Pick::Leader(reason) => (
-                    self.leader_conn().await.map_err(E::from)?,
-                    ServedBy::Leader,
-                    false,
-                    Some(reason),
-                ),
                 Pick::Fail => {
                     self.inner
                         .counters
@@ -111,37 +97,46 @@ impl<B: ReplicationBackend> Router<B> {
                         waited,
                     }));
                 }
+                Pick::Queue | Pick::Shed => return Err(E::from(self.shed(waited))),
             };
-            self.count_read(&served_by, fenced, stale, fallback);
-            let name = match &served_by {
-                ServedBy::Leader => {
-                    let value = f(&mut conn).await?;
-                    return Ok(Routed {
-                        value,
-                        served_by,
-                        waited,
-                        position: floor,
-                        stale,
-                        fallback,
-                    });
-                }
-                ServedBy::Replica(name) => Arc::clone(name),
+            // Counts the read on its replica while it runs: `choose` prefers idle replicas.
+            let tracker = &self.inner.trackers[i];
+            let running = tracker.read_guard();
+            let conn = match waited_conn {
+                Some(c) => Some(c),
+                None => self.replica_conn(i).await,
             };
-            let deadline = self.inner.config.replica_read_timeout;
-            let again = f.clone();
-            if let Ok(v) = tokio::time::timeout(deadline, f(&mut conn)).await {
-                return Ok(Routed {
-                    value: v?,
-                    served_by,
+            let Some(conn) = conn else {
+                drop(running);
+                let slot = self.rerun_slot().await.map_err(E::from)?;
+                let reason = FallbackReason::NoHealthyReplica;
+                let fell = Fell {
+                    reason,
+                    slot: Some(slot),
                     waited,
-                    position: floor,
-                    stale,
-                    fallback,
-                });
-            }
-            let abandoned = self.abandon_read(&name, conn);
-            self.after_replica_deadline(abandoned, policy, again, waited, floor)
-                .await
+                };
+                return self.on_leader(fell, floor, f).await;
+            };
+            let served_by = ServedBy::Replica(Arc::clone(&tracker.name));
+            self.count_read(&served_by, fenced, stale, None);
+            let ran = self.on_replica(i, conn, f.clone()).await;
+            drop(running);
+            let value = match ran {
+                Ran::Done(v) => v?,
+                Ran::Overran(abandoned) => {
+                    return self
+                        .after_replica_deadline(abandoned, policy, f, waited, floor)
+                        .await;
+                }
+            };
+            Ok(Routed {
+                value,
+                served_by,
+                waited,
+                position: floor,
+                stale,
+                fallback: None,
+            })
         }
         .instrument(span)
         .await
@@ -171,6 +166,7 @@ impl<B: ReplicationBackend> Router<B> {
             .reads_rerun_on_leader
             .fetch_add(1, Ordering::Relaxed);
         metrics::read_rerun();
+        let _slot = self.rerun_slot().await.map_err(E::from)?;
         let mut conn = self.leader_conn().await.map_err(E::from)?;
         self.count_read(
             &ServedBy::Leader,

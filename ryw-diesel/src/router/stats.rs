@@ -1,8 +1,15 @@
-//! What a router counts, and the rate limits of its warnings.
+//! What a router counts and what it knows of its replicas, and the rate limits of its
+//! warnings.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use ryw_core::warn::RateLimited;
+
+use super::{ReplicaStatus, ReplicationBackend, Router};
 
 /// Counters a router keeps (always on, independent of the `metrics` feature), for tests and
 /// health pages.
@@ -51,6 +58,19 @@ pub struct RouterStats {
     /// Such reads discarded because the store held a floor the replica had not applied (or
     /// a mark): routed again with the merged floor.
     pub store_overlap_redone: u64,
+    /// Reads bound for the leader that found its fallback slots taken.
+    pub leader_busy: u64,
+    /// Of those, reads that failed with `Error::LeaderBusy` (at once, or after queueing).
+    pub leader_shed: u64,
+    /// The most fallback reads the leader served at once.
+    pub leader_fallback_peak: usize,
+    /// The bound on that ([`RouterConfig::leader_fallback_limit`](super::RouterConfig::leader_fallback_limit)).
+    pub leader_fallback_limit: usize,
+    /// Fenced reads that went to their fallback at once, without spending their budget,
+    /// because no replica was expected to reach the floor within it.
+    pub waits_skipped: u64,
+    /// Replica reads that met a dead pooled connection and ran again on a fresh one.
+    pub dead_connections_retried: u64,
 }
 
 #[derive(Default)]
@@ -73,6 +93,10 @@ pub(super) struct Counters {
     pub(super) unfenced_by_setup: AtomicU64,
     pub(super) store_overlapped_reads: AtomicU64,
     pub(super) store_overlap_redone: AtomicU64,
+    pub(super) leader_busy: AtomicU64,
+    pub(super) leader_shed: AtomicU64,
+    pub(super) waits_skipped: AtomicU64,
+    pub(super) dead_connections_retried: AtomicU64,
 }
 
 /// One rate limit per kind of warning an operator must see.
@@ -84,4 +108,74 @@ pub(super) struct Warnings {
     pub(super) replica: RateLimited,
     pub(super) lost: RateLimited,
     pub(super) unfenced: RateLimited,
+}
+
+impl<B: ReplicationBackend> Router<B> {
+    /// What the trackers last saw of each replica, in configuration order.
+    #[must_use]
+    pub fn replica_status(&self) -> Vec<(Arc<str>, ReplicaStatus)> {
+        self.inner
+            .trackers
+            .iter()
+            .map(|t| (Arc::clone(&t.name), t.snapshot()))
+            .collect()
+    }
+
+    /// Waits until the trackers have polled every replica at least once (online or not),
+    /// at most `timeout`. Useful right after start-up.
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self
+                .inner
+                .trackers
+                .iter()
+                .all(|t| t.snapshot().checked_at.is_some())
+            {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// A snapshot of the router's counters.
+    #[must_use]
+    pub fn stats(&self) -> RouterStats {
+        let c = &self.inner.counters;
+        RouterStats {
+            replica_reads: c.replica_reads.load(Ordering::Relaxed),
+            leader_reads: c.leader_reads.load(Ordering::Relaxed),
+            fallbacks: c.fallbacks.load(Ordering::Relaxed),
+            position_queries: self
+                .inner
+                .trackers
+                .iter()
+                .map(|t| t.queries.load(Ordering::Relaxed))
+                .collect(),
+            foreign_floors: c.foreign_floors.load(Ordering::Relaxed),
+            store_errors: c.store_errors.load(Ordering::Relaxed),
+            uncaptured_writes: c.uncaptured_writes.load(Ordering::Relaxed),
+            recaptured_writes: c.recaptured_writes.load(Ordering::Relaxed),
+            deadline_hits: c.deadline_hits.load(Ordering::Relaxed),
+            begin_retries: c.begin_retries.load(Ordering::Relaxed),
+            server_waits: c.server_waits.load(Ordering::Relaxed),
+            unfenced_resolved: c.unfenced_resolved.load(Ordering::Relaxed),
+            unfenced_leader_reads: c.unfenced_leader_reads.load(Ordering::Relaxed),
+            lost_floors: c.lost_floors.load(Ordering::Relaxed),
+            epoch_changes: c.epoch_changes.load(Ordering::Relaxed),
+            reads_rerun_on_leader: c.reads_rerun_on_leader.load(Ordering::Relaxed),
+            unfenced_by_setup: c.unfenced_by_setup.load(Ordering::Relaxed),
+            store_overlapped_reads: c.store_overlapped_reads.load(Ordering::Relaxed),
+            store_overlap_redone: c.store_overlap_redone.load(Ordering::Relaxed),
+            leader_busy: c.leader_busy.load(Ordering::Relaxed),
+            leader_shed: c.leader_shed.load(Ordering::Relaxed),
+            leader_fallback_peak: self.inner.leader_slots.peak(),
+            leader_fallback_limit: self.inner.leader_slots.limit(),
+            waits_skipped: c.waits_skipped.load(Ordering::Relaxed),
+            dead_connections_retried: c.dead_connections_retried.load(Ordering::Relaxed),
+        }
+    }
 }

@@ -136,10 +136,9 @@ impl<B: ReplicationBackend> Router<B> {
                 tracing::warn!(scope = %scope, error = %e, "could not raise the context floor");
             }
         }
-        // Refresh the trackers now, so the next fenced read finds a current cache.
-        for t in &inner.trackers {
-            t.poke();
-        }
+        // The trackers poll at the pending cadence until their replica has it (no poll per
+        // write: a burst of writes costs each replica one poll per interval).
+        inner.history.record(Instant::now(), position);
         inner.leader_hint.send_if_modified(|hint| match hint {
             Some(h) if h.covers(position).unwrap_or(true) => false,
             _ => {

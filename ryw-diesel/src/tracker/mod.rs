@@ -14,7 +14,7 @@ use tokio::sync::{Notify, watch};
 
 mod poll;
 
-pub(crate) use poll::run;
+pub(crate) use poll::{Ctx, run};
 
 /// Cadences of the replica trackers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +24,11 @@ pub struct TrackerConfig {
     pub idle_interval: Duration,
     /// Poll interval while at least one reader waits on this replica.
     pub busy_interval: Duration,
+    /// Poll interval while the leader is known to have commits this replica has not applied
+    /// (after a write, until the replica has it). Writes do not poll the replicas themselves:
+    /// this is what lets a read that may not wait find a replica that caught up since the
+    /// last idle poll, at a cost bounded per interval, not per write.
+    pub pending_interval: Duration,
     /// First retry delay after a replica failed; doubles up to `max_backoff`.
     pub min_backoff: Duration,
     /// Longest retry delay for a failed replica.
@@ -39,6 +44,7 @@ impl Default for TrackerConfig {
         Self {
             idle_interval: Duration::from_millis(500),
             busy_interval: Duration::from_millis(5),
+            pending_interval: Duration::from_millis(20),
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             poll_timeout: Duration::from_millis(500),
@@ -58,6 +64,13 @@ impl TrackerConfig {
     #[must_use]
     pub fn with_poll_timeout(mut self, d: Duration) -> Self {
         self.poll_timeout = d;
+        self
+    }
+
+    /// Sets the pending interval.
+    #[must_use]
+    pub fn with_pending_interval(mut self, d: Duration) -> Self {
+        self.pending_interval = d;
         self
     }
 
@@ -81,6 +94,10 @@ pub struct ReplicaStatus {
     pub lag_seconds: Option<f64>,
     /// Bytes of log behind the leader's last known position (Postgres).
     pub lag_bytes: Option<u64>,
+    /// How long the replica lately took to apply a commit: from the leader having it (as
+    /// this router saw it: a capture or a leader poll) to this tracker seeing it applied.
+    /// An upper bound, by up to one poll interval; `None` until a commit was seen applied.
+    pub replay_lag: Option<Duration>,
     /// When the last poll finished.
     pub checked_at: Option<Instant>,
     /// The last error, while offline.
@@ -147,7 +164,7 @@ impl Tracker {
         WaiterGuard(self)
     }
 
-    /// Asks for a poll now (e.g. after a write, so the next fenced read finds a fresh cache).
+    /// Asks for a poll now (after a failed checkout or an abandoned read on the replica).
     pub(crate) fn poke(&self) {
         self.wake.notify_one();
     }

@@ -10,9 +10,12 @@ use tokio::sync::watch;
 
 use super::{ReplicaStatus, Tracker, TrackerConfig};
 use crate::backend::ReplicationBackend;
+use crate::leader_history::LeaderHistory;
 
 /// One poll within `timeout`. A connection whose query overran is dropped, not returned to
-/// the pool (its server may still answer the abandoned query later).
+/// the pool (its server may still answer the abandoned query later). A pooled connection
+/// found dead (the pools skip the per-checkout liveness query) is dropped with the pool's
+/// idle ones — they most likely died with it — and the poll is tried once more on a fresh one.
 async fn poll<B: ReplicationBackend>(
     name: &Arc<str>,
     backend: &B,
@@ -25,33 +28,87 @@ async fn poll<B: ReplicationBackend>(
         what,
         after: timeout,
     };
-    let mut conn = match tokio::time::timeout_at(deadline, pool.get()).await {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => {
-            return Err(crate::Error::Pool {
-                node: name.to_string(),
-                reason: e.to_string(),
-            });
-        }
-        Err(_) => return Err(overran("connection checkout for a position poll")),
-    };
-    match tokio::time::timeout_at(deadline, backend.replica_position(&mut conn, name)).await {
-        Ok(r) => r,
-        Err(_) => {
-            let _ = deadpool::managed::Object::take(conn);
-            Err(overran("position poll"))
+    let mut last = None;
+    for _ in 0..2 {
+        let mut conn = match tokio::time::timeout_at(deadline, pool.get()).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                return Err(crate::Error::Pool {
+                    node: name.to_string(),
+                    reason: e.to_string(),
+                });
+            }
+            Err(_) => return Err(overran("connection checkout for a position poll")),
+        };
+        match tokio::time::timeout_at(deadline, backend.replica_position(&mut conn, name)).await {
+            Ok(Ok(at)) => return Ok(at),
+            Ok(Err(e)) => {
+                let _ = deadpool::managed::Object::take(conn);
+                crate::pool::evict_idle(pool);
+                last = Some(e);
+            }
+            Err(_) => {
+                let _ = deadpool::managed::Object::take(conn);
+                return Err(overran("position poll"));
+            }
         }
     }
+    Err(last.unwrap_or_else(|| overran("position poll")))
+}
+
+/// What one successful poll learned, published to the status channel; returns whether the
+/// replica moved (came online or applied more).
+fn publish(tracker: &Tracker, at: crate::backend::ReplicaPosition, ctx: &Ctx) -> bool {
+    let lag_bytes = match (&*ctx.leader_hint.borrow(), &at.applied) {
+        (Some(Position::Lsn(l)), Position::Lsn(a)) => Some(l.bytes_since(*a)),
+        _ => None,
+    };
+    ryw_core::metrics::replica_lag(&tracker.name, lag_bytes, at.lag_seconds);
+    ryw_core::metrics::replica_online(&tracker.name, true);
+    let now = tokio::time::Instant::now();
+    tracker.status.send_if_modified(|s| {
+        let moved = !s.online || s.applied.as_ref() != Some(&at.applied);
+        // The newest commit seen applied since the last poll gives a fresh lag sample.
+        let sample = ctx
+            .history
+            .newly_applied(s.applied.as_ref(), &at.applied)
+            .map(|t| now.saturating_duration_since(t));
+        *s = ReplicaStatus {
+            online: true,
+            applied: Some(at.applied),
+            lag_seconds: at.lag_seconds,
+            lag_bytes,
+            replay_lag: sample.or(s.replay_lag),
+            checked_at: Some(Instant::now()),
+            error: None,
+        };
+        moved
+    })
+}
+
+/// What a tracker task shares with its router besides the tracker itself.
+pub(crate) struct Ctx {
+    /// The leader's latest known position (lag in bytes).
+    pub(crate) leader_hint: watch::Receiver<Option<Position>>,
+    /// The leader's positions over time (lag in time, pending floors).
+    pub(crate) history: Arc<LeaderHistory>,
+    /// Bumped whenever a replica moves, for readers that wait.
+    pub(crate) changed: Arc<watch::Sender<u64>>,
 }
 
 /// The loop of one tracker task; ends when `shutdown` flips or the router is dropped.
+///
+/// Cadence: every `busy_interval` while a reader waits on the replica; every
+/// `pending_interval` while the leader is known to have commits the replica has not applied
+/// (a floor is pending); every `idle_interval` otherwise. Writes do not poll: a new leader
+/// position only brings the next poll forward to `pending_interval` after the last one, so
+/// however many writes land, a replica costs at most one extra poll per interval.
 pub(crate) async fn run<B: ReplicationBackend>(
     tracker: Arc<Tracker>,
     backend: B,
     pool: Pool<B::Manager>,
     config: TrackerConfig,
-    leader_hint: watch::Receiver<Option<Position>>,
-    changed: Arc<watch::Sender<u64>>,
+    mut ctx: Ctx,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = config.min_backoff;
@@ -62,32 +119,17 @@ pub(crate) async fn run<B: ReplicationBackend>(
         tracker.queries.fetch_add(1, Ordering::Relaxed);
         ryw_core::metrics::position_query(&tracker.name);
         let polled = poll(&tracker.name, &backend, &pool, config.poll_timeout).await;
+        let last_poll = tokio::time::Instant::now();
         let delay = match polled {
             Ok(at) => {
                 backoff = config.min_backoff;
-                let lag_bytes = match (&*leader_hint.borrow(), &at.applied) {
-                    (Some(Position::Lsn(l)), Position::Lsn(a)) => Some(l.bytes_since(*a)),
-                    _ => None,
-                };
-                ryw_core::metrics::replica_lag(&tracker.name, lag_bytes, at.lag_seconds);
-                ryw_core::metrics::replica_online(&tracker.name, true);
-                let moved = tracker.status.send_if_modified(|s| {
-                    let moved = !s.online || s.applied.as_ref() != Some(&at.applied);
-                    *s = ReplicaStatus {
-                        online: true,
-                        applied: Some(at.applied),
-                        lag_seconds: at.lag_seconds,
-                        lag_bytes,
-                        checked_at: Some(Instant::now()),
-                        error: None,
-                    };
-                    moved
-                });
-                if moved {
-                    changed.send_modify(|v| *v = v.wrapping_add(1));
+                if publish(&tracker, at, &ctx) {
+                    ctx.changed.send_modify(|v| *v = v.wrapping_add(1));
                 }
                 if tracker.waiters.load(Ordering::Acquire) > 0 {
                     config.busy_interval
+                } else if pending(&tracker, &ctx) {
+                    config.pending_interval
                 } else {
                     config.idle_interval
                 }
@@ -104,17 +146,36 @@ pub(crate) async fn run<B: ReplicationBackend>(
                     s.error = Some(e.to_string());
                 });
                 if was_online {
-                    changed.send_modify(|v| *v = v.wrapping_add(1));
+                    ctx.changed.send_modify(|v| *v = v.wrapping_add(1));
                 }
                 let d = backoff;
                 backoff = (backoff * 2).min(config.max_backoff);
                 d
             }
         };
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = tracker.wake.notified() => {}
-            _ = shutdown.changed() => return,
+        let mut next = last_poll + delay;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(next) => break,
+                () = tracker.wake.notified() => break,
+                r = ctx.leader_hint.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    // A write: poll at the pending cadence from the last poll, not at once.
+                    next = next.min(last_poll + config.pending_interval);
+                }
+                _ = shutdown.changed() => return,
+            }
         }
     }
+}
+
+/// Whether the leader is known to have commits this replica has not applied.
+fn pending(tracker: &Tracker, ctx: &Ctx) -> bool {
+    let status = tracker.status.borrow();
+    status
+        .applied
+        .as_ref()
+        .is_some_and(|a| ctx.history.oldest_missing(a).is_some())
 }

@@ -190,8 +190,9 @@ macro_rules! router_suite {
                     assert_eq!(read.value, 8);
                     assert_eq!(read.served_by, ServedBy::Leader);
                     assert_eq!(read.fallback, Some(FallbackReason::BudgetExhausted));
+                    // Never past the budget; sooner once the router sees the lag outlasts it.
                     assert!(
-                        read.waited >= budget && read.waited < budget + Duration::from_millis(500),
+                        read.waited < budget + Duration::from_millis(500),
                         "waited {:?} for a budget of {budget:?}",
                         read.waited
                     );

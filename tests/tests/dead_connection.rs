@@ -1,0 +1,150 @@
+//! Replica pools skip the per-checkout `SELECT 1`, so a pooled connection the server has
+//! closed can reach a read. The read must not fail for it: the dead connection is dropped
+//! (with the pool's idle ones) and the read runs once more on a fresh one. A read that fails
+//! on a live connection keeps its own error and is not run again.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use diesel::dsl::sql;
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
+use ryw::{
+    Error, Mysql, PoolConfig, Postgres, ReplicatedPool, ReplicationBackend, Router, RouterConfig,
+    TrackerConfig,
+};
+use ryw_core::ScopeKey;
+use ryw_testkit::{MariaDbTopology, PgTopology, Topology};
+
+/// One connection per replica (the read is sure to meet the one that dies), and a tracker
+/// that stays away from it meanwhile.
+fn config() -> (PoolConfig, RouterConfig) {
+    let slow = Duration::from_secs(600);
+    let tracker = TrackerConfig::default()
+        .with_idle_interval(slow)
+        .with_pending_interval(slow);
+    (
+        PoolConfig::default().with_max_size(1),
+        RouterConfig::default().with_tracker(tracker),
+    )
+}
+
+async fn read_one<B: ReplicationBackend>(
+    router: &Router<B>,
+    one: &'static str,
+) -> Result<ryw::Routed<i64>, Error>
+where
+    for<'a> diesel::dsl::select<diesel::expression::SqlLiteral<BigInt>>:
+        diesel_async::methods::LoadQuery<'a, B::Connection, i64>,
+{
+    router
+        .read(&ScopeKey::of("user_id", 9), async |conn| {
+            diesel::select(sql::<BigInt>(one))
+                .get_result::<i64>(conn)
+                .await
+                .map_err(Error::from_diesel)
+        })
+        .await
+}
+
+async fn read_missing<B: ReplicationBackend>(router: &Router<B>) -> Result<ryw::Routed<i64>, Error>
+where
+    for<'a> diesel::dsl::select<diesel::expression::SqlLiteral<BigInt>>:
+        diesel_async::methods::LoadQuery<'a, B::Connection, i64>,
+{
+    router
+        .read(&ScopeKey::of("user_id", 9), async |conn| {
+            diesel::select(sql::<BigInt>("(SELECT v FROM no_such_table)"))
+                .get_result::<i64>(conn)
+                .await
+                .map_err(Error::from_diesel)
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_reads_survive_a_killed_pooled_connection() {
+    const ONE: &str = "CAST(1 AS SIGNED)";
+    let topo = MariaDbTopology::start(1).await.unwrap();
+    let (pool_config, config) = config();
+    let pool = ReplicatedPool::builder(Mysql::new(), topo.primary_url())
+        .replica("r0", &topo.replica_urls()[0])
+        .config(pool_config)
+        .build()
+        .unwrap();
+    let router = Router::new(pool, config).await.unwrap();
+    assert!(router.ready(Duration::from_secs(10)).await);
+    let first = read_one(&router, ONE).await.unwrap();
+    assert!(!first.served_by.is_leader());
+
+    // The server closes every client connection but ours; the driver does not notice.
+    let mut admin = AsyncMysqlConnection::establish(&topo.replica_urls()[0])
+        .await
+        .unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let ids: Vec<Id> = diesel::sql_query(
+        "SELECT CAST(id AS SIGNED) AS id FROM information_schema.PROCESSLIST \
+         WHERE id <> CONNECTION_ID() AND user <> 'system user' AND command <> 'Daemon'",
+    )
+    .load(&mut admin)
+    .await
+    .unwrap();
+    assert!(
+        !ids.is_empty(),
+        "the router's connection is not on the replica"
+    );
+    for Id { id } in ids {
+        diesel::sql_query(format!("KILL {id}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    // The pooled connection is dead indeed: a plain checkout of it fails its first query.
+    let again = read_one(&router, ONE).await.unwrap();
+    assert!(!again.served_by.is_leader(), "{again:?}");
+    assert_eq!(again.value, 1);
+    assert_eq!(router.stats().dead_connections_retried, 1);
+
+    // A query that fails on a live connection keeps its error and runs once.
+    let err = read_missing(&router).await.unwrap_err();
+    assert!(err.to_string().contains("no_such_table"), "{err}");
+    assert_eq!(router.stats().dead_connections_retried, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_reads_survive_a_terminated_pooled_connection() {
+    const ONE: &str = "1::bigint";
+    let topo = PgTopology::start(1).await.unwrap();
+    let (pool_config, config) = config();
+    let pool = ReplicatedPool::builder(Postgres::new(), topo.primary_url())
+        .replica("r0", &topo.replica_urls()[0])
+        .config(pool_config)
+        .build()
+        .unwrap();
+    let router = Router::new(pool, config).await.unwrap();
+    assert!(router.ready(Duration::from_secs(10)).await);
+    assert!(!read_one(&router, ONE).await.unwrap().served_by.is_leader());
+
+    let mut admin = AsyncPgConnection::establish(&topo.replica_urls()[0])
+        .await
+        .unwrap();
+    let killed: i64 = diesel::select(sql::<BigInt>(
+        "(SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+          WHERE pid <> pg_backend_pid() AND backend_type = 'client backend')",
+    ))
+    .get_result(&mut admin)
+    .await
+    .unwrap();
+    assert!(killed > 0, "the router's connection is not on the replica");
+    // Postgres tells the client its session ended, so the pool may drop the connection at
+    // checkout already; either way the read is served by the replica, without an error.
+    let again = read_one(&router, ONE).await.unwrap();
+    assert!(!again.served_by.is_leader(), "{again:?}");
+    assert!(router.stats().dead_connections_retried <= 1);
+    let err = read_missing(&router).await.unwrap_err();
+    assert!(err.to_string().contains("no_such_table"), "{err}");
+}
