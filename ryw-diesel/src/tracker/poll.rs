@@ -68,10 +68,12 @@ fn publish(tracker: &Tracker, at: crate::backend::ReplicaPosition, ctx: &Ctx) ->
     let now = tokio::time::Instant::now();
     tracker.status.send_if_modified(|s| {
         let moved = !s.online || s.applied.as_ref() != Some(&at.applied);
-        // The newest commit seen applied since the last poll gives a fresh lag sample.
-        let sample = ctx
-            .history
-            .newly_applied(s.applied.as_ref(), &at.applied)
+        // The newest commit seen applied since the last poll gives a fresh lag sample (not
+        // at the first poll: what the replica had then, it may have applied long before).
+        let sample = s
+            .applied
+            .as_ref()
+            .and_then(|before| ctx.history.newly_applied(Some(before), &at.applied))
             .map(|t| now.saturating_duration_since(t));
         *s = ReplicaStatus {
             online: true,

@@ -1,0 +1,270 @@
+//! Read-your-writes strategies compared on the workload of `shared/ROUTING.md`, on the
+//! testkit's real PostgreSQL 15 with injected replication lag (the testkit's delaying proxy).
+//!
+//! 16 users (tokio tasks); each iteration writes the user's own row (a version counter) and
+//! reads it at once with probability 0.1, else only reads it; think time uniform 0–100 ms.
+//! Every read checks staleness: a version below the user's last write is a stale read.
+//! Scenarios: (a) one replica 200 ms behind, (b) one replica 50 ms behind, (c) two replicas,
+//! 50 ms and 400 ms behind. Strategies, each for D seconds: plain replica reads, leader only,
+//! sticky 5 s (Rails / Makara), a per-read position check without wait (GitLab), a per-read
+//! wait on a replica polled every 5 ms up to 1 s (MaxScale causal_reads) — the anchors,
+//! hand-written on ryw's plain pools — and ryw's router at several wait budgets (leader
+//! fallback), which form a curve.
+//!
+//! Prints per scenario a markdown table (reads, leader/replica share, stale reads, p50/p99 of
+//! all reads, p99 of reads right after a write, statements per read and per write counted with
+//! diesel instrumentation, pool `SELECT 1` included, and the statements run outside the user
+//! tasks — ryw's tracker polls — per read) and a verdict: for each correct anchor, ryw's best
+//! post-write p99 among its policies that put no more reads on the leader (a point further
+//! left and lower dominates), against that anchor's. Writes
+//! `docs/strategies.svg` (x: leader share, y: post-write p99).
+//!
+//! Run: `cargo bench -p ryw-integration-tests --bench strategies` (10 s per strategy, about
+//! 6 minutes), or `-- 3` for 3 s per strategy.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
+
+#[path = "strategies/anchors.rs"]
+mod anchors;
+#[path = "strategies/chart.rs"]
+mod chart;
+#[path = "strategies/workload.rs"]
+mod workload;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::dsl::sql;
+use diesel::sql_types::BigInt;
+use diesel_async::RunQueryDsl;
+use ryw_core::{Fallback, ReadPolicy};
+use ryw_diesel::{PoolConfig, Postgres, ReplicatedPool, Router, RouterConfig};
+use ryw_testkit::{PgTopology, Topology};
+use tokio::task::JoinSet;
+
+use chart::{Panel, Point};
+use workload::{Stats, Strategy, USERS};
+
+/// ryw wait budgets (leader fallback), ms: the points of its curve.
+const BUDGETS_MS: [u64; 7] = [0, 10, 25, 50, 100, 250, 1000];
+
+/// Brings a fresh router to the steady state of a long-running service: it has seen each
+/// replica apply a write, so it knows their replay lag (until then its first fenced reads
+/// wait up to their whole budget, as nothing says waiting cannot pay off). The write leaves
+/// every version as it was.
+async fn warm_up(router: &Router<Postgres>) {
+    router
+        .write(&ryw_core::ScopeKey::of("warm_up", 0), async |c| {
+            diesel::sql_query("UPDATE users SET v = v WHERE id = 1")
+                .execute(c)
+                .await
+                .map_err(ryw_diesel::Error::from_diesel)
+        })
+        .await
+        .expect("warm-up write");
+    let known = async {
+        while router
+            .replica_status()
+            .iter()
+            .any(|(_, s)| s.replay_lag.is_none())
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), known)
+        .await
+        .expect("the trackers never saw a replica apply the warm-up write");
+}
+
+async fn topology(replicas: usize) -> PgTopology {
+    let topo = PgTopology::start(replicas).await.expect("topology");
+    topo.execute_on_primary(anchors::SETUP_SQL)
+        .await
+        .expect("schema");
+    topo
+}
+
+/// One connection per user to every node, opened before the first measure.
+async fn warm(pool: &ReplicatedPool<Postgres>) {
+    let mut set = JoinSet::new();
+    for _ in 0..USERS {
+        for node in 0..=pool.replicas().len() {
+            let pool = pool.clone();
+            set.spawn(async move {
+                let mut c = match node {
+                    0 => pool.leader().await,
+                    n => pool.replica(n - 1).await,
+                }
+                .expect("connection");
+                let _: i64 = diesel::select(sql::<BigInt>("1::bigint"))
+                    .get_result(&mut *c)
+                    .await
+                    .expect("warm-up");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            });
+        }
+    }
+    while let Some(r) = set.join_next().await {
+        r.expect("warm-up task");
+    }
+}
+
+async fn caught_up(topo: &PgTopology) {
+    for r in 0..topo.replica_count() {
+        topo.wait_caught_up(r, Duration::from_secs(10))
+            .await
+            .expect("caught up");
+    }
+}
+
+fn print_table(title: &str, rows: &mut [(String, Stats)]) {
+    println!("\n### {title}\n");
+    println!(
+        "| strategy | reads | replica | leader | stale | p50 ms | p99 ms | post-write p99 ms \
+         | stmts/read | stmts/write | background stmts/read |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (label, s) in rows.iter_mut() {
+        let reads = s.reads().max(1) as f64;
+        let write_statements = s.user_statements - s.read_statements;
+        println!(
+            "| {label} | {} | {:.1}% | {:.1}% | {} | {:.2} | {:.1} | {:.1} \
+             | {:.2} | {:.2} | {:.2} |",
+            s.reads(),
+            100.0 - s.leader_pct(),
+            s.leader_pct(),
+            s.stale,
+            Stats::pct_ms(&mut s.reads_us, 0.5),
+            Stats::pct_ms(&mut s.reads_us, 0.99),
+            Stats::pct_ms(&mut s.post_write_us, 0.99),
+            s.read_statements as f64 / reads,
+            write_statements as f64 / s.writes.max(1) as f64,
+            (s.all_statements - s.user_statements) as f64 / reads,
+        );
+    }
+}
+
+async fn scenario(topo: &PgTopology, title: &str, lags_ms: &[u64], d: Duration) -> Panel {
+    eprintln!("{title}: {} s per strategy", d.as_secs_f64());
+    caught_up(topo).await;
+    let mut pool = ReplicatedPool::builder(Postgres::new(), topo.primary_url());
+    for (i, url) in topo.replica_urls().iter().enumerate() {
+        pool = pool.replica(format!("r{i}"), url);
+    }
+    let pool = pool
+        .config(PoolConfig::default().with_max_size(2 * USERS))
+        .build()
+        .expect("pool");
+    for (r, lag) in lags_ms.iter().enumerate() {
+        topo.set_lag(r, Duration::from_millis(*lag))
+            .await
+            .expect("lag");
+    }
+    warm(&pool).await;
+    let mut versions = anchors::versions(&pool).await;
+
+    let mut plan: Vec<(String, Option<ReadPolicy>)> = vec![
+        ("plain replica reads".into(), None),
+        ("leader only".into(), None),
+        ("sticky 5 s".into(), None),
+        ("per-read check, no wait".into(), None),
+        ("per-read wait ≤ 1 s".into(), None),
+    ];
+    for ms in BUDGETS_MS {
+        let label = if ms >= 1000 {
+            format!("ryw budget {} s", ms / 1000)
+        } else if ms == 0 {
+            "ryw budget 0".to_owned()
+        } else {
+            format!("ryw budget {ms}ms")
+        };
+        let policy = ReadPolicy::default()
+            .with_wait_budget(Duration::from_millis(ms))
+            .with_fallback(Fallback::Leader);
+        plan.push((label, Some(policy)));
+    }
+
+    let mut rows = Vec::new();
+    for (i, (label, policy)) in plan.into_iter().enumerate() {
+        caught_up(topo).await;
+        let strategy = match (i, policy) {
+            (_, Some(policy)) => {
+                let router = Router::new(pool.clone(), RouterConfig::default())
+                    .await
+                    .expect("router");
+                assert!(router.ready(Duration::from_secs(5)).await, "trackers");
+                warm_up(&router).await;
+                Strategy::Ryw { router, policy }
+            }
+            (0, None) => Strategy::Plain,
+            (1, None) => Strategy::Leader,
+            (2, None) => Strategy::Sticky(Duration::from_secs(5)),
+            (3, None) => Strategy::CheckNoWait,
+            (_, None) => Strategy::WaitThere {
+                poll: Duration::from_millis(5),
+                timeout: Duration::from_secs(1),
+            },
+        };
+        let stats = workload::run(&pool, strategy, &mut versions, d).await;
+        eprintln!("  {label}: {} reads, {} stale", stats.reads(), stats.stale);
+        rows.push((label, stats));
+    }
+    print_table(title, &mut rows);
+    let points = rows
+        .iter_mut()
+        .map(|(label, s)| Point {
+            label: label.clone(),
+            x: s.leader_pct(),
+            y: Stats::pct_ms(&mut s.post_write_us, 0.99),
+            stale: s.stale,
+            ryw: label.starts_with("ryw"),
+        })
+        .collect();
+    let panel = Panel {
+        title: title.to_owned(),
+        points,
+    };
+    println!("\n{}", chart::verdict(&panel));
+    for r in 0..lags_ms.len() {
+        topo.set_lag(r, Duration::ZERO).await.expect("lag");
+    }
+    panel
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let secs: f64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(10.0);
+    let d = Duration::from_secs_f64(secs.clamp(0.5, 600.0));
+    workload::count_statements();
+    println!(
+        "ryw strategies bench: PostgreSQL 15, {USERS} users, {} s per strategy; \
+         statements include the pool's `SELECT 1` on every checkout",
+        d.as_secs_f64()
+    );
+    let mut panels = Vec::new();
+    {
+        let topo = topology(1).await;
+        panels.push(scenario(&topo, "(a) one replica, lag 200 ms", &[200], d).await);
+        panels.push(scenario(&topo, "(b) one replica, lag 50 ms", &[50], d).await);
+    }
+    {
+        let topo = topology(2).await;
+        let title = "(c) two replicas, lag 50 ms and 400 ms";
+        panels.push(scenario(&topo, title, &[50, 400], d).await);
+    }
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/strategies.svg");
+    chart::write_svg(&path, &panels).expect("chart");
+    let shown = path.canonicalize().unwrap_or(path);
+    println!("\nchart written to {}", shown.display());
+}
