@@ -146,6 +146,18 @@ impl RywContext {
         Ok(changed)
     }
 
+    /// Raises the session-wide floor of `cluster`, which fences every later read of the
+    /// session whatever its scope (monotonic reads). Returns whether it changed.
+    ///
+    /// # Errors
+    /// [`RywError::ScopeKindMismatch`] when the session floor holds another kind.
+    pub fn raise_session_floor(&self, cluster: &ClusterId, floor: Floor) -> Result<bool, RywError> {
+        let mut st = self.lock();
+        let changed = st.floors.raise_session_floor(cluster, floor)?;
+        st.raised |= changed;
+        Ok(changed)
+    }
+
     /// Reconciles the floors of `cluster` with the leader's epoch history after a failover
     /// (see [`Floors::reconcile_epochs`]); returns the floors the failover lost.
     pub fn reconcile_epochs(&self, cluster: &ClusterId, history: &EpochHistory) -> Vec<LostFloor> {

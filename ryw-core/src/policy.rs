@@ -115,6 +115,11 @@ pub struct ReadPolicy {
     pub unfenced_window: Duration,
     /// What a read bound for the leader does when the leader's fallback slots are taken.
     pub when_leader_busy: LeaderBusy,
+    /// Monotonic reads: once the session has read a state, it never reads an older one. Each
+    /// read served under this policy raises the session-wide floor (in the context, so in the
+    /// token) to the position of the node that served it, read right after the read on the
+    /// same connection — one statement more per read. Off by default.
+    pub monotonic: bool,
 }
 
 impl ReadPolicy {
@@ -132,6 +137,7 @@ impl ReadPolicy {
             fallback: Fallback::Leader,
             unfenced_window: Self::DEFAULT_UNFENCED_WINDOW,
             when_leader_busy: LeaderBusy::Queue,
+            monotonic: false,
         }
     }
 
@@ -146,6 +152,13 @@ impl ReadPolicy {
     #[must_use]
     pub const fn with_fallback(mut self, fallback: Fallback) -> Self {
         self.fallback = fallback;
+        self
+    }
+
+    /// Turns monotonic reads on or off (see [`monotonic`](Self::monotonic)).
+    #[must_use]
+    pub const fn with_monotonic(mut self, on: bool) -> Self {
+        self.monotonic = on;
         self
     }
 
@@ -171,6 +184,7 @@ impl Default for ReadPolicy {
             fallback: Fallback::Leader,
             unfenced_window: Self::DEFAULT_UNFENCED_WINDOW,
             when_leader_busy: LeaderBusy::Queue,
+            monotonic: false,
         }
     }
 }

@@ -9,6 +9,7 @@ mod epochs;
 mod floor;
 mod leader_route;
 mod leader_slots;
+mod monotonic;
 mod outcome;
 mod overlap;
 mod pick;

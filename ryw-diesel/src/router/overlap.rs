@@ -69,7 +69,7 @@ impl<B: ReplicationBackend> Router<B> {
         let run = async {
             let _running = tracker.read_guard();
             let conn = self.replica_conn(i).await?;
-            Some(self.on_replica(i, conn, f.clone()).await)
+            Some(self.on_replica(i, conn, f.clone(), policy.monotonic).await)
         };
         let (stored, ran) = tokio::join!(self.stored(scope), run);
         let from_store = stored.as_ref().and_then(|s| s.position.clone());

@@ -7,6 +7,7 @@ use ryw_core::{Fallback, Position, ReadPolicy, ScopeKey, metrics};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
+use super::monotonic::Served;
 use super::overlap::Overlap;
 use super::replica_run::{Fell, Ran};
 use super::*;
@@ -83,7 +84,7 @@ impl<B: ReplicationBackend> Router<B> {
                         slot,
                         waited,
                     };
-                    return self.on_leader(fell, floor, f).await;
+                    return self.on_leader(fell, floor, f, policy.monotonic).await;
                 }
                 Pick::Fail => {
                     self.inner
@@ -115,11 +116,11 @@ impl<B: ReplicationBackend> Router<B> {
                     slot: Some(slot),
                     waited,
                 };
-                return self.on_leader(fell, floor, f).await;
+                return self.on_leader(fell, floor, f, policy.monotonic).await;
             };
             let served_by = ServedBy::Replica(Arc::clone(&tracker.name));
             self.count_read(&served_by, fenced, stale, None);
-            let ran = self.on_replica(i, conn, f.clone()).await;
+            let ran = self.on_replica(i, conn, f.clone(), policy.monotonic).await;
             drop(running);
             let value = match ran {
                 Ran::Done(v) => v?,
@@ -175,6 +176,9 @@ impl<B: ReplicationBackend> Router<B> {
             Some(FallbackReason::ReplicaDeadline),
         );
         let value = again(&mut conn).await?;
+        if policy.monotonic {
+            self.observe_read(&mut conn, Served::Leader).await;
+        }
         Ok(Routed {
             value,
             served_by: ServedBy::Leader,

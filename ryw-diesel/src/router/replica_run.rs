@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use ryw_core::Position;
 
 use super::leader_slots::Slot;
+use super::monotonic::Served;
 use super::*;
 
 /// A read bound for the leader: why, the fallback slot it holds while it runs, and how long
@@ -32,6 +33,7 @@ impl<B: ReplicationBackend> Router<B> {
         fell: Fell,
         floor: Option<Position>,
         f: F,
+        monotonic: bool,
     ) -> Result<Routed<R>, E>
     where
         F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Send,
@@ -42,6 +44,9 @@ impl<B: ReplicationBackend> Router<B> {
         let mut conn = self.leader_conn().await.map_err(E::from)?;
         self.count_read(&ServedBy::Leader, floor.is_some(), false, Some(fell.reason));
         let value = f(&mut conn).await?;
+        if monotonic {
+            self.observe_read(&mut conn, Served::Leader).await;
+        }
         Ok(Routed {
             value,
             served_by: ServedBy::Leader,
@@ -57,12 +62,14 @@ impl<B: ReplicationBackend> Router<B> {
     /// (the replica restarted, a network cut): when the closure fails and the connection does
     /// not answer a trivial statement either, it is dropped with the pool's idle ones and the
     /// read runs once more on a fresh connection. Reads are re-runnable (the closure is
-    /// `Clone`). A closure that fails on a live connection returns its error as is.
+    /// `Clone`). A closure that fails on a live connection returns its error as is. Under a
+    /// `monotonic` policy the session floor rises to the replica's position after the read.
     pub(super) async fn on_replica<R, E, F>(
         &self,
         i: usize,
         conn: Conn<B>,
         f: F,
+        monotonic: bool,
     ) -> Ran<Result<R, E>>
     where
         F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Clone + Send,
@@ -73,7 +80,12 @@ impl<B: ReplicationBackend> Router<B> {
         let deadline = self.inner.config.replica_read_timeout;
         let mut conn = conn;
         let first = match tokio::time::timeout(deadline, f.clone()(&mut conn)).await {
-            Ok(Ok(v)) => return Ran::Done(Ok(v)),
+            Ok(Ok(v)) => {
+                if monotonic {
+                    self.observe_read(&mut conn, Served::Replica(&name)).await;
+                }
+                return Ran::Done(Ok(v));
+            }
             Ok(Err(e)) => e,
             Err(_) => return Ran::Overran(self.abandon_read(&name, conn)),
         };
@@ -91,7 +103,13 @@ impl<B: ReplicationBackend> Router<B> {
             return Ran::Done(Err(first));
         };
         match tokio::time::timeout(deadline, f(&mut fresh)).await {
-            Ok(done) => Ran::Done(done),
+            Ok(Ok(v)) => {
+                if monotonic {
+                    self.observe_read(&mut fresh, Served::Replica(&name)).await;
+                }
+                Ran::Done(Ok(v))
+            }
+            Ok(Err(e)) => Ran::Done(Err(e)),
             Err(_) => Ran::Overran(self.abandon_read(&name, fresh)),
         }
     }

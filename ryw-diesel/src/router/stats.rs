@@ -71,6 +71,9 @@ pub struct RouterStats {
     pub waits_skipped: u64,
     /// Replica reads that met a dead pooled connection and ran again on a fresh one.
     pub dead_connections_retried: u64,
+    /// Monotonic reads after which neither the serving node's position nor the leader's
+    /// could be read (the session's next unfenced read was pinned to the leader).
+    pub monotonic_misses: u64,
 }
 
 #[derive(Default)]
@@ -97,6 +100,7 @@ pub(super) struct Counters {
     pub(super) leader_shed: AtomicU64,
     pub(super) waits_skipped: AtomicU64,
     pub(super) dead_connections_retried: AtomicU64,
+    pub(super) monotonic_misses: AtomicU64,
 }
 
 /// One rate limit per kind of warning an operator must see.
@@ -176,6 +180,7 @@ impl<B: ReplicationBackend> Router<B> {
             leader_fallback_limit: self.inner.leader_slots.limit(),
             waits_skipped: c.waits_skipped.load(Ordering::Relaxed),
             dead_connections_retried: c.dead_connections_retried.load(Ordering::Relaxed),
+            monotonic_misses: c.monotonic_misses.load(Ordering::Relaxed),
         }
     }
 }
