@@ -26,8 +26,8 @@ pub use connection_lost::is_connection_lost;
 pub use error::Error;
 pub use pool::{PoolConfig, ReplicatedPool};
 pub use router::{
-    ConnFn, DEFAULT_STORE_CAPACITY, FallbackReason, Routed, Router, RouterConfig, RouterStats,
-    ServedBy,
+    ApplyOn, ConnFn, DEFAULT_STORE_CAPACITY, FallbackReason, Replicated, Routed, Router,
+    RouterConfig, RouterStats, ServedBy, WriteFence,
 };
 pub use tracker::{ReplicaStatus, TrackerConfig};
 

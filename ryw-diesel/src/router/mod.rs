@@ -18,6 +18,7 @@ mod read;
 mod replica_run;
 mod stats;
 mod write;
+mod write_fence;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -41,6 +42,7 @@ use epochs::Epochs;
 pub use outcome::{FallbackReason, Routed, ServedBy};
 pub use stats::RouterStats;
 use stats::{Counters, Warnings};
+pub use write_fence::{ApplyOn, Replicated, WriteFence};
 
 /// How long a fenced read on a backend with a server-side wait first waits on the trackers.
 const SERVER_WAIT_GRACE: Duration = Duration::from_millis(30);
