@@ -80,6 +80,27 @@ pub trait ScopeStore: Send + Sync + 'static {
         ttl: Duration,
     ) -> StoreFuture<'a, ()>;
 
+    /// Raises the floors of every scope in `scopes` to cover `position` (a write that changed
+    /// them all). The default raises them one by one and returns the first error after trying
+    /// all; stores with a network hop do it in one round trip where they can.
+    fn raise_many<'a>(
+        &'a self,
+        cluster: &'a ClusterId,
+        scopes: &'a [ScopeKey],
+        position: &'a Position,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut first = None;
+            for scope in scopes {
+                if let Err(e) = self.raise(cluster, scope, position, ttl).await {
+                    first.get_or_insert(e);
+                }
+            }
+            first.map_or(Ok(()), Err)
+        })
+    }
+
     /// A short name for logs and metrics (`"memory"`, `"redis"`).
     fn name(&self) -> &'static str;
 }

@@ -30,7 +30,30 @@ impl<B: ReplicationBackend> Router<B> {
         E: From<Error> + Send,
         R: Send,
     {
-        let span = tracing::debug_span!("ryw.write", scope = %scope);
+        self.write_scopes(std::slice::from_ref(scope), f).await
+    }
+
+    /// As [`write`](Self::write) for a write that changes several scopes (a user and their
+    /// organisation): one transaction, one capture, and every scope's floor raised to it — in
+    /// the context (so the token) and in the store in one call
+    /// ([`ScopeStore::raise_many`](ryw_core::ScopeStore::raise_many): one round trip on a
+    /// standalone Redis).
+    ///
+    /// # Errors
+    /// As [`write`](Self::write); [`Error::Config`] for an empty `scopes`, before anything
+    /// runs.
+    pub async fn write_scopes<R, E, F>(&self, scopes: &[ScopeKey], f: F) -> Result<Routed<R>, E>
+    where
+        F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Send,
+        E: From<Error> + Send,
+        R: Send,
+    {
+        let Some(first) = scopes.first() else {
+            return Err(E::from(Error::Config(
+                "a write must name at least one scope".into(),
+            )));
+        };
+        let span = tracing::debug_span!("ryw.write", scope = %first, scopes = scopes.len());
         async move {
             let inner = &self.inner;
             let (mut conn, retries) = begin(&inner.pool).await.map_err(E::from)?;
@@ -43,10 +66,10 @@ impl<B: ReplicationBackend> Router<B> {
             drop(conn);
             let captured = match captured {
                 Ok(p) => Some(p),
-                Err(e) => self.recapture(scope, &e).await,
+                Err(e) => self.recapture(first, &e).await,
             };
             metrics::write(captured.is_some());
-            self.record_captured(scope, captured.as_ref()).await;
+            self.record_captured(scopes, captured.as_ref()).await;
             Ok(Routed {
                 value,
                 served_by: ServedBy::Leader,
@@ -109,14 +132,20 @@ impl<B: ReplicationBackend> Router<B> {
             position: p.clone(),
             epoch: self.inner.epochs.current(),
         });
-        self.record_captured(scope, captured.as_ref()).await;
+        self.record_captured(std::slice::from_ref(scope), captured.as_ref())
+            .await;
     }
 
-    async fn record_captured(&self, scope: &ScopeKey, captured: Option<&Captured>) {
+    async fn record_captured(&self, scopes: &[ScopeKey], captured: Option<&Captured>) {
         let inner = &self.inner;
         let ctx = RywContext::current();
+        let Some(first) = scopes.first() else {
+            return;
+        };
         let Some(captured) = captured else {
-            self.mark_unfenced(ctx.as_ref(), scope).await;
+            for scope in scopes {
+                self.mark_unfenced(ctx.as_ref(), scope).await;
+            }
             return;
         };
         self.observe_epoch(captured.epoch).await;
@@ -127,13 +156,15 @@ impl<B: ReplicationBackend> Router<B> {
                 .unfenced_by_setup
                 .fetch_add(1, Ordering::Relaxed);
             if !inner.warned_no_context.swap(true, Ordering::Relaxed) {
-                tracing::warn!(scope = %scope, "a write outside any RywContext on a router without a store: its floor goes nowhere and later reads of the scope are not fenced (run the request in RywContext::run / the RywLayer, or build the router with Router::new or Router::with_store)");
+                tracing::warn!(scope = %first, "a write outside any RywContext on a router without a store: its floor goes nowhere and later reads of the scope are not fenced (run the request in RywContext::run / the RywLayer, or build the router with Router::new or Router::with_store)");
             }
         }
         if let Some(ctx) = ctx {
-            let floor = Floor::new(position.clone()).with_epoch(captured.epoch);
-            if let Err(e) = ctx.raise_floor(&inner.cluster, scope, floor) {
-                tracing::warn!(scope = %scope, error = %e, "could not raise the context floor");
+            for scope in scopes {
+                let floor = Floor::new(position.clone()).with_epoch(captured.epoch);
+                if let Err(e) = ctx.raise_floor(&inner.cluster, scope, floor) {
+                    tracing::warn!(scope = %scope, error = %e, "could not raise the context floor");
+                }
             }
         }
         // The trackers poll at the pending cadence until their replica has it (no poll per
@@ -148,10 +179,10 @@ impl<B: ReplicationBackend> Router<B> {
         });
         if let Some(store) = &inner.store
             && let Err(e) = store
-                .raise(&inner.cluster, scope, position, inner.config.store_ttl)
+                .raise_many(&inner.cluster, scopes, position, inner.config.store_ttl)
                 .await
         {
-            self.store_failed(store.name(), scope, &e);
+            self.store_failed(store.name(), first, &e);
         }
     }
 

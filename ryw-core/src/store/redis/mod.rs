@@ -2,6 +2,7 @@
 //! Cluster.
 
 mod conn;
+mod many;
 mod ops;
 mod scripts;
 mod value;

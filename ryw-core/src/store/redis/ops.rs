@@ -48,7 +48,7 @@ impl RedisStore {
             .map_err(|e| store_err(format!("SET {mark:?}: {e}")))
     }
 
-    async fn raise_inner(
+    pub(super) async fn raise_inner(
         &self,
         key: String,
         scope: &ScopeKey,
@@ -147,6 +147,19 @@ impl ScopeStore for RedisStore {
     ) -> StoreFuture<'a, ()> {
         let key = self.key(cluster, scope);
         Box::pin(self.guarded("raise", self.raise_inner(key, scope, position, ttl)))
+    }
+
+    fn raise_many<'a>(
+        &'a self,
+        cluster: &'a ClusterId,
+        scopes: &'a [ScopeKey],
+        position: &'a Position,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(self.guarded(
+            "raise",
+            self.raise_many_inner(cluster, scopes, position, ttl),
+        ))
     }
 
     fn name(&self) -> &'static str {

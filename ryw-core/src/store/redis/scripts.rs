@@ -120,6 +120,19 @@ impl Script {
         self.parts.concat()
     }
 
+    /// The script's SHA1, loading it into Redis the first time.
+    pub(super) async fn sha(&self, conn: &mut Conn) -> redis::RedisResult<String> {
+        if let Some(sha) = self.sha.get() {
+            return Ok(sha.clone());
+        }
+        let sha: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(self.body())
+            .query_async(conn)
+            .await?;
+        Ok(self.sha.get_or_init(|| sha).clone())
+    }
+
     /// Runs the script on one key: `EVALSHA`, or `EVAL` when Redis lost its script cache.
     pub(super) async fn run<T: FromRedisValue>(
         &self,
@@ -127,17 +140,7 @@ impl Script {
         key: &str,
         args: &[&str],
     ) -> redis::RedisResult<T> {
-        let sha = match self.sha.get() {
-            Some(sha) => sha.clone(),
-            None => {
-                let sha: String = redis::cmd("SCRIPT")
-                    .arg("LOAD")
-                    .arg(self.body())
-                    .query_async(conn)
-                    .await?;
-                self.sha.get_or_init(|| sha).clone()
-            }
-        };
+        let sha = self.sha(conn).await?;
         let res = redis::cmd("EVALSHA")
             .arg(&sha)
             .arg(1)
