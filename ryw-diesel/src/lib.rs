@@ -40,7 +40,7 @@ pub use ryw_macros::read_your_writes;
 pub mod __private {
     pub use crate::repository::{
         AsRouter, RoutedError, RywErrorTarget, RywRepository, convert_ryw_error, policy, read,
-        scope_key, write,
+        scope_key, write, write_scopes,
     };
     pub use ryw_core::Fallback;
 }

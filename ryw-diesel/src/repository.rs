@@ -175,8 +175,27 @@ where
     E: Send,
     R: Send,
 {
+    write_scopes(router, std::slice::from_ref(scope), f).await
+}
+
+/// [`Router::write_scopes`] returning only the value (a `#[write(scopes(…))]` method).
+///
+/// # Errors
+/// As [`Router::write_scopes`].
+#[doc(hidden)]
+pub async fn write_scopes<B, R, E, F>(
+    router: &Router<B>,
+    scopes: &[ScopeKey],
+    f: F,
+) -> Result<R, RoutedError<E>>
+where
+    B: ReplicationBackend,
+    F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Send,
+    E: Send,
+    R: Send,
+{
     router
-        .write(scope, async move |conn: &mut B::Connection| {
+        .write_scopes(scopes, async move |conn: &mut B::Connection| {
             f(conn).await.map_err(RoutedError::User)
         })
         .await

@@ -121,6 +121,8 @@ impl Kind {
 pub(crate) struct MethodArgs {
     pub(crate) kind: Kind,
     pub(crate) scope: Option<LitStr>,
+    /// `#[write(scopes("user_id", "org_id"))]`: a write that changes several scopes.
+    pub(crate) scopes: Vec<LitStr>,
     pub(crate) wait_ms: Option<LitInt>,
     pub(crate) fallback: Option<Ident>,
     /// `policy = "name"`: a policy the router defines at run time.
@@ -161,6 +163,7 @@ pub(crate) fn take_marker(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Op
         let mut args = MethodArgs {
             kind,
             scope: None,
+            scopes: Vec::new(),
             wait_ms: None,
             fallback: None,
             policy: None,
@@ -174,6 +177,26 @@ pub(crate) fn take_marker(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Op
                     ("scope", _) => {
                         let lit: LitStr = meta.value()?.parse()?;
                         set_once(&mut args.scope, lit, &name, errors);
+                    }
+                    ("scopes", Kind::Write) => {
+                        let content;
+                        syn::parenthesized!(content in meta.input);
+                        let list = syn::punctuated::Punctuated::<LitStr, syn::Token![,]>::parse_terminated(&content)?;
+                        if !args.scopes.is_empty() {
+                            errors.at(name.span(), "duplicate `scopes`: list every scope once, in one `scopes(…)`");
+                        }
+                        for lit in list {
+                            if args.scopes.iter().any(|s| s.value() == lit.value()) {
+                                errors.at(lit.span(), format!("`{}` is listed twice in `scopes`", lit.value()));
+                            }
+                            args.scopes.push(lit);
+                        }
+                        if args.scopes.is_empty() {
+                            errors.at(name.span(), "`scopes(…)` names at least one parameter, e.g. `scopes(\"user_id\", \"org_id\")`");
+                        }
+                    }
+                    ("scopes", Kind::Read) => {
+                        return Err(meta.error("`#[read]` reads one scope: write `scope = \"param\"` (a read sees every write of that scope, whichever other scopes they changed)"));
                     }
                     ("wait_ms", Kind::Read) => {
                         let lit: LitInt = meta.value()?.parse()?;
@@ -218,7 +241,7 @@ pub(crate) fn take_marker(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Op
                     }
                     (other, Kind::Write) => {
                         return Err(meta.error(format!(
-                            "unknown argument `{other}`; `#[write]` takes only `scope = \"param\"` (writes always run on the leader)"
+                            "unknown argument `{other}`; `#[write]` takes only `scope = \"param\"` or `scopes(\"param\", …)` (writes always run on the leader)"
                         )));
                     }
                 }
@@ -227,6 +250,12 @@ pub(crate) fn take_marker(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Op
             if let Err(e) = res {
                 errors.push(e);
             }
+        }
+        if args.scope.is_some() && !args.scopes.is_empty() {
+            errors.at(
+                span,
+                "`scope` and `scopes` together: list every scope the write changes in `scopes(…)`",
+            );
         }
         found = Some(args);
     }

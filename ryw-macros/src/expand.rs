@@ -3,7 +3,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{ImplItem, ImplItemFn, Item, ItemImpl, ReturnType};
+use syn::{Ident, ImplItem, ImplItemFn, Item, ItemImpl, LitStr, ReturnType};
 
 use crate::attr::{Errors, ImplArgs, Kind, MethodArgs, parse_impl_args, take_marker};
 use crate::signature::{check_return, find_connection, find_scope, typed_inputs, without_lifetime};
@@ -46,7 +46,7 @@ pub(crate) fn read_your_writes(attr: TokenStream, item: TokenStream) -> TokenStr
         let Some(marker) = take_marker(&mut method.attrs, &mut errors) else {
             continue;
         };
-        needs_impl_scope |= marker.scope.is_none();
+        needs_impl_scope |= marker.scope.is_none() && marker.scopes.is_empty();
         let mut local = Errors::default();
         let generated = expand_method(method, &marker, &args, &krate, &mut local);
         match generated {
@@ -137,22 +137,37 @@ fn expand_method(
 
     let typed = typed_inputs(sig);
     let conn = find_connection(&typed, sig, kind, errors);
-    let scope_lit = marker.scope.as_ref().or(args.scope.as_ref());
-    let scope = scope_lit.and_then(|lit| {
-        find_scope(
-            &typed,
-            conn.map(|c| c.0),
-            lit,
-            marker.scope.is_some(),
-            name,
-            kind,
-            errors,
-        )
-    });
+    // The scope parameters: `scopes(…)`, else the method's or the impl's `scope`.
+    let lits: Vec<&LitStr> = if marker.scopes.is_empty() {
+        marker
+            .scope
+            .as_ref()
+            .or(args.scope.as_ref())
+            .into_iter()
+            .collect()
+    } else {
+        marker.scopes.iter().collect()
+    };
+    let method_level = marker.scope.is_some() || !marker.scopes.is_empty();
+    let found: Vec<Option<Ident>> = lits
+        .iter()
+        .map(|lit| {
+            find_scope(
+                &typed,
+                conn.map(|c| c.0),
+                lit,
+                method_level,
+                name,
+                kind,
+                errors,
+            )
+        })
+        .collect();
     let (ret_ty, err_ty) = check_return(&sig.output, sig, kind, errors);
 
-    let (conn, scope, ret_ty, scope_lit) = (conn?, scope?, ret_ty?, scope_lit?);
-    if !errors.is_empty() {
+    let (conn, ret_ty) = (conn?, ret_ty?);
+    let scopes: Vec<Ident> = found.into_iter().collect::<Option<_>>()?;
+    if scopes.is_empty() || !errors.is_empty() {
         return None;
     }
 
@@ -175,8 +190,20 @@ fn expand_method(
         Some(field) => quote!(#krate::__private::AsRouter::as_router(&self.#field)),
         None => quote!(#krate::__private::RywRepository::ryw_router(self)),
     };
-    let scope_str = scope_lit.value();
-    let scope_arg = quote_spanned!(scope.span()=> &#scope);
+    let keys: Vec<TokenStream> = lits
+        .iter()
+        .zip(&scopes)
+        .map(|(lit, scope)| {
+            let (s, arg) = (lit.value(), quote_spanned!(scope.span()=> &#scope));
+            quote!(#krate::__private::scope_key(#s, #arg))
+        })
+        .collect();
+    let many = !marker.scopes.is_empty();
+    let scope_init = if many {
+        quote!([#(#keys),*])
+    } else {
+        quote!(#(#keys)*)
+    };
     // ryw's own errors come back as `RoutedError::Ryw` and are converted into the method's
     // error type by one call spanned at that type (or at the return type when it is a
     // `Result` alias): a type without `From<ryw::Error>` is then one error, at that
@@ -199,6 +226,9 @@ fn expand_method(
         }
     };
     let call = match marker.kind {
+        Kind::Write if many => quote! {
+            #krate::__private::write_scopes(#router, &#scope_key, #body_fn).await
+        },
         Kind::Write => quote! {
             #krate::__private::write(#router, &#scope_key, #body_fn).await
         },
@@ -236,7 +266,7 @@ fn expand_method(
     };
     let new_block = syn::parse_quote! {{
         let #router = #router_expr;
-        let #scope_key = #krate::__private::scope_key(#scope_str, #scope_arg);
+        let #scope_key = #scope_init;
         let #body_fn = #body;
         match #call {
             ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#value),

@@ -74,3 +74,18 @@ fn not_on_an_impl() {
         quote! { struct Accounts; }
     ));
 }
+
+#[test]
+fn write_of_several_scopes() {
+    insta::assert_snapshot!(pretty(
+        quote!(router = "router"),
+        quote! {
+            impl Members {
+                #[write(scopes("user_id", "org_id"))]
+                pub async fn join(&self, conn: &mut AsyncPgConnection, user_id: i64, org_id: i64) -> Result<(), AppError> {
+                    add_member(conn, user_id, org_id).await
+                }
+            }
+        }
+    ));
+}

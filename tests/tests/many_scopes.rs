@@ -1,6 +1,7 @@
 //! A write that changes several scopes (a user and their organisation) raises every floor
 //! from one capture: in the context (so the token) and in the store, in one Redis round
-//! trip — counted by a relay in front of Redis, not timed.
+//! trip — counted by a relay in front of Redis, not timed. The same through the macro's
+//! `#[write(scopes("user_id", "org_id"))]`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -188,6 +189,67 @@ macro_rules! both_scopes_fenced {
 /// shared floor), and 2 cores starting three servers at once can be slow.
 const STORE_TIMEOUT: Duration = Duration::from_secs(3);
 
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error(transparent)]
+    Ryw(#[from] Error),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+/// The same through `#[read_your_writes]`: `#[write(scopes(…))]` on one backend's connection.
+macro_rules! members_repo {
+    ($repo:ident, $backend:ty, $conn:ty) => {
+        struct $repo {
+            router: Router<$backend>,
+        }
+
+        #[ryw::read_your_writes(router = "router")]
+        impl $repo {
+            #[write(scopes("user_id", "org_id"))]
+            async fn join(
+                &self,
+                conn: &mut $conn,
+                user_id: i64,
+                org_id: i64,
+                v: i64,
+            ) -> Result<(), AppError> {
+                let _ = (user_id, org_id);
+                diesel::sql_query(format!("UPDATE acct SET v = {v} WHERE id = 1"))
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            }
+
+            #[read(scope = "org_id")]
+            async fn org_value(&self, conn: &mut $conn, org_id: i64) -> Result<i64, AppError> {
+                let _ = org_id;
+                Ok(diesel::sql_query("SELECT v FROM acct WHERE id = 1")
+                    .get_result::<V>(conn)
+                    .await?
+                    .v)
+            }
+        }
+    };
+}
+
+members_repo!(PgMembers, Postgres, AsyncPgConnection);
+members_repo!(MariaMembers, Mysql, AsyncMysqlConnection);
+
+/// A write through the repository, then another device's read of the other scope.
+macro_rules! through_the_macro {
+    ($name:expr, $repo:expr) => {{
+        let repo = $repo;
+        RywContext::new().run(repo.join(2, 9, 7)).await.unwrap();
+        let seen = RywContext::new().run(repo.org_value(9)).await.unwrap();
+        assert_eq!(
+            seen, 7,
+            "{}: the organisation's read missed the member's write",
+            $name
+        );
+    }};
+}
+
 const SETUP: &str =
     "CREATE TABLE acct (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO acct VALUES (1, 0)";
 
@@ -218,6 +280,7 @@ async fn postgres_write_scopes_fences_every_scope() {
         AsyncPgConnection,
         &topo.replica_urls()[0]
     );
+    through_the_macro!("postgres", PgMembers { router });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,4 +310,5 @@ async fn mariadb_write_scopes_fences_every_scope() {
         AsyncMysqlConnection,
         &topo.replica_urls()[0]
     );
+    through_the_macro!("mariadb", MariaMembers { router });
 }

@@ -36,7 +36,7 @@ impl<B: ReplicationBackend> Router<B> {
     /// As [`write`](Self::write) for a write that changes several scopes (a user and their
     /// organisation): one transaction, one capture, and every scope's floor raised to it — in
     /// the context (so the token) and in the store in one call
-    /// ([`ScopeStore::raise_many`](ryw_core::ScopeStore::raise_many): one round trip on a
+    /// ([`ScopeStore::raise_many`]: one round trip on a
     /// standalone Redis).
     ///
     /// # Errors
