@@ -23,6 +23,7 @@
 //! | `ryw_floors_lost_total` | counter | — (floors beyond the end of their epoch after a failover: writes the failover lost) |
 //! | `ryw_epoch_changes_total` | counter | — (new leader epochs seen, e.g. a Postgres promotion) |
 //! | `ryw_reads_rerun_on_leader_total` | counter | — (replica reads abandoned at their deadline and run again on the leader) |
+//! | `ryw_verified_reads_total` | counter | `outcome` = `ok` / `mismatch` / `unchecked` (sampled fenced replica reads re-checked against the leader) |
 
 #![allow(unused_variables)] // arguments are unused when the feature is off
 
@@ -64,6 +65,8 @@ pub mod names {
     pub const EPOCH_CHANGES: &str = "ryw_epoch_changes_total";
     /// Replica reads abandoned at their deadline and run again on the leader.
     pub const READS_RERUN: &str = "ryw_reads_rerun_on_leader_total";
+    /// Sampled fenced replica reads re-checked against the leader, by outcome.
+    pub const VERIFIED_READS: &str = "ryw_verified_reads_total";
 }
 
 /// Counts a read served by `route` (`"replica"` or `"leader"`).
@@ -184,4 +187,11 @@ pub fn epoch_change() {
 pub fn read_rerun() {
     #[cfg(feature = "metrics")]
     metrics::counter!(names::READS_RERUN).increment(1);
+}
+
+/// Counts a sampled fenced replica read re-checked against the leader: `ok`, `mismatch` (the
+/// guarantee failed) or `unchecked` (the check itself could not run).
+pub fn verified_read(outcome: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(names::VERIFIED_READS, "outcome" => outcome).increment(1);
 }

@@ -42,6 +42,12 @@ pub struct RouterConfig {
     /// [`LeaderBusy::Queue`](ryw_core::LeaderBusy::Queue) before it fails with
     /// [`Error::LeaderBusy`](crate::Error::LeaderBusy).
     pub leader_queue_timeout: Duration,
+    /// Self-verification: one in this many reads is sampled, and a sampled read that was
+    /// fenced and served by a replica is checked against the leader afterwards (see
+    /// [`Router::read_verified`](super::Router::read_verified)); 0 turns it off (the
+    /// default). A check is one statement on the replica (and, for `read_verified`, the read
+    /// again on the leader).
+    pub verify_one_in: u32,
 }
 
 impl Default for RouterConfig {
@@ -57,6 +63,7 @@ impl Default for RouterConfig {
             max_replica_lag_bytes: 16 << 20,
             leader_fallback_limit: None,
             leader_queue_timeout: Duration::from_secs(2),
+            verify_one_in: 0,
         }
     }
 }
@@ -105,6 +112,13 @@ impl RouterConfig {
     pub fn with_leader_fallback_limit(mut self, limit: usize, queue: Duration) -> Self {
         self.leader_fallback_limit = Some(limit);
         self.leader_queue_timeout = queue;
+        self
+    }
+
+    /// Checks one in `n` fenced replica reads against the leader (0: off).
+    #[must_use]
+    pub fn with_verification(mut self, n: u32) -> Self {
+        self.verify_one_in = n;
         self
     }
 

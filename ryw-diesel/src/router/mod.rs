@@ -17,6 +17,7 @@ mod policies;
 mod read;
 mod replica_run;
 mod stats;
+mod verify;
 mod write;
 mod write_fence;
 

@@ -18,7 +18,7 @@ use ryw_core::{Position, ReadPolicy, ScopeKey, StoredFloor};
 
 use super::decide::{Decision, decide};
 use super::floor::{Requested, in_window};
-use super::replica_run::Ran;
+use super::replica_run::{After, Ran};
 use super::*;
 
 /// How an overlapped read ended.
@@ -59,6 +59,7 @@ impl<B: ReplicationBackend> Router<B> {
         requested: &Requested,
         (i, applied): (usize, Option<Position>),
         f: &F,
+        after: After<'_>,
     ) -> Overlap<R, E>
     where
         F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Clone + Send,
@@ -69,7 +70,7 @@ impl<B: ReplicationBackend> Router<B> {
         let run = async {
             let _running = tracker.read_guard();
             let conn = self.replica_conn(i).await?;
-            Some(self.on_replica(i, conn, f.clone(), policy.monotonic).await)
+            Some(self.on_replica(i, conn, f.clone(), after).await)
         };
         let (stored, ran) = tokio::join!(self.stored(scope), run);
         let from_store = stored.as_ref().and_then(|s| s.position.clone());

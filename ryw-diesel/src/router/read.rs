@@ -9,7 +9,7 @@ use tracing::Instrument as _;
 
 use super::monotonic::Served;
 use super::overlap::Overlap;
-use super::replica_run::{Fell, Ran};
+use super::replica_run::{After, Fell, Ran};
 use super::*;
 
 impl<B: ReplicationBackend> Router<B> {
@@ -48,6 +48,23 @@ impl<B: ReplicationBackend> Router<B> {
         E: From<Error> + Send,
         R: Send,
     {
+        self.read_sampled(scope, policy, f, self.sample()).await
+    }
+
+    /// [`read_with`](Self::read_with), with the position check of self-verification when
+    /// `sampled` (see `verify.rs`).
+    pub(super) async fn read_sampled<R, E, F>(
+        &self,
+        scope: &ScopeKey,
+        policy: &ReadPolicy,
+        f: F,
+        sampled: bool,
+    ) -> Result<Routed<R>, E>
+    where
+        F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Clone + Send,
+        E: From<Error> + Send,
+        R: Send,
+    {
         let span = tracing::debug_span!("ryw.read", scope = %scope);
         async move {
             let start = Instant::now();
@@ -56,7 +73,11 @@ impl<B: ReplicationBackend> Router<B> {
             // alongside the read instead of before it.
             let stored = match self.immediate(&requested, policy) {
                 Some(target) => {
-                    match self.overlapped(scope, policy, &requested, target, &f).await {
+                    let after = After::new(policy, scope, requested.floor.as_ref(), sampled);
+                    match self
+                        .overlapped(scope, policy, &requested, target, &f, after)
+                        .await
+                    {
                         Overlap::Done(out) => return out,
                         Overlap::Redo(stored) => stored,
                     }
@@ -120,7 +141,9 @@ impl<B: ReplicationBackend> Router<B> {
             };
             let served_by = ServedBy::Replica(Arc::clone(&tracker.name));
             self.count_read(&served_by, fenced, stale, None);
-            let ran = self.on_replica(i, conn, f.clone(), policy.monotonic).await;
+            let check = floor.as_ref().filter(|_| !stale);
+            let after = After::new(policy, scope, check, sampled);
+            let ran = self.on_replica(i, conn, f.clone(), after).await;
             drop(running);
             let value = match ran {
                 Ran::Done(v) => v?,

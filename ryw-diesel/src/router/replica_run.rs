@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use ryw_core::Position;
+use ryw_core::{Position, ReadPolicy, ScopeKey};
 
 use super::leader_slots::Slot;
 use super::monotonic::Served;
@@ -16,6 +16,28 @@ pub(super) struct Fell {
     pub(super) reason: FallbackReason,
     pub(super) slot: Option<Slot>,
     pub(super) waited: Duration,
+}
+
+/// What runs on a replica connection after a successful read: the monotonic session floor,
+/// and a sampled read's position check.
+#[derive(Clone, Copy)]
+pub(super) struct After<'a> {
+    monotonic: bool,
+    verify: Option<(&'a ScopeKey, &'a Position)>,
+}
+
+impl<'a> After<'a> {
+    pub(super) fn new(
+        policy: &ReadPolicy,
+        scope: &'a ScopeKey,
+        floor: Option<&'a Position>,
+        sampled: bool,
+    ) -> Self {
+        Self {
+            monotonic: policy.monotonic,
+            verify: floor.filter(|_| sampled).map(|f| (scope, f)),
+        }
+    }
 }
 
 /// How a read on a replica ended.
@@ -69,7 +91,7 @@ impl<B: ReplicationBackend> Router<B> {
         i: usize,
         conn: Conn<B>,
         f: F,
-        monotonic: bool,
+        after: After<'_>,
     ) -> Ran<Result<R, E>>
     where
         F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Clone + Send,
@@ -81,9 +103,7 @@ impl<B: ReplicationBackend> Router<B> {
         let mut conn = conn;
         let first = match tokio::time::timeout(deadline, f.clone()(&mut conn)).await {
             Ok(Ok(v)) => {
-                if monotonic {
-                    self.observe_read(&mut conn, Served::Replica(&name)).await;
-                }
+                self.after_read(&mut conn, &name, after).await;
                 return Ran::Done(Ok(v));
             }
             Ok(Err(e)) => e,
@@ -104,13 +124,20 @@ impl<B: ReplicationBackend> Router<B> {
         };
         match tokio::time::timeout(deadline, f(&mut fresh)).await {
             Ok(Ok(v)) => {
-                if monotonic {
-                    self.observe_read(&mut fresh, Served::Replica(&name)).await;
-                }
+                self.after_read(&mut fresh, &name, after).await;
                 Ran::Done(Ok(v))
             }
             Ok(Err(e)) => Ran::Done(Err(e)),
             Err(_) => Ran::Overran(self.abandon_read(&name, fresh)),
+        }
+    }
+
+    async fn after_read(&self, conn: &mut B::Connection, name: &str, after: After<'_>) {
+        if let Some((scope, floor)) = after.verify {
+            self.verify_position(conn, name, scope, floor).await;
+        }
+        if after.monotonic {
+            self.observe_read(conn, Served::Replica(name)).await;
         }
     }
 

@@ -74,6 +74,13 @@ pub struct RouterStats {
     /// Monotonic reads after which neither the serving node's position nor the leader's
     /// could be read (the session's next unfenced read was pinned to the leader).
     pub monotonic_misses: u64,
+    /// Sampled fenced replica reads that passed self-verification.
+    pub verified_reads: u64,
+    /// Sampled reads that failed it: the replica was behind the floor, or the leader
+    /// disagreed with its value. Each is also logged at `error`.
+    pub verify_mismatches: u64,
+    /// Sampled reads whose check could not run (the position or the leader's read failed).
+    pub verify_unchecked: u64,
 }
 
 #[derive(Default)]
@@ -101,6 +108,10 @@ pub(super) struct Counters {
     pub(super) waits_skipped: AtomicU64,
     pub(super) dead_connections_retried: AtomicU64,
     pub(super) monotonic_misses: AtomicU64,
+    pub(super) verified_reads: AtomicU64,
+    pub(super) verify_mismatches: AtomicU64,
+    pub(super) verify_unchecked: AtomicU64,
+    pub(super) verify_tick: AtomicU64,
 }
 
 /// One rate limit per kind of warning an operator must see.
@@ -181,6 +192,9 @@ impl<B: ReplicationBackend> Router<B> {
             waits_skipped: c.waits_skipped.load(Ordering::Relaxed),
             dead_connections_retried: c.dead_connections_retried.load(Ordering::Relaxed),
             monotonic_misses: c.monotonic_misses.load(Ordering::Relaxed),
+            verified_reads: c.verified_reads.load(Ordering::Relaxed),
+            verify_mismatches: c.verify_mismatches.load(Ordering::Relaxed),
+            verify_unchecked: c.verify_unchecked.load(Ordering::Relaxed),
         }
     }
 }

@@ -1,0 +1,198 @@
+//! Online self-verification catches a broken router. The break: a backend whose capture
+//! keeps returning the first position it saw (a stale capture cache), so every later floor
+//! is too low and the router serves replicas that miss the write. With every read sampled
+//! (`with_verification(1)`) and `read_verified` comparing with the leader, each stale read the
+//! broken router serves is counted as a mismatch; the honest router on the same servers serves
+//! none and counts none.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel::QueryableByName;
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
+use ryw::{
+    Captured, ClusterId, EpochHistory, Error, Mysql, Position, PositionKind, Postgres,
+    ReplicaPosition, ReplicatedPool, ReplicationBackend, Router, RouterConfig,
+};
+use ryw_core::{RywContext, ScopeKey};
+use ryw_testkit::{MariaDbTopology, PgTopology, Topology};
+
+/// A backend whose capture is stuck at the first position it captured.
+#[derive(Clone)]
+struct StuckCapture<B> {
+    inner: B,
+    first: Arc<Mutex<Option<Captured>>>,
+}
+
+impl<B: ReplicationBackend> ReplicationBackend for StuckCapture<B> {
+    type Connection = B::Connection;
+    type Manager = B::Manager;
+
+    fn manager(&self, url: &str, verify: bool) -> Self::Manager {
+        self.inner.manager(url, verify)
+    }
+
+    fn kind(&self) -> PositionKind {
+        self.inner.kind()
+    }
+
+    fn family(&self) -> &'static str {
+        self.inner.family()
+    }
+
+    async fn is_alive(&self, conn: &mut Self::Connection) -> bool {
+        self.inner.is_alive(conn).await
+    }
+
+    async fn cluster_id(&self, conn: &mut Self::Connection) -> Result<ClusterId, Error> {
+        self.inner.cluster_id(conn).await
+    }
+
+    async fn capture(&self, conn: &mut Self::Connection) -> Result<Captured, Error> {
+        let now = self.inner.capture(conn).await?;
+        Ok(self.first.lock().unwrap().get_or_insert(now).clone())
+    }
+
+    async fn leader_position(&self, conn: &mut Self::Connection) -> Result<Captured, Error> {
+        self.inner.leader_position(conn).await
+    }
+
+    async fn epoch_history(
+        &self,
+        conn: &mut Self::Connection,
+    ) -> Result<Option<EpochHistory>, Error> {
+        self.inner.epoch_history(conn).await
+    }
+
+    async fn replica_position(
+        &self,
+        conn: &mut Self::Connection,
+        node: &str,
+    ) -> Result<ReplicaPosition, Error> {
+        self.inner.replica_position(conn, node).await
+    }
+
+    fn has_server_wait(&self) -> bool {
+        self.inner.has_server_wait()
+    }
+
+    async fn server_wait(
+        &self,
+        conn: &mut Self::Connection,
+        node: &str,
+        position: &Position,
+        timeout: Duration,
+    ) -> Result<bool, Error> {
+        self.inner.server_wait(conn, node, position, timeout).await
+    }
+}
+
+#[derive(QueryableByName)]
+struct V {
+    #[diesel(sql_type = BigInt)]
+    v: i64,
+}
+
+const LAG: Duration = Duration::from_millis(300);
+const ROUNDS: i64 = 5;
+
+/// Writes then reads (verified) `ROUNDS` times; returns the stale reads the caller got.
+macro_rules! rounds {
+    ($router:expr, $conn:ty) => {{
+        let router = $router;
+        let user = ScopeKey::of("user_id", 1);
+        let mut stale = 0;
+        for v in 1..=ROUNDS {
+            let read = RywContext::new()
+                .run(async {
+                    router
+                        .write(&user, async move |c: &mut $conn| {
+                            diesel::sql_query(format!("UPDATE verified SET v = {v} WHERE id = 1"))
+                                .execute(c)
+                                .await
+                                .map_err(Error::from_diesel)
+                        })
+                        .await
+                        .unwrap();
+                    router
+                        .read_verified(
+                            &user,
+                            &router.policy(),
+                            async |c: &mut $conn| {
+                                diesel::sql_query("SELECT v FROM verified WHERE id = 1")
+                                    .get_result::<V>(c)
+                                    .await
+                                    .map(|r| r.v)
+                                    .map_err(Error::from_diesel)
+                            },
+                            |replica, leader| replica == leader,
+                        )
+                        .await
+                        .unwrap()
+                })
+                .await;
+            stale += i64::from(read.value < v);
+            // Let the replica catch up before the next round.
+            tokio::time::sleep(LAG * 2).await;
+        }
+        stale
+    }};
+}
+
+fn stuck<B>(inner: B) -> StuckCapture<B> {
+    StuckCapture {
+        inner,
+        first: Arc::new(Mutex::new(None)),
+    }
+}
+
+macro_rules! verify_both {
+    ($name:expr, $topo:expr, $backend:expr, $conn:ty) => {{
+        let topo = $topo;
+        topo.execute_on_primary(
+            "CREATE TABLE verified (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO verified VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+        topo.wait_caught_up(0, Duration::from_secs(30)).await.unwrap();
+        topo.set_lag(0, LAG).await.unwrap();
+        let config = RouterConfig::default().with_verification(1);
+        macro_rules! pool {
+            ($b:expr) => {
+                ReplicatedPool::builder($b, topo.primary_url())
+                    .replica("r0", &topo.replica_urls()[0])
+                    .build()
+                    .unwrap()
+            };
+        }
+        let honest = Router::new(pool!($backend), config).await.unwrap();
+        assert!(honest.ready(Duration::from_secs(10)).await);
+        let clean = rounds!(&honest, $conn);
+        let h = honest.stats();
+        println!("{}: honest {clean} stale, {:?}", $name, (h.verified_reads, h.verify_mismatches, h.verify_unchecked));
+        assert_eq!((clean, h.verify_mismatches), (0, 0), "{}", $name);
+        assert!(h.verified_reads > 0, "{}: nothing was verified: {h:?}", $name);
+
+        let broken = Router::new(pool!(stuck($backend)), config).await.unwrap();
+        assert!(broken.ready(Duration::from_secs(10)).await);
+        let bad = rounds!(&broken, $conn);
+        let b = broken.stats();
+        println!("{}: broken {bad} stale, {:?}", $name, (b.verified_reads, b.verify_mismatches, b.verify_unchecked));
+        assert!(bad > 0, "{}: the broken router served no stale read: the test proves nothing", $name);
+        assert_eq!(b.verify_mismatches, u64::try_from(bad).unwrap(), "{}: {b:?}", $name);
+    }};
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_verification_catches_a_broken_router() {
+    let topo = PgTopology::start(1).await.unwrap();
+    verify_both!("postgres", &topo, Postgres::new(), AsyncPgConnection);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_verification_catches_a_broken_router() {
+    let topo = MariaDbTopology::start(1).await.unwrap();
+    verify_both!("mariadb", &topo, Mysql::new(), AsyncMysqlConnection);
+}
