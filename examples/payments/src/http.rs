@@ -9,12 +9,13 @@ use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::repo::{AppError, Payment, Payments};
+use ryw::layer::TokenIssuer;
 
 /// The largest payment accepted, in cents.
 pub const MAX_CENTS: i64 = 10_000_000;
@@ -65,6 +66,11 @@ pub struct PayRequest {
 pub struct BalanceBody {
     /// Balance in cents.
     pub balance: i64,
+    /// With a payment: the session token after it (also in the `ryw-token` header), so a
+    /// client that renders the new balance at once can keep the token with it and send it
+    /// on its next request — from this device or another — to read its own write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// `?routing=plain` reads a replica without a fence (for the demo's comparison).
@@ -188,6 +194,7 @@ impl IntoResponse for AppError {
 async fn pay<R: Payments>(
     State(st): State<Arc<AppState<R>>>,
     Path(user): Path<i64>,
+    issuer: Option<Extension<TokenIssuer>>,
     Json(req): Json<PayRequest>,
 ) -> Result<(StatusCode, Json<BalanceBody>), AppError> {
     if !(1..=MAX_CENTS).contains(&req.cents) {
@@ -197,7 +204,8 @@ async fn pay<R: Payments>(
         });
     }
     let balance = st.repo.pay(user, req.cents).await?;
-    Ok((StatusCode::CREATED, Json(BalanceBody { balance })))
+    let token = issuer.and_then(|Extension(i)| i.token());
+    Ok((StatusCode::CREATED, Json(BalanceBody { balance, token })))
 }
 
 async fn balance<R: Payments>(
@@ -211,7 +219,10 @@ async fn balance<R: Payments>(
     } else {
         st.repo.balance(user).await?
     };
-    Ok(Json(BalanceBody { balance }))
+    Ok(Json(BalanceBody {
+        balance,
+        token: None,
+    }))
 }
 
 async fn history<R: Payments>(

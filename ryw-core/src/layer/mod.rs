@@ -90,9 +90,11 @@ pub use cookie::SameSite;
 use crate::warn::RateLimited;
 use crate::{RywContext, RywError, TokenCodec};
 
+mod issuer;
 mod session_cookie;
 mod stats;
 
+pub use issuer::TokenIssuer;
 pub use session_cookie::CookieConfig;
 
 use stats::rejection_reason;
@@ -260,7 +262,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
         // The clone may not be ready: keep the ready service for this call (tower convention).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -268,6 +270,8 @@ where
 
         let ctx = RywContext::new();
         shared.import(&ctx, req.headers());
+        req.extensions_mut()
+            .insert(TokenIssuer::new(Arc::clone(&shared.codec)));
 
         Box::pin(async move {
             // `call` itself runs inside the context too: a service doing work synchronously in
