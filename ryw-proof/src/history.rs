@@ -20,6 +20,9 @@ pub enum Mode {
     /// Writes on the leader, reads on any replica with no fence: the baseline that must be
     /// stale under the same faults, or the run proves nothing.
     Plain,
+    /// As [`Ryw`](Self::Ryw), with monotonic reads opted in
+    /// (`ReadPolicy::with_monotonic(true)`).
+    RywMonotonic,
 }
 
 impl Mode {
@@ -29,6 +32,7 @@ impl Mode {
         match self {
             Self::Ryw => "ryw",
             Self::Plain => "plain replica reads",
+            Self::RywMonotonic => "ryw, monotonic",
         }
     }
 }

@@ -101,7 +101,9 @@ pub async fn run<T: FaultTarget, B: ProofBackend>(
     settings: RunSettings,
 ) -> Result<RunOutcome, ProofError> {
     let cfg = settings.workload;
-    let scopes = i64::from(cfg.ryw_sessions) + i64::from(cfg.plain_sessions);
+    let scopes = i64::from(cfg.ryw_sessions)
+        + i64::from(cfg.plain_sessions)
+        + i64::from(cfg.monotonic_sessions);
     topo.execute_on_primary(&setup_sql(scopes)).await?;
     for r in 0..topo.replica_count() {
         topo.set_lag(r, Duration::ZERO).await?;
@@ -151,6 +153,14 @@ pub async fn run<T: FaultTarget, B: ProofBackend>(
     for i in 0..cfg.plain_sessions {
         let id = cfg.ryw_sessions + i;
         tasks.push(tokio::spawn(session(Arc::clone(&shared), id, Mode::Plain)));
+    }
+    for i in 0..cfg.monotonic_sessions {
+        let id = cfg.ryw_sessions + cfg.plain_sessions + i;
+        tasks.push(tokio::spawn(session(
+            Arc::clone(&shared),
+            id,
+            Mode::RywMonotonic,
+        )));
     }
     let (stop_tx, stop) = watch::channel(false);
     let nemesis = Nemesis::new(topo, redis, &backend, &rec);

@@ -31,6 +31,12 @@ pub struct WorkloadConfig {
     pub ryw_sessions: u32,
     /// Sessions reading replicas plainly.
     pub plain_sessions: u32,
+    /// Sessions through ryw with monotonic reads opted in.
+    pub monotonic_sessions: u32,
+    /// Share of a ryw session's reads (either kind) that read another ryw session's scope,
+    /// which no floor of its own fences: there only monotonic reads keep it from going back
+    /// in time.
+    pub cross_read_ratio: f64,
     /// Operations per mode, over all its sessions (the run ends when both are done, or at
     /// `duration`).
     pub ops: u64,
@@ -53,6 +59,8 @@ impl Default for WorkloadConfig {
         Self {
             ryw_sessions: 16,
             plain_sessions: 8,
+            monotonic_sessions: 0,
+            cross_read_ratio: 0.0,
             ops: u64::MAX,
             duration: Duration::from_secs(30),
             write_ratio: 0.3,
@@ -212,11 +220,12 @@ pub async fn session<B: ProofBackend>(shared: Arc<Shared<B>>, id: u32, mode: Mod
         token: None,
         rng: StdRng::seed_from_u64(cfg.seed ^ (u64::from(id) << 32) ^ mode as u64),
         rr: id as usize,
-        via_macro: id % 2 == 1,
+        // The macro's reads take the router's policy: monotonic sessions call the router.
+        via_macro: id % 2 == 1 && mode == Mode::Ryw,
         saw_late: false,
     };
     let left = match mode {
-        Mode::Ryw => &shared.ryw_left,
+        Mode::Ryw | Mode::RywMonotonic => &shared.ryw_left,
         Mode::Plain => &shared.plain_left,
     };
     while Instant::now() < shared.ends_at() && left.fetch_sub(1, Ordering::Relaxed) > 0 {
@@ -228,11 +237,12 @@ pub async fn session<B: ProofBackend>(shared: Arc<Shared<B>>, id: u32, mode: Mod
         if joined {
             s.saw_late = true;
         }
-        if mode == Mode::Ryw && joined && s.id.is_multiple_of(2) {
+        let routed = mode != Mode::Plain;
+        if routed && joined && s.id.is_multiple_of(2) {
             let t = shared.rec.now_ns();
             s.instance = u32::try_from(shared.routers.len()).unwrap_or(0);
             shared.rec.op(s.op(OpKind::Move, t));
-        } else if mode == Mode::Ryw && s.rng.random_bool(cfg.move_ratio) {
+        } else if routed && s.rng.random_bool(cfg.move_ratio) {
             let t = shared.rec.now_ns();
             if s.rng.random_bool(0.5) {
                 s.device += 1;
@@ -243,8 +253,8 @@ pub async fn session<B: ProofBackend>(shared: Arc<Shared<B>>, id: u32, mode: Mod
         }
         let write = s.rng.random_bool(cfg.write_ratio);
         let op = match (mode, write) {
-            (Mode::Ryw, true) => ryw_write(&shared, &mut s).await,
-            (Mode::Ryw, false) => ryw_read(&shared, &mut s).await,
+            (Mode::Ryw | Mode::RywMonotonic, true) => ryw_write(&shared, &mut s).await,
+            (Mode::Ryw | Mode::RywMonotonic, false) => ryw_read(&shared, &mut s).await,
             (Mode::Plain, true) => plain_write(&shared, &mut s).await,
             (Mode::Plain, false) => plain_read(&shared, &mut s).await,
         };
@@ -320,17 +330,27 @@ fn finish<B: ProofBackend>(
 }
 
 async fn ryw_read<B: ProofBackend>(shared: &Shared<B>, s: &mut Session) -> Op {
-    let scope = s.scope;
+    let cfg = shared.config;
+    // Now and then another ryw session's scope (scopes 1..=ryw_sessions).
+    let scope = if cfg.ryw_sessions > 1 && s.rng.random_bool(cfg.cross_read_ratio) {
+        i64::from(s.rng.random_range(1..=cfg.ryw_sessions))
+    } else {
+        s.scope
+    };
     let mut op = s.op(OpKind::Read, shared.rec.now_ns());
+    op.scope = scope;
     let (router, repo) = instance(shared, s);
     let ctx = context(shared, s);
     let key = ScopeKey::of("user_id", scope);
     let via_macro = s.via_macro;
+    let policy = router.policy().with_monotonic(s.mode == Mode::RywMonotonic);
     let fut = ctx.clone().run(async move {
         if via_macro {
             repo.version(scope).await.map(|v| (v, None))
         } else {
-            let r = router.read(&key, async move |conn| B::version(conn, scope).await);
+            let r = router.read_with(&key, &policy, async move |conn| {
+                B::version(conn, scope).await
+            });
             r.await.map(|r| (r.value, Some(r.served_by)))
         }
     });
