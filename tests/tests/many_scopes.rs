@@ -2,7 +2,12 @@
 //! from one capture: in the context (so the token) and in the store, in one Redis round
 //! trip — counted by a relay in front of Redis, not timed. The same through the macro's
 //! `#[write(scopes("user_id", "org_id"))]`.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,7 +20,7 @@ use ryw::{Error, Mysql, Postgres, ReplicatedPool, Router, RouterConfig};
 use ryw_core::position::Lsn;
 use ryw_core::store::RedisStore;
 use ryw_core::{ClusterId, KeyRing, Position, RywContext, ScopeKey, ScopeStore, TokenCodec};
-use ryw_testkit::{MariaDbTopology, PgTopology, RedisServer, Topology};
+use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, RedisServer, Topology};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -285,10 +290,26 @@ async fn postgres_write_scopes_fences_every_scope() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_write_scopes_fences_every_scope() {
-    let (topo, redis) = (
+    Box::pin(mysql_family(
+        "mariadb",
         MariaDbTopology::start(1).await.unwrap(),
-        RedisServer::start().await.unwrap(),
-    );
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_write_scopes_fences_every_scope() {
+    Box::pin(mysql_family(
+        "mysql",
+        MysqlTopology::start(1).await.unwrap(),
+    ))
+    .await;
+}
+
+/// MariaDB and MySQL (MySQL's GTID sets merge in the store by compare-and-set, one scope at a
+/// time).
+async fn mysql_family<T: Topology>(name: &str, topo: T) {
+    let redis = RedisServer::start().await.unwrap();
     topo.execute_on_primary(SETUP).await.unwrap();
     topo.wait_caught_up(0, Duration::from_secs(30))
         .await
@@ -304,11 +325,6 @@ async fn mariadb_write_scopes_fences_every_scope() {
         .await
         .unwrap();
     assert!(router.ready(Duration::from_secs(10)).await);
-    both_scopes_fenced!(
-        "mariadb",
-        &router,
-        AsyncMysqlConnection,
-        &topo.replica_urls()[0]
-    );
-    through_the_macro!("mariadb", MariaMembers { router });
+    both_scopes_fenced!(name, &router, AsyncMysqlConnection, &topo.replica_urls()[0]);
+    through_the_macro!(name, MariaMembers { router });
 }

@@ -5,7 +5,12 @@
 //! second read goes back in time; with `ReadPolicy::with_monotonic(true)` the first read raised
 //! the session floor to the position its replica had applied, and the second never reads
 //! older than the first.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +21,7 @@ use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 use ryw::{Error, Mysql, Postgres, ReplicatedPool, Router, RouterConfig};
 use ryw_core::{RywContext, ScopeKey};
-use ryw_testkit::{MariaDbTopology, PgTopology, Topology};
+use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
 #[derive(QueryableByName)]
 struct V {
@@ -137,9 +142,9 @@ async fn postgres_sessions_never_read_back_in_time() {
     assert_eq!(router.stats().monotonic_misses, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mariadb_sessions_never_read_back_in_time() {
-    let topo = Arc::new(MariaDbTopology::start(2).await.unwrap());
+/// The MySQL family: MariaDB and MySQL, one code path.
+async fn mysql_family<T: Topology + Send + Sync + 'static>(topo: T) {
+    let topo = Arc::new(topo);
     topo.execute_on_primary("CREATE TABLE mono (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO mono VALUES (1, 0)")
         .await
         .unwrap();
@@ -186,4 +191,14 @@ async fn mariadb_sessions_never_read_back_in_time() {
     );
     assert_eq!(monotonic, 0);
     assert_eq!(router.stats().monotonic_misses, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_sessions_never_read_back_in_time() {
+    Box::pin(mysql_family(MariaDbTopology::start(2).await.unwrap())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_sessions_never_read_back_in_time() {
+    Box::pin(mysql_family(MysqlTopology::start(2).await.unwrap())).await;
 }

@@ -17,7 +17,7 @@ use ryw::{
     ReplicaPosition, ReplicatedPool, ReplicationBackend, Router, RouterConfig,
 };
 use ryw_core::{RywContext, ScopeKey};
-use ryw_testkit::{MariaDbTopology, PgTopology, Topology};
+use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
 /// A backend whose capture is stuck at the first position it captured.
 #[derive(Clone)]
@@ -195,4 +195,10 @@ async fn postgres_verification_catches_a_broken_router() {
 async fn mariadb_verification_catches_a_broken_router() {
     let topo = MariaDbTopology::start(1).await.unwrap();
     verify_both!("mariadb", &topo, Mysql::new(), AsyncMysqlConnection);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_verification_catches_a_broken_router() {
+    let topo = MysqlTopology::start(1).await.unwrap();
+    verify_both!("mysql", &topo, Mysql::new(), AsyncMysqlConnection);
 }

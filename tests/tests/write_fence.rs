@@ -3,7 +3,12 @@
 //! it names see it at once. The typed outcome says which replicas applied it, and a budget
 //! shorter than the lag says the fence did not hold. Postgres waits on the trackers,
 //! MariaDB runs the server-side wait on each replica.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout
+)]
 
 use std::time::Duration;
 
@@ -12,7 +17,7 @@ use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
 use ryw::{ApplyOn, Error, Mysql, Postgres, ReplicatedPool, Router, RouterConfig, WriteFence};
 use ryw_core::ScopeKey;
-use ryw_testkit::{MariaDbTopology, PgTopology, Topology};
+use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
 #[derive(QueryableByName)]
 struct V {
@@ -118,7 +123,24 @@ async fn postgres_fenced_writes_are_seen_by_plain_replica_reads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_fenced_writes_are_seen_by_plain_replica_reads() {
-    let topo = MariaDbTopology::start(2).await.unwrap();
+    Box::pin(mysql_family(
+        "mariadb",
+        MariaDbTopology::start(2).await.unwrap(),
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_fenced_writes_are_seen_by_plain_replica_reads() {
+    Box::pin(mysql_family(
+        "mysql",
+        MysqlTopology::start(2).await.unwrap(),
+    ))
+    .await;
+}
+
+/// MariaDB and MySQL: the server-side wait on each replica.
+async fn mysql_family<T: Topology>(name: &str, topo: T) {
     topo.execute_on_primary(
         "CREATE TABLE posts (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO posts VALUES (1, 0)",
     )
@@ -136,12 +158,7 @@ async fn mariadb_fenced_writes_are_seen_by_plain_replica_reads() {
         .await
         .unwrap();
     assert!(router.ready(Duration::from_secs(10)).await);
-    scenario!(
-        "mariadb",
-        &router,
-        AsyncMysqlConnection,
-        topo.replica_urls()
-    );
+    scenario!(name, &router, AsyncMysqlConnection, topo.replica_urls());
     assert!(
         router.stats().server_waits == 0,
         "fence waits are not read waits"

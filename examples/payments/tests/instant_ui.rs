@@ -12,7 +12,7 @@ use payments::repo::{MariaPayments, Payments, PgPayments, schema};
 use reqwest::Client;
 use ryw::layer::RywLayer;
 use ryw::{KeyRing, Mysql, Postgres, ReplicatedPool, Router, RouterConfig, TokenCodec};
-use ryw_testkit::{MariaDbTopology, PgTopology, Topology};
+use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
 const LAG: Duration = Duration::from_millis(300);
 
@@ -125,7 +125,23 @@ async fn postgres_payment_response_carries_balance_and_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_payment_response_carries_balance_and_token() {
-    let topo = MariaDbTopology::start(1).await.unwrap();
+    Box::pin(mysql_family(
+        "mariadb",
+        MariaDbTopology::start(1).await.unwrap(),
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_payment_response_carries_balance_and_token() {
+    Box::pin(mysql_family(
+        "mysql",
+        MysqlTopology::start(1).await.unwrap(),
+    ))
+    .await;
+}
+
+async fn mysql_family<T: Topology>(name: &str, topo: T) {
     for stmt in schema(false, 4, 1_000) {
         topo.execute_on_primary(&stmt).await.unwrap();
     }
@@ -142,10 +158,5 @@ async fn mariadb_payment_response_carries_balance_and_token() {
         .unwrap();
     assert!(router.ready(Duration::from_secs(5)).await);
     let r = router.clone();
-    instant_ui(
-        "mariadb",
-        MariaPayments { router },
-        Box::new(move || r.stats()),
-    )
-    .await;
+    instant_ui(name, MariaPayments { router }, Box::new(move || r.stats())).await;
 }
