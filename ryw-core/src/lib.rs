@@ -46,7 +46,7 @@ pub use redis;
 pub use context::RywContext;
 pub use error::RywError;
 pub use floors::{
-    ClusterFloors, ClusterId, EpochHistory, Floor, Floors, LostFloor, ScopeKey, ScopeValue,
+    ClusterFloors, ClusterId, EpochHistory, Family, Floor, Floors, LostFloor, ScopeKey, ScopeValue,
 };
 pub use policy::{Fallback, LeaderBusy, ReadPolicy};
 pub use position::{Position, PositionKind};

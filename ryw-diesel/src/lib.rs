@@ -8,6 +8,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backend;
+mod conn_fn;
 mod connection_lost;
 mod error;
 mod leader_history;
@@ -19,7 +20,7 @@ mod transaction;
 
 #[cfg(feature = "postgres")]
 pub use backend::Postgres;
-pub use backend::{Captured, ReplicaPosition, ReplicationBackend};
+pub use backend::{Captured, ReplicaPosition, ReplicationBackend, WaitMethod, WaitOutcome};
 #[cfg(feature = "mysql")]
 pub use backend::{Dialect, Mysql};
 pub use connection_lost::is_connection_lost;

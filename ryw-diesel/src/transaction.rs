@@ -5,8 +5,8 @@ use diesel_async::{AsyncConnection, TransactionManager};
 
 use crate::Error;
 use crate::backend::ReplicationBackend;
+use crate::conn_fn::ConnFn;
 use crate::pool::{Conn, ReplicatedPool};
-use crate::router::ConnFn;
 
 type Tm<C> = <C as AsyncConnection>::TransactionManager;
 

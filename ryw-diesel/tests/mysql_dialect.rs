@@ -9,7 +9,7 @@ use std::time::Duration;
 use ryw_core::position::{GtidList, GtidSet, LogPosition};
 use ryw_core::{Position, PositionKind};
 use ryw_diesel::backend::wait_statement;
-use ryw_diesel::{Dialect, Mysql, ReplicationBackend};
+use ryw_diesel::{Dialect, Mysql, ReplicationBackend, WaitMethod};
 
 #[test]
 fn dialect_is_detected_from_version_strings() {
@@ -117,7 +117,13 @@ fn the_backend_reports_its_dialects_position_kind() {
         Mysql::with_dialect(Dialect::MariaDb).kind(),
         PositionKind::GtidList
     );
-    assert_eq!(Mysql::with_dialect(Dialect::Mysql8).family(), "mysql:");
-    assert_eq!(Mysql::with_dialect(Dialect::MariaDb).family(), "mariadb:");
-    assert!(Mysql::new().has_server_wait());
+    assert_eq!(
+        Mysql::with_dialect(Dialect::Mysql8).family().prefix(),
+        "mysql:"
+    );
+    assert_eq!(
+        Mysql::with_dialect(Dialect::MariaDb).family().prefix(),
+        "mariadb:"
+    );
+    assert_eq!(Mysql::WAIT, WaitMethod::ServerSide);
 }

@@ -4,12 +4,11 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
 
 use diesel::{ExpressionMethods, QueryDsl, QueryableByName};
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
-use ryw_diesel::ryw_core::{ClusterId, EpochHistory, Position, PositionKind};
-use ryw_diesel::{Captured, Error, Mysql, Postgres, ReplicaPosition, ReplicationBackend};
+use ryw_diesel::backend::Decorator;
+use ryw_diesel::{Captured, Error, Mysql, Postgres, ReplicationBackend};
 
 diesel::table! {
     /// One register per scope.
@@ -156,68 +155,22 @@ impl<B> CaptureFault<B> {
     }
 }
 
-impl<B: ProofBackend> ReplicationBackend for CaptureFault<B> {
-    type Connection = B::Connection;
-    type Manager = B::Manager;
+impl<B: ProofBackend> Decorator for CaptureFault<B> {
+    type Inner = B;
 
-    fn manager(&self, url: &str, verify: bool) -> Self::Manager {
+    fn inner(&self) -> &B {
+        &self.inner
+    }
+
+    fn manager(&self, url: &str, verify: bool) -> B::Manager {
         self.inner.manager(url, verify && !self.unverified)
     }
 
-    fn kind(&self) -> PositionKind {
-        self.inner.kind()
-    }
-
-    async fn is_alive(&self, conn: &mut Self::Connection) -> bool {
-        self.inner.is_alive(conn).await
-    }
-
-    fn family(&self) -> &'static str {
-        self.inner.family()
-    }
-
-    async fn cluster_id(&self, conn: &mut Self::Connection) -> Result<ClusterId, Error> {
-        self.inner.cluster_id(conn).await
-    }
-
-    async fn capture(&self, conn: &mut Self::Connection) -> Result<Captured, Error> {
+    async fn capture(&self, conn: &mut B::Connection) -> Result<Captured, Error> {
         if self.take() {
             self.fired.fetch_add(1, Ordering::SeqCst);
             B::kill_self(conn).await;
         }
         self.inner.capture(conn).await
-    }
-
-    async fn leader_position(&self, conn: &mut Self::Connection) -> Result<Captured, Error> {
-        self.inner.leader_position(conn).await
-    }
-
-    async fn epoch_history(
-        &self,
-        conn: &mut Self::Connection,
-    ) -> Result<Option<EpochHistory>, Error> {
-        self.inner.epoch_history(conn).await
-    }
-
-    async fn replica_position(
-        &self,
-        conn: &mut Self::Connection,
-        node: &str,
-    ) -> Result<ReplicaPosition, Error> {
-        self.inner.replica_position(conn, node).await
-    }
-
-    fn has_server_wait(&self) -> bool {
-        self.inner.has_server_wait()
-    }
-
-    async fn server_wait(
-        &self,
-        conn: &mut Self::Connection,
-        node: &str,
-        position: &Position,
-        timeout: Duration,
-    ) -> Result<bool, Error> {
-        self.inner.server_wait(conn, node, position, timeout).await
     }
 }

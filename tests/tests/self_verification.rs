@@ -12,9 +12,9 @@ use std::time::Duration;
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
+use ryw::backend::Decorator;
 use ryw::{
-    Captured, ClusterId, EpochHistory, Error, Mysql, Position, PositionKind, Postgres,
-    ReplicaPosition, ReplicatedPool, ReplicationBackend, Router, RouterConfig,
+    Captured, Error, Mysql, Postgres, ReplicatedPool, ReplicationBackend, Router, RouterConfig,
 };
 use ryw_core::{RywContext, ScopeKey};
 use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
@@ -26,66 +26,16 @@ struct StuckCapture<B> {
     first: Arc<Mutex<Option<Captured>>>,
 }
 
-impl<B: ReplicationBackend> ReplicationBackend for StuckCapture<B> {
-    type Connection = B::Connection;
-    type Manager = B::Manager;
+impl<B: ReplicationBackend> Decorator for StuckCapture<B> {
+    type Inner = B;
 
-    fn manager(&self, url: &str, verify: bool) -> Self::Manager {
-        self.inner.manager(url, verify)
+    fn inner(&self) -> &B {
+        &self.inner
     }
 
-    fn kind(&self) -> PositionKind {
-        self.inner.kind()
-    }
-
-    fn family(&self) -> &'static str {
-        self.inner.family()
-    }
-
-    async fn is_alive(&self, conn: &mut Self::Connection) -> bool {
-        self.inner.is_alive(conn).await
-    }
-
-    async fn cluster_id(&self, conn: &mut Self::Connection) -> Result<ClusterId, Error> {
-        self.inner.cluster_id(conn).await
-    }
-
-    async fn capture(&self, conn: &mut Self::Connection) -> Result<Captured, Error> {
+    async fn capture(&self, conn: &mut B::Connection) -> Result<Captured, Error> {
         let now = self.inner.capture(conn).await?;
         Ok(self.first.lock().unwrap().get_or_insert(now).clone())
-    }
-
-    async fn leader_position(&self, conn: &mut Self::Connection) -> Result<Captured, Error> {
-        self.inner.leader_position(conn).await
-    }
-
-    async fn epoch_history(
-        &self,
-        conn: &mut Self::Connection,
-    ) -> Result<Option<EpochHistory>, Error> {
-        self.inner.epoch_history(conn).await
-    }
-
-    async fn replica_position(
-        &self,
-        conn: &mut Self::Connection,
-        node: &str,
-    ) -> Result<ReplicaPosition, Error> {
-        self.inner.replica_position(conn, node).await
-    }
-
-    fn has_server_wait(&self) -> bool {
-        self.inner.has_server_wait()
-    }
-
-    async fn server_wait(
-        &self,
-        conn: &mut Self::Connection,
-        node: &str,
-        position: &Position,
-        timeout: Duration,
-    ) -> Result<bool, Error> {
-        self.inner.server_wait(conn, node, position, timeout).await
     }
 }
 

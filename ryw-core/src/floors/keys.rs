@@ -22,6 +22,49 @@ impl ClusterId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The family of database it names, from its prefix.
+    #[must_use]
+    pub fn family(&self) -> Option<Family> {
+        Family::ALL
+            .into_iter()
+            .find(|f| self.0.starts_with(f.prefix()))
+    }
+}
+
+/// A family of databases whose positions compare with each other's: cluster ids start with
+/// its prefix, so a floor of another cluster of the same family (a token of another
+/// deployment) is recognised and ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Family {
+    /// PostgreSQL (`pg:`).
+    Postgres,
+    /// MySQL 8 and later (`mysql:`).
+    Mysql,
+    /// MariaDB (`mariadb:`).
+    MariaDb,
+}
+
+impl Family {
+    /// Every family.
+    pub const ALL: [Self; 3] = [Self::Postgres, Self::Mysql, Self::MariaDb];
+
+    /// The prefix of its cluster ids.
+    #[must_use]
+    pub const fn prefix(self) -> &'static str {
+        match self {
+            Self::Postgres => "pg:",
+            Self::Mysql => "mysql:",
+            Self::MariaDb => "mariadb:",
+        }
+    }
+
+    /// The id of this family's cluster called `name`.
+    #[must_use]
+    pub fn cluster(self, name: impl fmt::Display) -> ClusterId {
+        ClusterId::new(format!("{}{name}", self.prefix()))
+    }
 }
 
 impl fmt::Display for ClusterId {

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 pub use epochs::{EpochHistory, LostFloor};
 pub use floor::Floor;
 pub(crate) use floor::{from_unix_ms, unix_ms};
-pub use keys::{ClusterId, ScopeKey, ScopeValue};
+pub use keys::{ClusterId, Family, ScopeKey, ScopeValue};
 
 use crate::RywError;
 use crate::position::Position;

@@ -143,6 +143,26 @@ impl Position {
         }
     }
 
+    /// Bytes of log between `earlier` and `self`, where positions are byte offsets
+    /// (Postgres LSNs); `None` for GTIDs, which count transactions, not bytes.
+    #[must_use]
+    pub fn bytes_since(&self, earlier: &Self) -> Option<u64> {
+        match (self, earlier) {
+            (Self::Lsn(a), Self::Lsn(b)) => Some(a.bytes_since(*b)),
+            _ => None,
+        }
+    }
+
+    /// The higher of two optional floors: their [`merge`](Self::merge), or the first when
+    /// they cannot be merged (positions of different kinds never raise each other).
+    #[must_use]
+    pub fn max_of(a: Option<Self>, b: Option<Self>) -> Option<Self> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.merge(&b).unwrap_or(a)),
+            (a, b) => a.or(b),
+        }
+    }
+
     fn mismatch(&self, other: &Self) -> RywError {
         RywError::KindMismatch {
             left: self.kind(),

@@ -3,7 +3,29 @@
 //! server-side for a position.
 //!
 //! Backends know nothing of HTTP, scopes or policies; the router knows nothing of SQL.
+//!
+//! # Adding a backend
+//! 1. Its positions: a type in `ryw-core/src/position/` with `covers`, `merge`, `Display`
+//!    and `parse` (round-trip fuzzed in `fuzz/`), a [`PositionKind`] and a `Position`
+//!    variant; `Position::bytes_since` if its positions are byte offsets.
+//! 2. Its [`Family`] (the prefix of its cluster ids) in `ryw-core/src/floors/keys.rs`.
+//! 3. A file here implementing [`ReplicationBackend`]: the required methods capture a
+//!    commit's position after COMMIT on the committing connection, read the leader's and a
+//!    replica's positions, and name the cluster (what stays the same across a failover).
+//!    Override [`WAIT`](ReplicationBackend::WAIT) and
+//!    [`server_wait`](ReplicationBackend::server_wait) when the server can wait for a
+//!    position itself, [`epoch_history`](ReplicationBackend::epoch_history) when a failover
+//!    starts a new position space, [`prepare_read`](ReplicationBackend::prepare_read) to
+//!    prefix reads. Bind positions as parameters, never format them into SQL.
+//! 4. A feature in `ryw-diesel/Cargo.toml` and the re-export in `lib.rs`.
+//! 5. A testkit topology (`ryw-testkit`: one per-database part beside the shared plumbing)
+//!    and its backend in the router suite (`tests/tests/router/`), the proof suites
+//!    (`ryw-proof/tests/`) and the statement-count tests — they are written once and run
+//!    per backend.
+//!
+//! A backend that changes part of another's behaviour implements [`Decorator`] instead.
 
+mod decorator;
 #[cfg(feature = "mysql")]
 mod my_sql;
 #[cfg(feature = "mysql")]
@@ -22,12 +44,14 @@ use diesel_async::AsyncConnection;
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
 };
-use ryw_core::{ClusterId, EpochHistory, Position, PositionKind};
+use ryw_core::{ClusterId, EpochHistory, Family, Position, PositionKind};
 
 #[cfg(feature = "mysql")]
 pub use mysql::{Dialect, Mysql, wait_statement};
 #[cfg(feature = "postgres")]
 pub use postgres::Postgres;
+
+pub use decorator::Decorator;
 
 use crate::Error;
 
@@ -61,6 +85,27 @@ impl Captured {
     }
 }
 
+/// How a backend waits for a replica to reach a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WaitMethod {
+    /// The router waits on its replica trackers (they poll fast while somebody waits).
+    Trackers,
+    /// The server waits itself ([`ReplicationBackend::server_wait`]): MariaDB
+    /// `MASTER_GTID_WAIT`, MySQL `WAIT_FOR_EXECUTED_GTID_SET`, PostgreSQL 19 `WAIT FOR LSN`.
+    ServerSide,
+}
+
+/// How a wait for a position ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WaitOutcome {
+    /// The node has applied the position.
+    Reached,
+    /// The timeout passed first.
+    TimedOut,
+}
+
 /// A database family ryw can fence reads on.
 ///
 /// Implemented by [`Postgres`] (and, with the `mysql` feature, the MySQL-family backend). The
@@ -84,9 +129,9 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
     /// The kind of position this backend produces.
     fn kind(&self) -> PositionKind;
 
-    /// Prefix shared by the cluster ids of this family (`"pg:"`), used to recognise floors
-    /// that belong to another cluster of the same family.
-    fn family(&self) -> &'static str;
+    /// The family of its cluster ids ([`Family::prefix`]), used to recognise floors that
+    /// belong to another cluster of the same family.
+    fn family(&self) -> Family;
 
     /// Whether `conn` still reaches its server: one trivial statement. The router asks only
     /// after a read failed on a replica connection, to tell a dead connection (retried once
@@ -116,14 +161,17 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
 
     /// The leader's epoch history, for backends whose position space has epochs that a
     /// failover starts (Postgres timelines): the current epoch and where each ancestor
-    /// ended. `Ok(None)` for backends without epochs (MySQL and MariaDB GTIDs name the
-    /// server that wrote them). Where the server allows the epoch but not the history to be
-    /// read, the history holds no ancestors (floors of earlier epochs are then kept as
-    /// fences, never judged lost).
+    /// ended. The default, `Ok(None)`, is for backends without epochs (MySQL and MariaDB
+    /// GTIDs name the server that wrote them and stay comparable across a failover). Where
+    /// the server allows the epoch but not the history to be read, the history holds no
+    /// ancestors (floors of earlier epochs are then kept as fences, never judged lost).
     fn epoch_history(
         &self,
         conn: &mut Self::Connection,
-    ) -> impl Future<Output = Result<Option<EpochHistory>, Error>> + Send;
+    ) -> impl Future<Output = Result<Option<EpochHistory>, Error>> + Send {
+        let _ = conn;
+        async { Ok(None) }
+    }
 
     /// The applied position of the replica `conn` is connected to.
     ///
@@ -135,36 +183,48 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
         node: &str,
     ) -> impl Future<Output = Result<ReplicaPosition, Error>> + Send;
 
-    /// Whether [`server_wait`](Self::server_wait) is a server-side wait (MariaDB
-    /// `MASTER_GTID_WAIT`, MySQL `WAIT_FOR_EXECUTED_GTID_SET`, PostgreSQL 19 `WAIT FOR LSN`).
-    /// When `false` the router waits on its replica trackers instead.
-    fn has_server_wait(&self) -> bool {
-        false
-    }
+    /// How the router waits for a replica to reach a position: on its trackers (the
+    /// default), or with [`server_wait`](Self::server_wait).
+    const WAIT: WaitMethod = WaitMethod::Trackers;
 
-    /// Waits on `conn` until its node has applied `position` or `timeout` passed; `Ok(true)`
-    /// when reached. The default polls [`replica_position`](Self::replica_position) on the
-    /// connection; backends with a server-side wait override it.
+    /// Waits on `conn` until its node has applied `position` or `timeout` passed. The
+    /// default polls [`replica_position`](Self::replica_position) on the connection; backends
+    /// whose [`WAIT`](Self::WAIT) is [`WaitMethod::ServerSide`] override it with the server's
+    /// own wait.
     fn server_wait(
         &self,
         conn: &mut Self::Connection,
         node: &str,
         position: &Position,
         timeout: Duration,
-    ) -> impl Future<Output = Result<bool, Error>> + Send {
+    ) -> impl Future<Output = Result<WaitOutcome, Error>> + Send {
         async move {
             let deadline = tokio::time::Instant::now() + timeout;
             loop {
                 let at = self.replica_position(conn, node).await?;
                 if at.applied.covers(position)? {
-                    return Ok(true);
+                    return Ok(WaitOutcome::Reached);
                 }
                 if tokio::time::Instant::now() >= deadline {
-                    return Ok(false);
+                    return Ok(WaitOutcome::TimedOut);
                 }
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         }
+    }
+
+    /// Runs on a replica connection right before a read's closure, within the read's
+    /// deadline, with the floor the read must see (`None` for a read without one, or one
+    /// served stale). The default does nothing (no round trip); a backend may prefix the
+    /// read here (a session setting, a PostgreSQL 19 `WAIT FOR LSN`).
+    fn prepare_read(
+        &self,
+        conn: &mut Self::Connection,
+        node: &str,
+        floor: Option<&Position>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let _ = (conn, node, floor);
+        async { Ok(()) }
     }
 }
 

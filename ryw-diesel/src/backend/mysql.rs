@@ -6,10 +6,10 @@ use diesel::sql_types::{Double, Integer, Nullable, Text};
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::{AsyncMysqlConnection, RunQueryDsl};
 use ryw_core::position::{GtidList, GtidSet};
-use ryw_core::{ClusterId, EpochHistory, Position, PositionKind};
+use ryw_core::{ClusterId, Family, Position, PositionKind};
 
 use super::my_sql::SelectVar;
-use super::{Captured, ReplicaPosition, ReplicationBackend};
+use super::{Captured, ReplicaPosition, ReplicationBackend, WaitMethod, WaitOutcome};
 use crate::Error;
 
 /// The SQL dialect of a MySQL-family server.
@@ -209,10 +209,10 @@ impl ReplicationBackend for Mysql {
         self.dialect().map_or(PositionKind::GtidList, Dialect::kind)
     }
 
-    fn family(&self) -> &'static str {
+    fn family(&self) -> Family {
         match self.dialect() {
-            Some(Dialect::Mysql8) => "mysql:",
-            _ => "mariadb:",
+            Some(Dialect::Mysql8) => Family::Mysql,
+            _ => Family::MariaDb,
         }
     }
 
@@ -231,8 +231,8 @@ impl ReplicationBackend for Mysql {
                 *self.dialect.get_or_init(|| d)
             }
         };
-        let id = match (dialect, &self.cluster_name) {
-            (Dialect::MariaDb, Some(name)) => format!("mariadb:{name}"),
+        Ok(match (dialect, &self.cluster_name) {
+            (Dialect::MariaDb, Some(name)) => Family::MariaDb.cluster(name),
             (Dialect::MariaDb, None) => {
                 let ids = Self::text(
                     conn,
@@ -244,19 +244,18 @@ impl ReplicationBackend for Mysql {
                 tracing::warn!(
                     "no cluster name configured for MariaDB: using server_id.domain_id {ids}, which must be unique across clusters"
                 );
-                format!("mariadb:{ids}")
+                Family::MariaDb.cluster(ids)
             }
-            (Dialect::Mysql8, Some(name)) => format!("mysql:{name}"),
+            (Dialect::Mysql8, Some(name)) => Family::Mysql.cluster(name),
             (Dialect::Mysql8, None) => {
                 let uuid =
                     Self::text(conn, "@@server_uuid", "reading the server uuid", "leader").await?;
                 tracing::warn!(
                     "no cluster name configured for MySQL: using the leader's server_uuid {uuid}, which changes on a failover (floors written before it would be ignored)"
                 );
-                format!("mysql:{uuid}")
+                Family::Mysql.cluster(uuid)
             }
-        };
-        Ok(ClusterId::new(id))
+        })
     }
 
     async fn capture(&self, conn: &mut AsyncMysqlConnection) -> Result<Captured, Error> {
@@ -283,14 +282,6 @@ impl ReplicationBackend for Mysql {
         .await?;
         self.parse(d, &text, "leader", "leader GTID position")
             .map(Captured::without_epoch)
-    }
-
-    async fn epoch_history(
-        &self,
-        _conn: &mut AsyncMysqlConnection,
-    ) -> Result<Option<EpochHistory>, Error> {
-        // GTIDs carry the server that wrote them and stay comparable across a failover.
-        Ok(None)
     }
 
     async fn replica_position(
@@ -326,9 +317,7 @@ impl ReplicationBackend for Mysql {
         })
     }
 
-    fn has_server_wait(&self) -> bool {
-        true
-    }
+    const WAIT: WaitMethod = WaitMethod::ServerSide;
 
     async fn server_wait(
         &self,
@@ -336,7 +325,7 @@ impl ReplicationBackend for Mysql {
         node: &str,
         position: &Position,
         timeout: Duration,
-    ) -> Result<bool, Error> {
+    ) -> Result<WaitOutcome, Error> {
         let d = self.dialect_or_err(node)?;
         let (function, reached) = d.wait_function();
         let result: Option<i32> = diesel::select(
@@ -353,7 +342,11 @@ impl ReplicationBackend for Mysql {
             node: node.to_owned(),
             source,
         })?;
-        Ok(result == Some(reached))
+        Ok(if result == Some(reached) {
+            WaitOutcome::Reached
+        } else {
+            WaitOutcome::TimedOut
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text};
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use ryw_core::position::Lsn;
-use ryw_core::{ClusterId, EpochHistory, Position, PositionKind};
+use ryw_core::{ClusterId, EpochHistory, Family, Position, PositionKind};
 
 use super::pg_sql::{pg_current_wal_insert_lsn, pg_walfile_name};
 use super::pg_timeline::{history_file, parse_history, timeline_of_walfile};
@@ -105,8 +105,8 @@ impl ReplicationBackend for Postgres {
         PositionKind::Lsn
     }
 
-    fn family(&self) -> &'static str {
-        "pg:"
+    fn family(&self) -> Family {
+        Family::Postgres
     }
 
     async fn is_alive(&self, conn: &mut AsyncPgConnection) -> bool {
@@ -128,7 +128,7 @@ impl ReplicationBackend for Postgres {
         {
             self.segment_size.store(seg, Ordering::Relaxed);
         }
-        Ok(ClusterId::new(format!("pg:{sysid}")))
+        Ok(Family::Postgres.cluster(sysid))
     }
 
     async fn capture(&self, conn: &mut AsyncPgConnection) -> Result<Captured, Error> {

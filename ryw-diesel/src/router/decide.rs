@@ -1,7 +1,8 @@
 //! The routing decision as one pure function: the read's floor, a snapshot of every replica
-//! as the trackers last saw it, and the policy's answers in; where the read goes out. No I/O,
-//! no clock, no shared state — the read path gathers the inputs, acts on the decision, and
-//! when told to wait, waits for the trackers and asks again.
+//! as the trackers last saw it, the leader's load and the policy's answers in; the final word
+//! on where the read goes out. No I/O, no clock, no shared state — the read loop
+//! (`read.rs`) gathers the inputs, acts on the decision, and when told to wait, waits and
+//! asks again.
 
 use std::cmp::Ordering;
 use std::time::Duration;
@@ -30,7 +31,7 @@ pub(super) struct ReplicaView {
 
 impl ReplicaView {
     /// Online and past `floor`.
-    fn covers(&self, floor: &Position) -> bool {
+    pub(super) fn covers(&self, floor: &Position) -> bool {
         self.online
             && self
                 .applied
@@ -69,6 +70,11 @@ pub(super) struct LagBound {
     pub(super) bytes: u64,
 }
 
+/// How long a fenced read on a backend with a server-side wait first waits on the trackers
+/// (they poll fast once a reader waits): a replica that has already caught up is then used
+/// without a wait statement, and a paused or stuck one is not chosen for the server-side wait.
+pub(super) const SERVER_WAIT_GRACE: Duration = Duration::from_millis(30);
+
 /// What a read asks besides the replicas.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Ask<'a> {
@@ -89,27 +95,36 @@ pub(super) struct Ask<'a> {
     pub(super) bound: LagBound,
     /// Whether the request pinned its next read to the leader.
     pub(super) pinned: bool,
+    /// Whether a scope written without a known position could not be fenced (only the
+    /// leader is known to have the write).
+    pub(super) unresolved: bool,
+    /// Whether a server-side wait may be sent (the backend has one, and this read has not
+    /// spent its budget on one already).
+    pub(super) server_wait: bool,
+    /// How long this read has waited on the trackers so far.
+    pub(super) waited: Duration,
     /// Rotation counter, to spread full ties.
     pub(super) rotation: usize,
 }
 
 /// Where a read goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Decision {
     /// This replica serves it.
     Replica(usize),
     /// No replica is past the floor yet, but one is expected to be within the budget left:
-    /// wait for the trackers and decide again.
-    Wait,
-    /// The leader serves it, for this reason.
+    /// wait — on the trackers, or with a server-side wait on this replica — and decide again.
+    Wait(Option<usize>),
+    /// The leader serves it, for this reason (in a fallback slot unless `Pinned`).
     Leader(FallbackReason),
-    /// This replica serves it although it is behind the floor (`Fallback::Stale`, or
-    /// `LeaderBusy::Stale`).
-    Stale(usize),
-    /// The read fails with a fence timeout (`Fallback::Error`).
-    Fail,
-    /// The leader's fallback slots are taken: wait for one (or a replica), bounded.
-    Queue,
+    /// This replica serves it although it is behind the floor: the policy's fallback is
+    /// `Fallback::Stale`, or (`busy`) the leader's slots are taken under `LeaderBusy::Stale`.
+    Stale { replica: usize, busy: bool },
+    /// The read fails with a fence timeout on this floor (`Fallback::Error`).
+    Fail(Position),
+    /// The leader's fallback slots are taken: wait for one (or a replica past the floor),
+    /// bounded; the leader then serves it for this reason.
+    Queue(FallbackReason),
     /// The leader's fallback slots are taken: fail with a typed, retryable error.
     Shed,
 }
@@ -121,8 +136,13 @@ pub(super) fn decide(ask: &Ask<'_>, replicas: &[ReplicaView]) -> Decision {
         Decision::Leader(reason) if ask.leader_busy && reason != FallbackReason::Pinned => {
             match ask.when_busy {
                 LeaderBusy::Error => Decision::Shed,
-                LeaderBusy::Stale => freshest(replicas).map_or(Decision::Queue, Decision::Stale),
-                _ => Decision::Queue,
+                LeaderBusy::Stale => {
+                    freshest(replicas).map_or(Decision::Queue(reason), |i| Decision::Stale {
+                        replica: i,
+                        busy: true,
+                    })
+                }
+                _ => Decision::Queue(reason),
             }
         }
         d => d,
@@ -131,6 +151,9 @@ pub(super) fn decide(ask: &Ask<'_>, replicas: &[ReplicaView]) -> Decision {
 
 /// The decision with the leader taken to have room.
 fn route(ask: &Ask<'_>, replicas: &[ReplicaView]) -> Decision {
+    if ask.unresolved {
+        return Decision::Leader(FallbackReason::Unfenced);
+    }
     let Some(floor) = ask.floor else {
         if ask.pinned {
             return Decision::Leader(FallbackReason::Pinned);
@@ -147,7 +170,8 @@ fn route(ask: &Ask<'_>, replicas: &[ReplicaView]) -> Decision {
     }
     let any_online = replicas.iter().any(|r| r.online);
     if worth_waiting(ask, replicas) {
-        return Decision::Wait;
+        let server = ask.server_wait && ask.waited >= SERVER_WAIT_GRACE;
+        return Decision::Wait(freshest(replicas).filter(|_| server));
     }
     match ask.fallback {
         Fallback::Leader => Decision::Leader(if any_online {
@@ -155,11 +179,13 @@ fn route(ask: &Ask<'_>, replicas: &[ReplicaView]) -> Decision {
         } else {
             FallbackReason::NoHealthyReplica
         }),
-        Fallback::Error => Decision::Fail,
-        _ => freshest(replicas).map_or(
-            Decision::Leader(FallbackReason::NoHealthyReplica),
-            Decision::Stale,
-        ),
+        Fallback::Error => Decision::Fail(floor.clone()),
+        _ => freshest(replicas).map_or(Decision::Leader(FallbackReason::NoHealthyReplica), |i| {
+            Decision::Stale {
+                replica: i,
+                busy: false,
+            }
+        }),
     }
 }
 

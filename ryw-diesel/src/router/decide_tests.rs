@@ -7,8 +7,8 @@ use std::time::Duration;
 use ryw_core::position::Lsn;
 use ryw_core::{Fallback, LeaderBusy, Position};
 
-use super::{Ask, Decision, LagBound, ReplicaView, choose, decide, freshest};
-use crate::router::outcome::FallbackReason::{BudgetExhausted, NoHealthyReplica, Pinned};
+use super::{Ask, Decision, LagBound, ReplicaView, SERVER_WAIT_GRACE, choose, decide, freshest};
+use crate::router::outcome::FallbackReason::{BudgetExhausted, NoHealthyReplica, Pinned, Unfenced};
 
 const MS: Duration = Duration::from_millis(1);
 const SEC: Duration = Duration::from_secs(1);
@@ -61,6 +61,9 @@ fn ask(floor: Option<&Position>, fallback: Fallback, budget: Duration) -> Ask<'_
             bytes: 16 << 20,
         },
         pinned: false,
+        unresolved: false,
+        server_wait: false,
+        waited: Duration::ZERO,
         rotation: 0,
     }
 }
@@ -100,30 +103,40 @@ fn the_decision_table() {
         ("covered only by an offline one", ask(floor, lead, Duration::ZERO), vec![down(200), up(50)], Decision::Leader(BudgetExhausted)),
         ("pin ignored with a floor", Ask { pinned: true, ..ask(floor, lead, b) }, vec![up(100)], Decision::Replica(0)),
         // Behind: wait while it pays off within the budget left.
-        ("behind, lag unknown", ask(floor, lead, b), vec![up(50)], Decision::Wait),
-        ("behind, expected in 200 ms", ask(floor, lead, b), vec![lagging(50, 200 * MS, 200 * MS)], Decision::Wait),
+        ("behind, lag unknown", ask(floor, lead, b), vec![up(50)], Decision::Wait(None)),
+        ("behind, expected in 200 ms", ask(floor, lead, b), vec![lagging(50, 200 * MS, 200 * MS)], Decision::Wait(None)),
         ("behind, expected past the budget", ask(floor, lead, 100 * MS), vec![lagging(50, 200 * MS, 200 * MS)], Decision::Leader(BudgetExhausted)),
-        ("behind, floor old enough", Ask { floor_age: Some(150 * MS), ..ask(floor, lead, 100 * MS) }, vec![lagging(50, 200 * MS, 200 * MS)], Decision::Wait),
-        ("behind, one of two pays off", ask(floor, lead, 100 * MS), vec![lagging(50, 2 * SEC, 2 * SEC), lagging(60, 50 * MS, 50 * MS)], Decision::Wait),
+        ("behind, floor old enough", Ask { floor_age: Some(150 * MS), ..ask(floor, lead, 100 * MS) }, vec![lagging(50, 200 * MS, 200 * MS)], Decision::Wait(None)),
+        ("behind, one of two pays off", ask(floor, lead, 100 * MS), vec![lagging(50, 2 * SEC, 2 * SEC), lagging(60, 50 * MS, 50 * MS)], Decision::Wait(None)),
         ("behind, lag grew past the sample", ask(floor, lead, 500 * MS), vec![lagging(50, 900 * MS, 200 * MS)], Decision::Leader(BudgetExhausted)),
         ("behind, stalled", ask(floor, lead, b), vec![lagging(50, 3 * SEC, 200 * MS)], Decision::Leader(BudgetExhausted)),
-        ("behind, stalled, error", ask(floor, err, b), vec![lagging(50, 3 * SEC, 200 * MS)], Decision::Fail),
-        ("behind, stalled, older floor", Ask { floor_age: Some(2500 * MS), ..ask(floor, lead, b) }, vec![lagging(50, 3 * SEC, 200 * MS)], Decision::Wait),
+        ("behind, stalled, error", ask(floor, err, b), vec![lagging(50, 3 * SEC, 200 * MS)], Decision::Fail(f.clone())),
+        ("behind, stalled, older floor", Ask { floor_age: Some(2500 * MS), ..ask(floor, lead, b) }, vec![lagging(50, 3 * SEC, 200 * MS)], Decision::Wait(None)),
         ("behind, all offline", ask(floor, lead, b), vec![down(50)], Decision::Leader(NoHealthyReplica)),
         // Behind, budget spent: the fallback.
         ("behind, leader", ask(floor, lead, Duration::ZERO), vec![up(50)], Decision::Leader(BudgetExhausted)),
-        ("behind, error", ask(floor, err, Duration::ZERO), vec![up(50)], Decision::Fail),
-        ("behind, stale: freshest", ask(floor, stale, Duration::ZERO), vec![up(50), up(70), down(99)], Decision::Stale(1)),
+        ("behind, error", ask(floor, err, Duration::ZERO), vec![up(50)], Decision::Fail(f.clone())),
+        ("behind, stale: freshest", ask(floor, stale, Duration::ZERO), vec![up(50), up(70), down(99)], Decision::Stale { replica: 1, busy: false }),
         ("behind, stale, none online", ask(floor, stale, Duration::ZERO), vec![down(50)], Decision::Leader(NoHealthyReplica)),
-        ("no replicas, error", ask(floor, err, b), vec![], Decision::Fail),
+        ("no replicas, error", ask(floor, err, b), vec![], Decision::Fail(f.clone())),
         // The leader's fallback slots are taken: the policy's choice.
-        ("leader busy, queue", busy_leader(LeaderBusy::Queue), vec![up(50)], Decision::Queue),
+        ("leader busy, queue", busy_leader(LeaderBusy::Queue), vec![up(50)], Decision::Queue(BudgetExhausted)),
         ("leader busy, error", busy_leader(LeaderBusy::Error), vec![up(50)], Decision::Shed),
-        ("leader busy, stale", busy_leader(LeaderBusy::Stale), vec![up(50), up(70)], Decision::Stale(1)),
-        ("leader busy, stale, none online", busy_leader(LeaderBusy::Stale), vec![down(70)], Decision::Queue),
+        ("leader busy, stale", busy_leader(LeaderBusy::Stale), vec![up(50), up(70)], Decision::Stale { replica: 1, busy: true }),
+        ("leader busy, stale, none online", busy_leader(LeaderBusy::Stale), vec![down(70)], Decision::Queue(NoHealthyReplica)),
         ("leader busy, a replica covers", busy_leader(LeaderBusy::Error), vec![up(150)], Decision::Replica(0)),
         ("leader busy, pinned still goes", Ask { pinned: true, ..busy_leader(LeaderBusy::Error) }, vec![up(1)], Decision::Shed),
         ("leader busy, pinned unfenced", Ask { pinned: true, floor: None, ..busy_leader(LeaderBusy::Error) }, vec![up(1)], Decision::Leader(Pinned)),
+        ("leader busy, queue keeps the reason", Ask { unresolved: true, ..busy_leader(LeaderBusy::Queue) }, vec![up(150)], Decision::Queue(Unfenced)),
+        // A scope written without a known position that could not be fenced: the leader.
+        ("unresolved", Ask { unresolved: true, ..ask(floor, lead, b) }, vec![up(150)], Decision::Leader(Unfenced)),
+        ("unresolved, unfenced read", Ask { unresolved: true, ..ask(None, err, b) }, vec![up(150)], Decision::Leader(Unfenced)),
+        ("unresolved, leader busy, error", Ask { unresolved: true, ..busy_leader(LeaderBusy::Error) }, vec![up(150)], Decision::Shed),
+        // Server-side waits: after a grace on the trackers, on the freshest online replica.
+        ("server wait, within the grace", Ask { server_wait: true, waited: 10 * MS, ..ask(floor, lead, b) }, vec![up(50)], Decision::Wait(None)),
+        ("server wait, grace over", Ask { server_wait: true, waited: SERVER_WAIT_GRACE, ..ask(floor, lead, b) }, vec![up(50), up(70), down(90)], Decision::Wait(Some(1))),
+        ("server wait spent", Ask { server_wait: false, waited: SEC, ..ask(floor, lead, b) }, vec![up(50)], Decision::Wait(None)),
+        ("server wait, hopeless", Ask { server_wait: true, waited: SEC, ..ask(floor, lead, 100 * MS) }, vec![lagging(50, 2 * SEC, 2 * SEC)], Decision::Leader(BudgetExhausted)),
     ];
     for (name, a, replicas, want) in table {
         assert_eq!(decide(&a, &replicas), want, "{name}");
@@ -178,13 +191,16 @@ fn every_answer_is_consistent_with_its_inputs() {
                 let replicas = [a.clone(), b.clone(), c.clone()];
                 for fallback in [Fallback::Leader, Fallback::Error, Fallback::Stale] {
                     for when_busy in LeaderBusy::ALL.map(|(_, w)| w) {
-                        for (remaining, leader_busy, pinned, floor) in [
-                            (budgets[2], false, false, Some(&f)),
-                            (budgets[1], false, false, Some(&f)),
-                            (budgets[0], true, false, Some(&f)),
-                            (budgets[0], false, false, Some(&f)),
-                            (budgets[2], true, true, None),
-                            (budgets[0], true, false, None),
+                        for (remaining, leader_busy, pinned, floor, unresolved, waited) in [
+                            (budgets[2], false, false, Some(&f), false, Duration::ZERO),
+                            (budgets[2], false, false, Some(&f), false, SEC),
+                            (budgets[1], false, false, Some(&f), false, Duration::ZERO),
+                            (budgets[0], true, false, Some(&f), false, Duration::ZERO),
+                            (budgets[0], false, false, Some(&f), false, Duration::ZERO),
+                            (budgets[2], true, true, None, false, Duration::ZERO),
+                            (budgets[0], true, false, None, false, Duration::ZERO),
+                            (budgets[2], false, false, Some(&f), true, Duration::ZERO),
+                            (budgets[2], true, false, None, true, Duration::ZERO),
                         ] {
                             let q = Ask {
                                 floor,
@@ -193,10 +209,13 @@ fn every_answer_is_consistent_with_its_inputs() {
                                 leader_busy,
                                 remaining,
                                 pinned,
+                                unresolved,
+                                server_wait: true,
+                                waited,
                                 rotation: 1,
                                 ..ask(None, fallback, remaining)
                             };
-                            check(&q, &replicas, decide(&q, &replicas));
+                            check(&q, &replicas, &decide(&q, &replicas));
                         }
                     }
                 }
@@ -205,7 +224,7 @@ fn every_answer_is_consistent_with_its_inputs() {
     }
 }
 
-fn check(q: &Ask<'_>, replicas: &[ReplicaView], d: Decision) {
+fn check(q: &Ask<'_>, replicas: &[ReplicaView], d: &Decision) {
     let covers = |r: &ReplicaView| {
         q.floor.is_none_or(|f| {
             r.online
@@ -216,7 +235,21 @@ fn check(q: &Ask<'_>, replicas: &[ReplicaView], d: Decision) {
     };
     let any_covering = replicas.iter().any(|r| r.online && covers(r));
     let unpinned = !(q.pinned && q.floor.is_none());
-    match d {
+    if q.unresolved {
+        // Only the leader has the write: never a replica served as fresh, never a failure of
+        // the fence; a busy leader's stale choice is flagged stale.
+        assert!(
+            matches!(
+                d,
+                Decision::Leader(_)
+                    | Decision::Queue(_)
+                    | Decision::Shed
+                    | Decision::Stale { busy: true, .. }
+            ),
+            "{d:?}"
+        );
+    }
+    match *d {
         // A replica read is always online and past the floor, within the bounds when some
         // such replica is, and as idle as any other such.
         Decision::Replica(i) => {
@@ -239,8 +272,13 @@ fn check(q: &Ask<'_>, replicas: &[ReplicaView], d: Decision) {
             );
         }
         // Wait only with budget left, a floor nobody covers, and a replica expected in time.
-        Decision::Wait => {
+        Decision::Wait(server) => {
             assert!(!any_covering && !q.remaining.is_zero() && q.floor.is_some());
+            // A server-side wait only after the grace, on the freshest online replica.
+            if let Some(i) = server {
+                assert!(q.server_wait && q.waited >= SERVER_WAIT_GRACE && replicas[i].online);
+                assert_eq!(Some(i), freshest(replicas));
+            }
             assert!(replicas.iter().any(|r| r.online
                 && r.replay_lag.is_none_or(
                     |l| l.saturating_sub(q.floor_age.unwrap_or_default()) <= q.remaining
@@ -248,24 +286,41 @@ fn check(q: &Ask<'_>, replicas: &[ReplicaView], d: Decision) {
         }
         Decision::Leader(Pinned) => assert!(q.pinned && q.floor.is_none()),
         // The leader's slots: only taken while free, except for an explicit pin.
-        Decision::Leader(_) => assert!(!q.leader_busy && !any_covering && unpinned, "{d:?}"),
-        Decision::Queue | Decision::Shed => {
-            assert!(q.leader_busy && (!any_covering || !unpinned || q.floor.is_some()));
-            assert!(!any_covering || q.floor.is_none());
+        Decision::Leader(_) => assert!(
+            !q.leader_busy && (q.unresolved || !any_covering) && unpinned,
+            "{d:?}"
+        ),
+        Decision::Queue(_) | Decision::Shed => {
+            assert!(q.leader_busy);
+            assert!(q.unresolved || !any_covering || !unpinned || q.floor.is_some());
+            assert!(q.unresolved || !any_covering || q.floor.is_none());
             assert_eq!(
-                d == Decision::Shed,
+                *d == Decision::Shed,
                 q.when_busy == LeaderBusy::Error,
                 "{d:?}"
             );
         }
-        Decision::Fail | Decision::Stale(_) => {
+        Decision::Fail(ref floor) => {
             assert!(!any_covering || !unpinned, "{d:?} {replicas:?}");
-            if d == Decision::Fail {
-                assert_eq!(q.fallback, Fallback::Error);
-            }
-            if let Decision::Stale(i) = d {
-                assert!(replicas[i].online);
-                assert!(q.fallback == Fallback::Stale || q.leader_busy);
+            assert_eq!(q.fallback, Fallback::Error);
+            assert_eq!(
+                Some(floor),
+                q.floor,
+                "a failure names the floor it could not meet"
+            );
+        }
+        Decision::Stale { replica, busy } => {
+            assert!(
+                q.unresolved || !any_covering || !unpinned,
+                "{d:?} {replicas:?}"
+            );
+            assert!(replicas[replica].online);
+            // Stale because the policy says so, or because the leader is busy: never both
+            // unsaid.
+            if busy {
+                assert!(q.leader_busy && q.when_busy == LeaderBusy::Stale, "{d:?}");
+            } else {
+                assert_eq!(q.fallback, Fallback::Stale, "{d:?}");
             }
         }
     }

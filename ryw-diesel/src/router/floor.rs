@@ -1,13 +1,20 @@
-//! A read's floor: the request's own part (context, token), the scope store's part, and
-//! how a scope written without a known position is fenced.
+//! Where floors come from and go: the request's own part (context, token), the scope
+//! store's part, their one merge, the fence of a scope written without a known position, and
+//! the raise after a write.
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use ryw_core::{Floor, Position, ReadPolicy, RywContext, ScopeKey, StoredFloor, metrics};
-use tokio::time::Instant;
+use ryw_core::{
+    ClusterId, Family, Floor, Position, ReadPolicy, RywContext, ScopeKey, ScopeStore, StoredFloor,
+};
 
-use super::*;
+use super::leader::Leader;
+use super::ledger::{Event, Ledger};
+use crate::backend::{Captured, ReplicationBackend};
+
+/// Deadline for reading the leader's position to fence a scope written without one.
+const UNFENCED_FENCE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The request's own part of a read's floor.
 pub(super) struct Requested {
@@ -19,6 +26,25 @@ pub(super) struct Requested {
     pub(super) marked: Option<SystemTime>,
 }
 
+impl Requested {
+    /// Both parts merged: the floor and the latest mark.
+    pub(super) fn with(
+        &self,
+        stored: Option<&StoredFloor>,
+    ) -> (Option<Position>, Option<SystemTime>) {
+        let from_store = stored.and_then(|s| s.position.clone());
+        let marked = self.marked.max(stored.and_then(|s| s.unfenced_since));
+        (Position::max_of(self.floor.clone(), from_store), marked)
+    }
+}
+
+/// A read's floor once the store answered: `unresolved` when a scope written without a known
+/// position could not be fenced (the leader must serve the read).
+pub(super) struct Resolved {
+    pub(super) floor: Option<Position>,
+    pub(super) unresolved: bool,
+}
+
 /// Whether a scope marked at `marked` is still within the policy's unfenced window.
 pub(super) fn in_window(marked: Option<SystemTime>, policy: &ReadPolicy) -> bool {
     marked.is_some_and(|at| {
@@ -28,141 +54,186 @@ pub(super) fn in_window(marked: Option<SystemTime>, policy: &ReadPolicy) -> bool
     })
 }
 
-impl<B: ReplicationBackend> Router<B> {
-    /// The request's own part of the floor (context and token), after reconciling the
-    /// context's floors with the leader's epoch history; no store round trip.
-    pub(super) async fn requested(&self, scope: &ScopeKey) -> Requested {
-        let inner = &self.inner;
-        let ctx = RywContext::current();
+/// The floor part of a router: the cluster's floors in contexts and in the store.
+pub(super) struct FloorSource {
+    store: Option<Arc<dyn ScopeStore>>,
+    cluster: ClusterId,
+    /// This backend's family (floors of another cluster of it are recognised).
+    family: Family,
+    ttl: Duration,
+    /// The router's unfenced window: marks are written only when it is not zero.
+    window: Duration,
+    ledger: Arc<Ledger>,
+}
+
+impl FloorSource {
+    pub(super) fn new(
+        store: Option<Arc<dyn ScopeStore>>,
+        cluster: ClusterId,
+        family: Family,
+        (ttl, window): (Duration, Duration),
+        ledger: Arc<Ledger>,
+    ) -> Self {
+        Self {
+            store,
+            cluster,
+            family,
+            ttl,
+            window,
+            ledger,
+        }
+    }
+
+    pub(super) fn has_store(&self) -> bool {
+        self.store.is_some()
+    }
+
+    /// The request's own part of the floor (context and token); no store round trip.
+    pub(super) fn requested(&self, ctx: Option<RywContext>, scope: &ScopeKey) -> Requested {
         let mut floor = None;
         let mut marked = None;
         if let Some(ctx) = &ctx {
-            self.reconcile(ctx).await;
-            match ctx.required(&inner.cluster, scope) {
+            match ctx.required(&self.cluster, scope) {
                 Ok(p) => floor = p,
                 Err(e) => tracing::warn!(scope = %scope, error = %e, "context floor unusable"),
             }
-            marked = ctx.unfenced_since(&inner.cluster, scope);
+            marked = ctx.unfenced_since(&self.cluster, scope);
             self.count_foreign(ctx, scope);
         }
         Requested { ctx, floor, marked }
     }
 
-    /// The store's part: `None` without a store or when it failed (counted and warned; the
-    /// request's own floors still apply).
+    /// The store's part: `None` without a store or when it failed (booked; the request's own
+    /// floors still apply).
     pub(super) async fn stored(&self, scope: &ScopeKey) -> Option<StoredFloor> {
-        let inner = &self.inner;
-        let store = inner.store.as_ref()?;
-        match store.lookup(&inner.cluster, scope).await {
+        let store = self.store.as_ref()?;
+        match store.lookup(&self.cluster, scope).await {
             Ok(stored) => Some(stored),
-            Err(e) => {
-                self.store_failed(store.name(), scope, &e);
+            Err(error) => {
+                self.store_failed(store.name(), scope, &error);
                 None
             }
         }
     }
 
-    /// The floor a read of `scope` must see: both parts merged. Floors of another cluster of
-    /// the same family were ignored and counted. A scope written without a known position
-    /// (marked in the context or the store within the policy's window) is fenced by the
-    /// leader's position read now, which covers that write; `true` when that position could
-    /// not be read (the read must go to the leader).
-    pub(super) async fn resolve(
+    /// The floor a read of `scope` must see: both parts merged. A scope written without a
+    /// known position (marked in the context or the store within the policy's window) is
+    /// fenced by the leader's position read now, which covers that write (the mark was made
+    /// after its COMMIT returned); it is raised in the context, which drops the mark.
+    pub(super) async fn resolve<B: ReplicationBackend>(
         &self,
         scope: &ScopeKey,
         policy: &ReadPolicy,
-        requested: Requested,
-        stored: Option<StoredFloor>,
-    ) -> (Option<Position>, bool) {
-        let Requested {
-            ctx,
-            mut floor,
-            mut marked,
-        } = requested;
-        if let Some(stored) = stored {
-            if let Some(p) = stored.position {
-                floor = Some(match floor {
-                    None => p,
-                    Some(f) => f.merge(&p).unwrap_or(f),
-                });
-            }
-            marked = marked.max(stored.unfenced_since);
-        }
+        requested: &Requested,
+        stored: Option<&StoredFloor>,
+        leader: &Leader<B>,
+    ) -> Resolved {
+        let (floor, marked) = requested.with(stored);
         if !in_window(marked, policy) {
-            return (floor, false);
+            return Resolved {
+                floor,
+                unresolved: false,
+            };
         }
-        match self.leader_fence(ctx.as_ref(), scope).await {
-            Some(p) => {
-                let merged = match floor {
-                    None => p,
-                    Some(f) => f.merge(&p).unwrap_or(f),
-                };
-                (Some(merged), false)
-            }
-            None => (floor, true),
-        }
-    }
-
-    /// The leader's current position as the fence of a scope written without a known
-    /// position (it covers that write: the mark was made after its COMMIT returned). Raised in
-    /// the context, which drops the context's mark. `None` when the leader cannot tell.
-    async fn leader_fence(&self, ctx: Option<&RywContext>, scope: &ScopeKey) -> Option<Position> {
-        let inner = &self.inner;
-        match self
-            .leader_position_by(
-                Instant::now() + UNFENCED_FENCE_TIMEOUT,
-                UNFENCED_FENCE_TIMEOUT,
-            )
-            .await
-        {
+        match leader.position(UNFENCED_FENCE_TIMEOUT).await {
             Ok(c) => {
-                inner
-                    .counters
-                    .unfenced_resolved
-                    .fetch_add(1, Ordering::Relaxed);
-                metrics::unfenced_read("fenced_by_leader_position");
-                if let Some(ctx) = ctx {
-                    let floor = Floor::new(c.position.clone()).with_epoch(c.epoch);
-                    if let Err(e) = ctx.raise_floor(&inner.cluster, scope, floor) {
-                        tracing::warn!(scope = %scope, error = %e, "could not raise the context floor");
-                    }
+                self.ledger.record(Event::UnfencedResolved);
+                if let Some(ctx) = &requested.ctx {
+                    self.raise_in(ctx, scope, &c);
                 }
-                Some(c.position)
+                Resolved {
+                    floor: Position::max_of(floor, Some(c.position)),
+                    unresolved: false,
+                }
             }
-            Err(e) => {
-                inner
-                    .counters
-                    .unfenced_leader_reads
-                    .fetch_add(1, Ordering::Relaxed);
-                metrics::unfenced_read("leader");
-                if let Some(folded) = inner.warnings.unfenced.check() {
-                    tracing::warn!(scope = %scope, error = %e, folded, "a scope written without a known position cannot be fenced: reading it from the leader");
+            Err(error) => {
+                let error = &error;
+                self.ledger.record(Event::UnfencedOnLeader { scope, error });
+                Resolved {
+                    floor,
+                    unresolved: true,
                 }
-                None
             }
         }
     }
 
+    /// Raises every scope's floor to `captured` in the current context and the store (one
+    /// call for all of them).
+    pub(super) async fn raise(&self, scopes: &[ScopeKey], captured: &Captured) {
+        let Some(first) = scopes.first() else {
+            return;
+        };
+        let ctx = RywContext::current();
+        if ctx.is_none() && self.store.is_none() {
+            self.ledger.record(Event::UnfencedBySetup { scope: first });
+        }
+        if let Some(ctx) = &ctx {
+            for scope in scopes {
+                self.raise_in(ctx, scope, captured);
+            }
+        }
+        if let Some(store) = &self.store
+            && let Err(e) = store
+                .raise_many(&self.cluster, scopes, &captured.position, self.ttl)
+                .await
+        {
+            self.store_failed(store.name(), first, &e);
+        }
+    }
+
+    /// A write of `scopes` committed without a known position: mark them in the context (so
+    /// the outgoing token) and the store, unless the router's window is zero.
+    pub(super) async fn mark_unfenced(&self, scopes: &[ScopeKey]) {
+        if self.window.is_zero() {
+            return;
+        }
+        let ctx = RywContext::current();
+        for scope in scopes {
+            if let Some(ctx) = &ctx {
+                ctx.mark_unfenced_write(&self.cluster, scope);
+            }
+            if let Some(store) = &self.store
+                && let Err(e) = store.mark_unfenced(&self.cluster, scope, self.window).await
+            {
+                self.store_failed(store.name(), scope, &e);
+            }
+        }
+    }
+
+    /// Raises the session-wide floor of `ctx` (monotonic reads).
+    pub(super) fn raise_session(&self, ctx: &RywContext, position: Position, epoch: Option<u32>) {
+        let floor = Floor::new(position).with_epoch(epoch);
+        if let Err(e) = ctx.raise_session_floor(&self.cluster, floor) {
+            tracing::warn!(error = %e, "could not raise the session floor");
+        }
+    }
+
+    fn raise_in(&self, ctx: &RywContext, scope: &ScopeKey, captured: &Captured) {
+        let floor = Floor::new(captured.position.clone()).with_epoch(captured.epoch);
+        if let Err(e) = ctx.raise_floor(&self.cluster, scope, floor) {
+            tracing::warn!(scope = %scope, error = %e, "could not raise the context floor");
+        }
+    }
+
+    fn store_failed(&self, store: &'static str, scope: &ScopeKey, error: &ryw_core::RywError) {
+        self.ledger.record(Event::StoreError {
+            store,
+            scope,
+            error,
+        });
+    }
+
+    /// Books a floor of another cluster of the same family in the context (a token of
+    /// another deployment): it is ignored.
     fn count_foreign(&self, ctx: &RywContext, scope: &ScopeKey) {
-        let inner = &self.inner;
-        let family = inner.pool.backend.family();
+        let cluster = &self.cluster;
         let foreign = ctx.floors().clusters().any(|(c, f)| {
-            c != &inner.cluster
-                && c.as_str().starts_with(family)
+            c != cluster
+                && c.family() == Some(self.family)
                 && (f.session().is_some() || f.scopes().any(|(s, _)| s == scope))
         });
         if foreign {
-            inner
-                .counters
-                .foreign_floors
-                .fetch_add(1, Ordering::Relaxed);
-            metrics::foreign_floor();
-            if let Some(folded) = inner.warnings.foreign.check() {
-                tracing::warn!(scope = %scope, cluster = %inner.cluster, folded, "ignoring a floor from another cluster (a token or store entry of another deployment?)");
-            }
+            self.ledger.record(Event::ForeignFloor { scope, cluster });
         }
     }
 }
-
-/// Deadline for reading the leader's position to fence a scope written without one.
-const UNFENCED_FENCE_TIMEOUT: Duration = Duration::from_secs(1);

@@ -1,74 +1,62 @@
 //! The read router and the write path.
 
-mod background;
 mod config;
-mod conn_fn;
-mod connections;
 mod decide;
 mod epochs;
+mod event;
 mod floor;
-mod leader_route;
+mod leader;
 mod leader_slots;
+mod ledger;
 mod monotonic;
 mod outcome;
 mod overlap;
-mod pick;
 mod policies;
 mod read;
-mod replica_run;
+mod replicas;
+mod serve;
 mod stats;
 mod verify;
+mod watch;
 mod write;
 mod write_fence;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
-use std::time::Duration;
 
-use ryw_core::{ClusterId, Position, ReadPolicy, ScopeStore};
-use tokio::sync::watch;
-use tokio::time::Instant;
+use ryw_core::{ClusterId, ReadPolicy, ScopeStore};
+use tokio::sync::watch as channel;
 
 use crate::Error;
-use crate::backend::{Captured, ReplicationBackend};
-use crate::leader_history::LeaderHistory;
-use crate::pool::{Conn, ReplicatedPool};
-use crate::tracker::{self, ReplicaStatus, Tracker};
-use crate::transaction::{begin, run_in_transaction};
+use crate::backend::ReplicationBackend;
+use crate::pool::ReplicatedPool;
 
-use background::poll_leader;
+pub use crate::conn_fn::ConnFn;
 pub use config::RouterConfig;
-pub use conn_fn::ConnFn;
-use epochs::Epochs;
+use floor::FloorSource;
+use leader::Leader;
+use ledger::Ledger;
 pub use outcome::{FallbackReason, Routed, ServedBy};
+use replicas::Replicas;
 pub use stats::RouterStats;
-use stats::{Counters, Warnings};
+use verify::Sampler;
 pub use write_fence::{ApplyOn, Replicated, WriteFence};
 
-/// How long a fenced read on a backend with a server-side wait first waits on the trackers.
-const SERVER_WAIT_GRACE: Duration = Duration::from_millis(30);
-
+/// The parts of a router, each owning its state.
 struct Inner<B: ReplicationBackend> {
     pool: ReplicatedPool<B>,
-    cluster: ClusterId,
-    trackers: Vec<Arc<Tracker>>,
-    store: Option<Arc<dyn ScopeStore>>,
     config: RouterConfig,
-    counters: Counters,
-    warnings: Warnings,
-    next: AtomicUsize,
-    changed: Arc<watch::Sender<u64>>,
-    leader_hint: watch::Sender<Option<Position>>,
-    /// The leader's positions over time: lag in time, catch-up estimates, pending floors.
-    history: Arc<LeaderHistory>,
-    /// The bound on fallback reads the leader serves at once.
-    leader_slots: leader_slots::LeaderSlots,
-    epochs: Epochs,
-    /// Set once the write-outside-any-context warning was logged.
-    warned_no_context: std::sync::atomic::AtomicBool,
+    /// The leader: connections, positions over time, epochs, fallback slots.
+    leader: Arc<Leader<B>>,
+    /// The replicas: pools, trackers, waits, reads on them.
+    replicas: Replicas<B>,
+    /// Floors in contexts and the store.
+    floors: FloorSource,
+    /// Counters, metrics and warnings, booked once per event.
+    ledger: Arc<Ledger>,
     /// Read policies by name, for `#[read(policy = "…")]` and `read_named`.
     policies: policies::Named,
-    shutdown: watch::Sender<bool>,
+    sampler: Sampler,
+    shutdown: channel::Sender<bool>,
 }
 
 impl<B: ReplicationBackend> Drop for Inner<B> {
@@ -124,17 +112,6 @@ impl<B: ReplicationBackend> Clone for Router<B> {
     }
 }
 
-enum Pick {
-    Replica(usize),
-    Leader(FallbackReason),
-    Stale(usize),
-    Fail,
-    /// Bound for the leader, whose fallback slots are taken: queue for one.
-    Queue,
-    /// Bound for the leader, whose fallback slots are taken: fail.
-    Shed,
-}
-
 /// Capacity (scopes) of the in-process store a router made by [`Router::new`] keeps.
 pub const DEFAULT_STORE_CAPACITY: u64 = 100_000;
 
@@ -186,77 +163,47 @@ impl<B: ReplicationBackend> Router<B> {
         config: RouterConfig,
         store: Option<Arc<dyn ScopeStore>>,
     ) -> Result<Self, Error> {
-        let (cluster, leader_pos, history) = {
-            let mut conn = pool.leader().await?;
-            let cluster = pool.backend.cluster_id(&mut conn).await?;
-            let pos = pool.backend.leader_position(&mut conn).await?.position;
-            let history = pool.backend.epoch_history(&mut conn).await?;
-            (cluster, pos, history)
-        };
-        let epoch = history.as_ref().map(ryw_core::EpochHistory::current);
+        let start = Leader::introduce(&pool).await?;
+        let epoch = start.epochs.as_ref().map(ryw_core::EpochHistory::current);
+        let cluster = start.cluster.clone();
         tracing::info!(%cluster, ?epoch, replicas = pool.replicas.len(), "ryw router started");
-        let trackers: Vec<Arc<Tracker>> = pool
-            .replicas
-            .iter()
-            .map(|r| Arc::new(Tracker::new(Arc::clone(&r.name))))
-            .collect();
-        let (shutdown, _) = watch::channel(false);
-        let leader_log = Arc::new(LeaderHistory::default());
-        leader_log.record(Instant::now(), &leader_pos);
-        let (leader_hint, _) = watch::channel(Some(leader_pos));
-        let changed = Arc::new(watch::Sender::new(0u64));
-        for (t, r) in trackers.iter().zip(&pool.replicas) {
-            let ctx = tracker::Ctx {
-                leader_hint: leader_hint.subscribe(),
-                history: Arc::clone(&leader_log),
-                changed: Arc::clone(&changed),
-            };
-            tokio::spawn(tracker::run(
-                Arc::clone(t),
-                pool.backend.clone(),
-                r.pool.clone(),
-                config.tracker,
-                ctx,
-                shutdown.subscribe(),
-            ));
-        }
+        let ledger = Arc::new(Ledger::default());
+        let (shutdown, _) = channel::channel(false);
         let slots = config
             .leader_fallback_limit
             .unwrap_or_else(|| pool.leader.status().max_size / 2);
-        let poll_interval = config.tracker.idle_interval;
-        let poll_shutdown = shutdown.subscribe();
-        let router = Self {
+        let leader = Arc::new(Leader::new(pool.clone(), start, slots, Arc::clone(&ledger)));
+        let hint = leader.hint();
+        let replicas = Replicas::start(
+            pool.clone(),
+            &config,
+            (leader.history(), &hint),
+            Arc::clone(&ledger),
+            &shutdown.subscribe(),
+        );
+        let windows = (config.store_ttl, config.policy.unfenced_window);
+        let family = pool.backend.family();
+        let floors = FloorSource::new(store, cluster, family, windows, Arc::clone(&ledger));
+        tokio::spawn(Arc::clone(&leader).poll(config.tracker.idle_interval, shutdown.subscribe()));
+        Ok(Self {
             inner: Arc::new(Inner {
                 pool,
-                cluster,
-                trackers,
-                store,
+                sampler: Sampler::new(config.verify_one_in),
                 config,
-                counters: Counters::default(),
-                warnings: Warnings::default(),
-                next: AtomicUsize::new(0),
-                changed,
-                leader_hint,
-                history: leader_log,
-                leader_slots: leader_slots::LeaderSlots::new(slots),
-                epochs: Epochs::new(history),
-                warned_no_context: std::sync::atomic::AtomicBool::new(false),
+                leader,
+                replicas,
+                floors,
+                ledger,
                 policies: policies::Named::default(),
                 shutdown,
             }),
-        };
-        tokio::spawn(poll_leader(
-            Arc::downgrade(&router.inner),
-            poll_interval,
-            poll_shutdown,
-        ));
-        Ok(router)
+        })
     }
 
     /// The identity of the cluster this router serves.
     #[must_use]
     pub fn cluster(&self) -> &ClusterId {
-        &self.inner.cluster
+        self.inner.leader.cluster()
     }
 
     /// The default read policy (start of a per-call override:

@@ -8,71 +8,61 @@
 //! another replica between the two and go back in time. The price is one statement per
 //! monotonic read (none for other reads).
 
-use std::sync::atomic::Ordering;
+use ryw_core::RywContext;
 
-use ryw_core::{Floor, Position, RywContext};
-
-use super::*;
+use super::Router;
+use super::ledger::Event;
+use crate::backend::ReplicationBackend;
 
 /// Where a monotonic read ran.
-pub(super) enum Served<'a> {
+pub(super) enum Served {
     /// The leader.
     Leader,
-    /// The replica of this name.
-    Replica(&'a str),
+    /// Replica number `i`.
+    Replica(usize),
 }
 
 impl<B: ReplicationBackend> Router<B> {
     /// Raises the current context's session floor to the position `conn`'s node has applied
     /// now (right after the read it served). Without a context there is no session to keep
-    /// monotonic. When that position cannot be read, the is used instead (it covers any state the read could have seen); if
-    /// that fails too, the session's next unfenced read is pinned to the leader and the miss
-    /// is counted.
-    pub(super) async fn observe_read(&self, conn: &mut B::Connection, served: Served<'_>) {
+    /// monotonic. When that position cannot be read, the leader's current position is used
+    /// instead (it covers any state the read could have seen); if that fails too, the
+    /// session's next unfenced read is pinned to the leader and the miss is booked.
+    pub(super) async fn observe_read(&self, conn: &mut B::Connection, served: Served) {
         let Some(ctx) = RywContext::current() else {
             return;
         };
-        let backend = &self.inner.pool.backend;
-        let deadline = self.inner.config.replica_checkout_timeout;
-        let read = async {
-            match served {
-                Served::Leader => backend
-                    .leader_position(conn)
-                    .await
-                    .map(|c| (c.position, c.epoch)),
-                Served::Replica(name) => backend
-                    .replica_position(conn, name)
-                    .await
-                    .map(|p| (p.applied, self.inner.epochs.current())),
+        let inner = &*self.inner;
+        let deadline = inner.config.replica_checkout_timeout;
+        let on_conn = match served {
+            Served::Leader => {
+                match tokio::time::timeout(deadline, inner.leader.position_on(conn)).await {
+                    Ok(Ok(c)) => Some((c.position, c.epoch)),
+                    _ => None,
+                }
             }
+            Served::Replica(i) => inner
+                .replicas
+                .position_on(i, conn)
+                .await
+                .map(|p| (p, inner.leader.epoch())),
         };
-        if let Ok(Ok((position, epoch))) = tokio::time::timeout(deadline, read).await {
-            return self.raise_session(&ctx, position, epoch);
-        }
-        // The leader's position now covers any state the read could have seen.
-        let leader = async {
-            let mut conn = self.leader_conn().await?;
-            backend.leader_position(&mut conn).await
+        let seen = match on_conn {
+            Some(seen) => Some(seen),
+            // The leader's position now covers any state the read could have seen.
+            None => inner
+                .leader
+                .position(deadline)
+                .await
+                .ok()
+                .map(|c| (c.position, c.epoch)),
         };
-        match tokio::time::timeout(deadline, leader).await {
-            Ok(Ok(c)) => self.raise_session(&ctx, c.position, c.epoch),
-            _ => {
-                self.inner
-                    .counters
-                    .monotonic_misses
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    "could not read the position after a monotonic read, nor the leader's; the session's next unfenced read goes to the leader"
-                );
+        match seen {
+            Some((position, epoch)) => inner.floors.raise_session(&ctx, position, epoch),
+            None => {
+                inner.ledger.record(Event::MonotonicMiss);
                 ctx.pin_next_read_to_leader();
             }
-        }
-    }
-
-    fn raise_session(&self, ctx: &RywContext, position: Position, epoch: Option<u32>) {
-        let floor = Floor::new(position).with_epoch(epoch);
-        if let Err(e) = ctx.raise_session_floor(&self.inner.cluster, floor) {
-            tracing::warn!(error = %e, "could not raise the session floor");
         }
     }
 }

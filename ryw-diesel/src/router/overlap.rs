@@ -11,15 +11,19 @@
 //! covers the store's floor. So the replica had applied every such write before it ran the
 //! read.
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ryw_core::{Position, ReadPolicy, ScopeKey, StoredFloor};
 
-use super::decide::{Decision, decide};
+use super::Router;
 use super::floor::{Requested, in_window};
-use super::replica_run::{After, Ran};
-use super::*;
+use super::ledger::Event;
+use super::outcome::{Routed, ServedBy};
+use super::replicas::Ran;
+use super::serve::After;
+use crate::backend::ReplicationBackend;
+use crate::conn_fn::{CallError, ReadFn};
 
 /// How an overlapped read ended.
 pub(super) enum Overlap<R, E> {
@@ -30,29 +34,9 @@ pub(super) enum Overlap<R, E> {
 }
 
 impl<B: ReplicationBackend> Router<B> {
-    /// The replica (and the position it had applied) that can serve a read at once with only
-    /// the request's floor, when there is a store whose round trip is worth hiding; `None`
-    /// when the read must wait for the store (a mark in the window, a pin to the leader, no
-    /// replica ready).
-    pub(super) fn immediate(
-        &self,
-        requested: &Requested,
-        policy: &ReadPolicy,
-    ) -> Option<(usize, Option<Position>)> {
-        if self.inner.store.is_none() || in_window(requested.marked, policy) {
-            return None;
-        }
-        let pinned = requested.ctx.as_ref().is_some_and(|c| c.leader_pinned());
-        let replicas = self.snapshot();
-        let ask = self.ask(requested.floor.as_ref(), policy, Duration::ZERO, pinned);
-        match decide(&ask, &replicas) {
-            Decision::Replica(i) => Some((i, replicas[i].applied.clone())),
-            _ => None,
-        }
-    }
-
-    /// Runs the read on replica `i` while the store answers; see the module docs.
-    pub(super) async fn overlapped<R, E, F>(
+    /// Runs the read on replica `i` (which had applied `applied` when chosen) while the store
+    /// answers; see the module docs.
+    pub(super) async fn overlapped<R: Send, E: CallError, F: ReadFn<B::Connection, R, E>>(
         &self,
         scope: &ScopeKey,
         policy: &ReadPolicy,
@@ -60,41 +44,27 @@ impl<B: ReplicationBackend> Router<B> {
         (i, applied): (usize, Option<Position>),
         f: &F,
         after: After<'_>,
-    ) -> Overlap<R, E>
-    where
-        F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Clone + Send,
-        E: From<Error> + Send,
-        R: Send,
-    {
-        let tracker = &self.inner.trackers[i];
+    ) -> Overlap<R, E> {
+        let inner = &*self.inner;
         let run = async {
-            let _running = tracker.read_guard();
-            let conn = self.replica_conn(i).await?;
-            Some(self.on_replica(i, conn, f.clone(), after).await)
+            let _running = inner.replicas.running(i);
+            let conn = inner.replicas.conn(i).await?;
+            Some(self.run_on(i, conn, f.clone(), after).await)
         };
-        let (stored, ran) = tokio::join!(self.stored(scope), run);
-        let from_store = stored.as_ref().and_then(|s| s.position.clone());
-        let floor = match (requested.floor.clone(), from_store) {
-            (Some(a), Some(b)) => Some(a.merge(&b).unwrap_or(a)),
-            (a, b) => a.or(b),
-        };
-        let marked = requested
-            .marked
-            .max(stored.as_ref().and_then(|s| s.unfenced_since));
+        let (stored, ran) = tokio::join!(inner.floors.stored(scope), run);
+        let (floor, marked) = requested.with(stored.as_ref());
         let covered = floor.as_ref().is_none_or(|fl| {
             applied
                 .as_ref()
                 .is_some_and(|a| a.covers(fl).unwrap_or(false))
         });
-        let c = &self.inner.counters;
         match ran {
             Some(Ran::Done(result)) if covered && !in_window(marked, policy) => {
-                c.store_overlapped_reads.fetch_add(1, Ordering::Relaxed);
-                let served_by = ServedBy::Replica(Arc::clone(&tracker.name));
-                self.count_read(&served_by, floor.is_some(), false, None);
+                inner.ledger.record(Event::StoreOverlapped);
+                self.book_read(false, floor.is_some(), false, None);
                 Overlap::Done(result.map(|value| Routed {
                     value,
-                    served_by,
+                    served_by: ServedBy::Replica(Arc::clone(inner.replicas.name(i))),
                     waited: Duration::ZERO,
                     position: floor,
                     stale: false,
@@ -103,12 +73,14 @@ impl<B: ReplicationBackend> Router<B> {
             }
             // A frozen replica is handled as on the sequential path: the leader reruns the
             // read (it has every write), or the caller gets the deadline error.
-            Some(Ran::Overran(abandoned)) if !in_window(marked, policy) => Overlap::Done(
-                self.after_replica_deadline(abandoned, policy, f.clone(), Duration::ZERO, floor)
-                    .await,
-            ),
+            Some(Ran::Overran(abandoned)) if !in_window(marked, policy) => {
+                let rerun = (Duration::ZERO, floor);
+                let again = f.clone();
+                let rerun = self.rerun(abandoned, policy.fallback, again, rerun, policy.monotonic);
+                Overlap::Done(Box::pin(rerun).await)
+            }
             Some(Ran::Done(_) | Ran::Overran(_)) => {
-                c.store_overlap_redone.fetch_add(1, Ordering::Relaxed);
+                inner.ledger.record(Event::StoreOverlapRedone);
                 Overlap::Redo(stored)
             }
             // No connection to the replica in time.

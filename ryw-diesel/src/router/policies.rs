@@ -7,7 +7,9 @@ use std::sync::{Arc, RwLock};
 
 use ryw_core::ReadPolicy;
 
-use super::*;
+use super::Router;
+use crate::Error;
+use crate::backend::ReplicationBackend;
 
 /// The router's named policies.
 #[derive(Default)]

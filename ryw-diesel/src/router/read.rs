@@ -1,16 +1,63 @@
-//! The read path: the floor, the pick, the closure on the chosen connection.
+//! The read path: one loop that asks the decision (`decide`) and acts on it — serve on a
+//! replica, wait and ask again, serve on the leader in a fallback slot, queue for a slot,
+//! shed, fail — re-asking after every wait.
+//!
+//! ```text
+//! requested floor ──► [ask] ─ Replica(i), store pending ──► run on i while the store answers
+//!                       │                                     (kept, or routed again)
+//!                       ▼ store's floor merged, resolved
+//!               ┌──►  [ask] ─ Replica / Stale ─► replica ─(overran)─► leader rerun
+//!               │       ├── Wait(None) ── a tracker change or a recheck ──┐
+//!               │       ├── Wait(Some(i)) ─ server-side wait on i ─ reached ─► replica
+//!               │       ├── Leader(reason) ─ slot free ─► leader │ taken: leader busy
+//!               │       ├── Queue ─ a slot ─► leader │ a replica reached the floor
+//!               │       └── Shed / Fail ─► typed error
+//!               └────────────────────────────────────────────────────┘
+//! ```
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use ryw_core::{Fallback, Position, ReadPolicy, ScopeKey, metrics};
+use ryw_core::{Position, ReadPolicy, RywContext, ScopeKey};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
-use super::monotonic::Served;
+use super::Router;
+use super::decide::{Ask, Decision, LagBound, ReplicaView, SERVER_WAIT_GRACE, decide};
+use super::floor::{Requested, Resolved, in_window};
+use super::ledger::Event;
+use super::outcome::{FallbackReason, Routed};
 use super::overlap::Overlap;
-use super::replica_run::{After, Fell, Ran};
-use super::*;
+use super::serve::{After, Fell};
+use super::watch::Watch;
+use crate::Error;
+use crate::backend::{ReplicationBackend, WaitMethod};
+use crate::conn_fn::{CallError, ConnFn, ReadFn};
+
+/// How often a waiting read decides again when no tracker reports a change: its estimates
+/// move with the clock.
+const RECHECK_EVERY: Duration = Duration::from_millis(25);
+
+/// What the loop knows of one read between two decisions.
+struct Asking {
+    /// Its floor (the request's own until the store answered).
+    floor: Option<Position>,
+    /// Whether the store has answered (before, only a replica ready at once is taken).
+    stored: bool,
+    unresolved: bool,
+    pinned: bool,
+    /// The end of its wait budget.
+    deadline: Instant,
+    /// When it began waiting for a replica.
+    waiting_since: Option<Instant>,
+    /// Whether a server-side wait may still be sent.
+    server_wait: bool,
+    /// Whether the leader's slots were found taken since the last decision.
+    leader_busy: bool,
+    /// Whether the next decision is the first with the store's floor.
+    first: bool,
+    /// When it joined the leader queue, and until when it stays there.
+    queued: Option<(Instant, Instant)>,
+}
 
 impl<B: ReplicationBackend> Router<B> {
     /// Reads with the router's default policy. See [`read_with`](Self::read_with).
@@ -30,13 +77,15 @@ impl<B: ReplicationBackend> Router<B> {
     /// Reads `scope` under `policy`: to a replica that has applied the scope's floor, waiting
     /// up to the budget, else the policy's fallback.
     ///
-    /// A read that overruns [`RouterConfig::replica_read_timeout`] on a replica (frozen,
-    /// overloaded) is abandoned there and, under [`Fallback::Leader`], run again on the
-    /// leader — reads are idempotent, and the closure is `Clone` so it can be called twice
-    /// (any closure capturing references or `Clone` values is).
+    /// A read that overruns [`RouterConfig::replica_read_timeout`](super::RouterConfig::replica_read_timeout)
+    /// on a replica (frozen, overloaded) is abandoned there and, under
+    /// [`Fallback::Leader`](ryw_core::Fallback::Leader), run again on the leader — reads are
+    /// idempotent, and the closure is `Clone` so it can be called twice (any closure capturing
+    /// references or `Clone` values is).
     ///
     /// # Errors
-    /// The closure's error; [`Error::FenceTimeout`] under [`Fallback::Error`]; pool errors.
+    /// The closure's error; [`Error::FenceTimeout`] under
+    /// [`Fallback::Error`](ryw_core::Fallback::Error); [`Error::LeaderBusy`]; pool errors.
     pub async fn read_with<R, E, F>(
         &self,
         scope: &ScopeKey,
@@ -52,190 +101,264 @@ impl<B: ReplicationBackend> Router<B> {
     }
 
     /// [`read_with`](Self::read_with), with the position check of self-verification when
-    /// `sampled` (see `verify.rs`).
-    pub(super) async fn read_sampled<R, E, F>(
+    /// `sampled` (see `verify.rs`): the read loop.
+    pub(super) async fn read_sampled<R: Send, E: CallError, F: ReadFn<B::Connection, R, E>>(
         &self,
         scope: &ScopeKey,
         policy: &ReadPolicy,
         f: F,
         sampled: bool,
-    ) -> Result<Routed<R>, E>
-    where
-        F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Clone + Send,
-        E: From<Error> + Send,
-        R: Send,
-    {
+    ) -> Result<Routed<R>, E> {
         let span = tracing::debug_span!("ryw.read", scope = %scope);
-        async move {
+        // The loop's states are boxed once per read (one allocation beside a network round
+        // trip), so a caller's future holding a read stays small.
+        let read = async move {
+            let inner = &*self.inner;
             let start = Instant::now();
-            let requested = self.requested(scope).await;
+            let ctx = RywContext::current();
+            if let Some(ctx) = &ctx {
+                inner.leader.reconcile(ctx).await;
+            }
+            let requested = inner.floors.requested(ctx, scope);
             // With a replica ready for the request's own floor, the store's round trip runs
             // alongside the read instead of before it.
-            let stored = match self.immediate(&requested, policy) {
-                Some(target) => {
-                    let after = After::new(policy, scope, requested.floor.as_ref(), sampled);
-                    match self
-                        .overlapped(scope, policy, &requested, target, &f, after)
-                        .await
-                    {
-                        Overlap::Done(out) => return out,
-                        Overlap::Redo(stored) => stored,
-                    }
-                }
-                None => self.stored(scope).await,
+            let overlap = inner.floors.has_store() && !in_window(requested.marked, policy);
+            let mut s = Asking {
+                floor: requested.floor.clone(),
+                stored: !overlap,
+                unresolved: false,
+                pinned: requested
+                    .ctx
+                    .as_ref()
+                    .is_some_and(RywContext::leader_pinned),
+                deadline: start,
+                waiting_since: None,
+                server_wait: B::WAIT == WaitMethod::ServerSide,
+                leader_busy: false,
+                first: true,
+                queued: None,
             };
-            let (floor, unresolved) = self.resolve(scope, policy, requested, stored).await;
-            let (pick, waited_conn) = match &floor {
-                _ if unresolved => (Pick::Leader(FallbackReason::Unfenced), None),
-                None => (self.pick_unfenced(policy), None),
-                Some(floor) => self.pick_fenced(floor, policy).await,
+            if !overlap {
+                let stored = inner.floors.stored(scope).await;
+                self.resolved(&mut s, scope, policy, &requested, stored.as_ref())
+                    .await;
+            }
+            let mut watch: Option<Watch<'_>> = None;
+            let fell = |reason, slot| Fell {
+                reason,
+                slot,
+                waited: start.elapsed(),
             };
-            let (pick, slot) = self
-                .bound_leader(pick, floor.as_ref(), policy)
-                .await
-                .map_err(E::from)?;
-            let waited = start.elapsed();
-            let fenced = floor.is_some();
-            let (i, stale) = match pick {
-                Pick::Replica(i) => (i, false),
-                Pick::Stale(i) => (i, true),
-                Pick::Leader(reason) => {
-                    let fell = Fell {
-                        reason,
-                        slot,
-                        waited,
+            loop {
+                let d = self.decide(&s, policy);
+                if !s.stored {
+                    let stored = match d {
+                        Decision::Replica(i) => {
+                            let after =
+                                After::new(policy, scope, requested.floor.as_ref(), sampled);
+                            let target = (i, inner.replicas.views().swap_remove(i).applied);
+                            match self
+                                .overlapped(scope, policy, &requested, target, &f, after)
+                                .await
+                            {
+                                Overlap::Done(out) => return out,
+                                Overlap::Redo(stored) => stored,
+                            }
+                        }
+                        _ => inner.floors.stored(scope).await,
                     };
-                    return self.on_leader(fell, floor, f, policy.monotonic).await;
-                }
-                Pick::Fail => {
-                    self.inner
-                        .counters
-                        .fallbacks
-                        .fetch_add(1, Ordering::Relaxed);
-                    metrics::fallback("error");
-                    return Err(E::from(Error::FenceTimeout {
-                        scope: scope.to_string(),
-                        position: floor.unwrap_or(Position::Lsn(ryw_core::position::Lsn::new(0))),
-                        waited,
-                    }));
-                }
-                Pick::Queue | Pick::Shed => return Err(E::from(self.shed(waited))),
-            };
-            // Counts the read on its replica while it runs: `choose` prefers idle replicas.
-            let tracker = &self.inner.trackers[i];
-            let running = tracker.read_guard();
-            let conn = match waited_conn {
-                Some(c) => Some(c),
-                None => self.replica_conn(i).await,
-            };
-            let Some(conn) = conn else {
-                drop(running);
-                let slot = self.rerun_slot().await.map_err(E::from)?;
-                let reason = FallbackReason::NoHealthyReplica;
-                let fell = Fell {
-                    reason,
-                    slot: Some(slot),
-                    waited,
-                };
-                return self.on_leader(fell, floor, f, policy.monotonic).await;
-            };
-            let served_by = ServedBy::Replica(Arc::clone(&tracker.name));
-            self.count_read(&served_by, fenced, stale, None);
-            let check = floor.as_ref().filter(|_| !stale);
-            let after = After::new(policy, scope, check, sampled);
-            let ran = self.on_replica(i, conn, f.clone(), after).await;
-            drop(running);
-            let value = match ran {
-                Ran::Done(v) => v?,
-                Ran::Overran(abandoned) => {
-                    return self
-                        .after_replica_deadline(abandoned, policy, f, waited, floor)
+                    self.resolved(&mut s, scope, policy, &requested, stored.as_ref())
                         .await;
+                    continue;
                 }
-            };
-            Ok(Routed {
-                value,
-                served_by,
-                waited,
-                position: floor,
-                stale,
-                fallback: None,
-            })
-        }
-        .instrument(span)
-        .await
+                if std::mem::take(&mut s.first)
+                    && s.floor.is_some()
+                    && !s.unresolved
+                    && !policy.wait_budget.is_zero()
+                    && !matches!(d, Decision::Wait(_) | Decision::Replica(_))
+                {
+                    inner.ledger.record(Event::WaitSkipped);
+                }
+                if !matches!(d, Decision::Wait(_))
+                    && let Some(since) = s.waiting_since.take()
+                {
+                    let reached = matches!(d, Decision::Replica(_));
+                    let waited = since.elapsed();
+                    inner.ledger.record(Event::ReadWait { waited, reached });
+                }
+                let (i, conn, stale) = match d {
+                    Decision::Replica(i) => (i, None, false),
+                    Decision::Stale { replica, busy } => {
+                        if busy {
+                            inner.ledger.record(Event::LeaderBusy);
+                        }
+                        (replica, None, true)
+                    }
+                    Decision::Wait(None) => {
+                        let now = Instant::now();
+                        let since = *s.waiting_since.get_or_insert(now);
+                        let w = watch
+                            .get_or_insert_with(|| inner.replicas.watch(0..inner.replicas.len()));
+                        let mut step = s.deadline.min(now + RECHECK_EVERY);
+                        let grace_over = since + SERVER_WAIT_GRACE;
+                        if s.server_wait && grace_over > now {
+                            step = step.min(grace_over);
+                        }
+                        w.changed(step).await;
+                        continue;
+                    }
+                    Decision::Wait(Some(i)) => {
+                        // One server-side wait, with what is left of the budget; whatever it
+                        // answers, the budget is then spent.
+                        watch = None;
+                        s.server_wait = false;
+                        let Some(floor) = s.floor.clone() else {
+                            continue;
+                        };
+                        let since = *s.waiting_since.get_or_insert_with(Instant::now);
+                        let remaining = s.deadline.saturating_duration_since(Instant::now());
+                        s.deadline = Instant::now();
+                        inner.ledger.record(Event::ServerWait);
+                        // Boxed, as the other rare paths: they keep every read's future small.
+                        let wait = Box::pin(inner.replicas.server_wait(i, &floor, remaining));
+                        let Some(conn) = wait.await else {
+                            continue;
+                        };
+                        s.waiting_since = None;
+                        let (waited, reached) = (since.elapsed(), true);
+                        inner.ledger.record(Event::ReadWait { waited, reached });
+                        (i, Some(conn), false)
+                    }
+                    Decision::Leader(FallbackReason::Pinned) => {
+                        let fell = fell(FallbackReason::Pinned, None);
+                        return self.on_leader(fell, s.floor, f, policy.monotonic).await;
+                    }
+                    Decision::Leader(reason) => match inner.leader.try_slot() {
+                        Some(slot) => {
+                            let fell = fell(reason, Some(slot));
+                            return self.on_leader(fell, s.floor, f, policy.monotonic).await;
+                        }
+                        // Taken since the decision: ask again, knowing.
+                        None => {
+                            s.leader_busy = true;
+                            continue;
+                        }
+                    },
+                    Decision::Queue(reason) => {
+                        inner.ledger.record(Event::LeaderBusy);
+                        let (joined, until) = *s.queued.get_or_insert_with(|| {
+                            let now = Instant::now();
+                            (now, now + inner.config.leader_queue_timeout)
+                        });
+                        let queued = async {
+                            match inner.leader.slots().take_until(until).await {
+                                Some(slot) => Ok(slot),
+                                None => Err(self.shed(joined.elapsed())),
+                            }
+                        };
+                        let queued = Box::pin(queued);
+                        let caught_up = Box::pin(self.caught_up(s.floor.as_ref(), until));
+                        tokio::select! {
+                            slot = queued => {
+                                let fell = fell(reason, Some(slot.map_err(E::from)?));
+                                return self.on_leader(fell, s.floor, f, policy.monotonic).await;
+                            }
+                            true = caught_up => continue,
+                        }
+                    }
+                    Decision::Shed => {
+                        inner.ledger.record(Event::LeaderBusy);
+                        return Err(E::from(self.shed(Duration::ZERO)));
+                    }
+                    Decision::Fail(position) => {
+                        inner.ledger.record(Event::FenceTimeout);
+                        return Err(E::from(Error::FenceTimeout {
+                            scope: scope.to_string(),
+                            position,
+                            waited: start.elapsed(),
+                        }));
+                    }
+                };
+                let waited = start.elapsed();
+                let check = s.floor.as_ref().filter(|_| !stale);
+                let after = After::new(policy, scope, check, sampled);
+                let floor = s.floor.clone();
+                return self
+                    .on_replica(i, conn, stale, (floor, waited), f, after)
+                    .await;
+            }
+        };
+        Box::pin(read.instrument(span)).await
     }
 
-    /// A replica read overran its deadline (already abandoned): under [`Fallback::Leader`]
-    /// the leader runs it again, else the caller gets the retryable deadline error.
-    pub(super) async fn after_replica_deadline<R, E, F>(
+    /// The one decision call: the read's state and the replicas now.
+    fn decide(&self, s: &Asking, policy: &ReadPolicy) -> Decision {
+        let inner = &*self.inner;
+        let config = &inner.config;
+        let remaining = if s.stored {
+            s.deadline.saturating_duration_since(Instant::now())
+        } else {
+            Duration::ZERO
+        };
+        let ask = Ask {
+            floor: s.floor.as_ref(),
+            floor_age: s
+                .floor
+                .as_ref()
+                .and_then(|f| inner.leader.history().time_of(f))
+                .map(|t| t.elapsed()),
+            fallback: policy.fallback,
+            when_busy: policy.when_leader_busy,
+            leader_busy: s.leader_busy || inner.leader.slots().busy(),
+            remaining,
+            bound: LagBound {
+                time: config.max_replica_lag,
+                bytes: config.max_replica_lag_bytes,
+            },
+            pinned: s.pinned,
+            unresolved: s.unresolved,
+            server_wait: s.server_wait,
+            waited: s.waiting_since.map_or(Duration::ZERO, |t| t.elapsed()),
+            rotation: inner.replicas.rotate(),
+        };
+        decide(&ask, &inner.replicas.views())
+    }
+
+    /// The store answered: the floor both parts give, resolved; the budget starts now.
+    async fn resolved(
         &self,
-        abandoned: Error,
+        s: &mut Asking,
+        scope: &ScopeKey,
         policy: &ReadPolicy,
-        again: F,
-        waited: Duration,
-        floor: Option<Position>,
-    ) -> Result<Routed<R>, E>
-    where
-        F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Send,
-        E: From<Error> + Send,
-        R: Send,
-    {
-        if policy.fallback != Fallback::Leader {
-            return Err(E::from(abandoned));
-        }
-        // Reads are re-runnable (the closure is `Clone`): the leader serves this one.
-        self.inner
-            .counters
-            .reads_rerun_on_leader
-            .fetch_add(1, Ordering::Relaxed);
-        metrics::read_rerun();
-        let _slot = self.rerun_slot().await.map_err(E::from)?;
-        let mut conn = self.leader_conn().await.map_err(E::from)?;
-        self.count_read(
-            &ServedBy::Leader,
-            floor.is_some(),
-            false,
-            Some(FallbackReason::ReplicaDeadline),
-        );
-        let value = again(&mut conn).await?;
-        if policy.monotonic {
-            self.observe_read(&mut conn, Served::Leader).await;
-        }
-        Ok(Routed {
-            value,
-            served_by: ServedBy::Leader,
-            waited,
-            position: floor,
-            stale: false,
-            fallback: Some(FallbackReason::ReplicaDeadline),
-        })
+        requested: &Requested,
+        stored: Option<&ryw_core::StoredFloor>,
+    ) {
+        let inner = &*self.inner;
+        let Resolved { floor, unresolved } = inner
+            .floors
+            .resolve(scope, policy, requested, stored, &inner.leader)
+            .await;
+        s.pinned = floor.is_none()
+            && !unresolved
+            && requested
+                .ctx
+                .as_ref()
+                .is_some_and(RywContext::take_leader_pin);
+        s.floor = floor;
+        s.unresolved = unresolved;
+        s.stored = true;
+        s.deadline = Instant::now() + policy.wait_budget;
     }
 
-    pub(super) fn count_read(
-        &self,
-        served_by: &ServedBy,
-        fenced: bool,
-        stale: bool,
-        fallback: Option<FallbackReason>,
-    ) {
-        let c = &self.inner.counters;
-        match served_by {
-            ServedBy::Leader => {
-                c.leader_reads.fetch_add(1, Ordering::Relaxed);
-                metrics::read("leader", fenced);
-            }
-            ServedBy::Replica(_) => {
-                c.replica_reads.fetch_add(1, Ordering::Relaxed);
-                metrics::read("replica", fenced);
-            }
-        }
-        if stale {
-            metrics::stale_read();
-        }
-        if let Some(reason) = fallback {
-            c.fallbacks.fetch_add(1, Ordering::Relaxed);
-            metrics::fallback(reason.label());
-        }
+    /// Whether a replica reaches `floor` before `until` (never, without a floor).
+    async fn caught_up(&self, floor: Option<&Position>, until: Instant) -> bool {
+        let replicas = &self.inner.replicas;
+        let Some(floor) = floor else {
+            tokio::time::sleep_until(until).await;
+            return false;
+        };
+        let mut watch = replicas.watch(0..replicas.len());
+        let covers = |v: &[ReplicaView]| v.iter().any(|r| r.covers(floor)).then_some(());
+        watch.until(until, covers).await.is_some()
     }
 }

@@ -1,15 +1,13 @@
-//! What a router counts and what it knows of its replicas, and the rate limits of its
-//! warnings.
+//! What a router counts (booked by its ledger) and what it knows of its replicas.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use ryw_core::warn::RateLimited;
-
-use super::{ReplicaStatus, ReplicationBackend, Router};
+use super::Router;
+use crate::backend::ReplicationBackend;
+use crate::tracker::ReplicaStatus;
 
 /// Counters a router keeps (always on, independent of the `metrics` feature), for tests and
 /// health pages.
@@ -83,57 +81,11 @@ pub struct RouterStats {
     pub verify_unchecked: u64,
 }
 
-#[derive(Default)]
-pub(super) struct Counters {
-    pub(super) replica_reads: AtomicU64,
-    pub(super) leader_reads: AtomicU64,
-    pub(super) fallbacks: AtomicU64,
-    pub(super) foreign_floors: AtomicU64,
-    pub(super) store_errors: AtomicU64,
-    pub(super) uncaptured_writes: AtomicU64,
-    pub(super) recaptured_writes: AtomicU64,
-    pub(super) deadline_hits: AtomicU64,
-    pub(super) begin_retries: AtomicU64,
-    pub(super) server_waits: AtomicU64,
-    pub(super) unfenced_resolved: AtomicU64,
-    pub(super) unfenced_leader_reads: AtomicU64,
-    pub(super) lost_floors: AtomicU64,
-    pub(super) epoch_changes: AtomicU64,
-    pub(super) reads_rerun_on_leader: AtomicU64,
-    pub(super) unfenced_by_setup: AtomicU64,
-    pub(super) store_overlapped_reads: AtomicU64,
-    pub(super) store_overlap_redone: AtomicU64,
-    pub(super) leader_busy: AtomicU64,
-    pub(super) leader_shed: AtomicU64,
-    pub(super) waits_skipped: AtomicU64,
-    pub(super) dead_connections_retried: AtomicU64,
-    pub(super) monotonic_misses: AtomicU64,
-    pub(super) verified_reads: AtomicU64,
-    pub(super) verify_mismatches: AtomicU64,
-    pub(super) verify_unchecked: AtomicU64,
-    pub(super) verify_tick: AtomicU64,
-}
-
-/// One rate limit per kind of warning an operator must see.
-#[derive(Default)]
-pub(super) struct Warnings {
-    pub(super) foreign: RateLimited,
-    pub(super) store: RateLimited,
-    pub(super) deadline: RateLimited,
-    pub(super) replica: RateLimited,
-    pub(super) lost: RateLimited,
-    pub(super) unfenced: RateLimited,
-}
-
 impl<B: ReplicationBackend> Router<B> {
     /// What the trackers last saw of each replica, in configuration order.
     #[must_use]
     pub fn replica_status(&self) -> Vec<(Arc<str>, ReplicaStatus)> {
-        self.inner
-            .trackers
-            .iter()
-            .map(|t| (Arc::clone(&t.name), t.snapshot()))
-            .collect()
+        self.inner.replicas.statuses()
     }
 
     /// Waits until the trackers have polled every replica at least once (online or not),
@@ -141,12 +93,7 @@ impl<B: ReplicationBackend> Router<B> {
     pub async fn ready(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            if self
-                .inner
-                .trackers
-                .iter()
-                .all(|t| t.snapshot().checked_at.is_some())
-            {
+            if self.inner.replicas.all_checked() {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -159,42 +106,13 @@ impl<B: ReplicationBackend> Router<B> {
     /// A snapshot of the router's counters.
     #[must_use]
     pub fn stats(&self) -> RouterStats {
-        let c = &self.inner.counters;
+        let inner = &*self.inner;
+        let slots = inner.leader.slots();
         RouterStats {
-            replica_reads: c.replica_reads.load(Ordering::Relaxed),
-            leader_reads: c.leader_reads.load(Ordering::Relaxed),
-            fallbacks: c.fallbacks.load(Ordering::Relaxed),
-            position_queries: self
-                .inner
-                .trackers
-                .iter()
-                .map(|t| t.queries.load(Ordering::Relaxed))
-                .collect(),
-            foreign_floors: c.foreign_floors.load(Ordering::Relaxed),
-            store_errors: c.store_errors.load(Ordering::Relaxed),
-            uncaptured_writes: c.uncaptured_writes.load(Ordering::Relaxed),
-            recaptured_writes: c.recaptured_writes.load(Ordering::Relaxed),
-            deadline_hits: c.deadline_hits.load(Ordering::Relaxed),
-            begin_retries: c.begin_retries.load(Ordering::Relaxed),
-            server_waits: c.server_waits.load(Ordering::Relaxed),
-            unfenced_resolved: c.unfenced_resolved.load(Ordering::Relaxed),
-            unfenced_leader_reads: c.unfenced_leader_reads.load(Ordering::Relaxed),
-            lost_floors: c.lost_floors.load(Ordering::Relaxed),
-            epoch_changes: c.epoch_changes.load(Ordering::Relaxed),
-            reads_rerun_on_leader: c.reads_rerun_on_leader.load(Ordering::Relaxed),
-            unfenced_by_setup: c.unfenced_by_setup.load(Ordering::Relaxed),
-            store_overlapped_reads: c.store_overlapped_reads.load(Ordering::Relaxed),
-            store_overlap_redone: c.store_overlap_redone.load(Ordering::Relaxed),
-            leader_busy: c.leader_busy.load(Ordering::Relaxed),
-            leader_shed: c.leader_shed.load(Ordering::Relaxed),
-            leader_fallback_peak: self.inner.leader_slots.peak(),
-            leader_fallback_limit: self.inner.leader_slots.limit(),
-            waits_skipped: c.waits_skipped.load(Ordering::Relaxed),
-            dead_connections_retried: c.dead_connections_retried.load(Ordering::Relaxed),
-            monotonic_misses: c.monotonic_misses.load(Ordering::Relaxed),
-            verified_reads: c.verified_reads.load(Ordering::Relaxed),
-            verify_mismatches: c.verify_mismatches.load(Ordering::Relaxed),
-            verify_unchecked: c.verify_unchecked.load(Ordering::Relaxed),
+            position_queries: inner.replicas.queries(),
+            leader_fallback_peak: slots.peak(),
+            leader_fallback_limit: slots.limit(),
+            ..inner.ledger.stats()
         }
     }
 }

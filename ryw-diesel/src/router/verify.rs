@@ -9,72 +9,75 @@
 //! comparison is there to allow). Mismatches are counted, logged at `error` and exported
 //! (`ryw_verified_reads_total{outcome="mismatch"}`).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use ryw_core::{Position, ReadPolicy, ScopeKey, metrics};
+use ryw_core::{Position, ReadPolicy, ScopeKey};
 
-use super::*;
+use super::Router;
+use super::ledger::{Event, Verdict};
+use super::outcome::Routed;
+use crate::Error;
+use crate::backend::ReplicationBackend;
+use crate::conn_fn::ConnFn;
 
-/// What a sampled read's check concluded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    Ok,
-    Mismatch,
-    Unchecked,
+/// Which reads are sampled: one in `every`.
+pub(super) struct Sampler {
+    every: u32,
+    tick: AtomicU64,
+}
+
+impl Sampler {
+    pub(super) fn new(every: u32) -> Self {
+        Self {
+            every,
+            tick: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether the next read is one to check.
+    pub(super) fn sample(&self) -> bool {
+        self.every > 0
+            && self
+                .tick
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(u64::from(self.every))
+    }
 }
 
 impl<B: ReplicationBackend> Router<B> {
-    /// Whether this fenced replica read is one to check (one in `verify_one_in`).
+    /// Whether this read is one to check (one in `verify_one_in`).
     pub(super) fn sample(&self) -> bool {
-        let every = self.inner.config.verify_one_in;
-        every > 0
-            && self
-                .inner
-                .counters
-                .verify_tick
-                .fetch_add(1, Ordering::Relaxed)
-                .is_multiple_of(u64::from(every))
+        self.inner.sampler.sample()
     }
 
-    /// The position check of a sampled read, on the connection that served it.
+    /// The position check of a sampled read, on the connection of replica `i` that served it.
     pub(super) async fn verify_position(
         &self,
         conn: &mut B::Connection,
-        replica: &str,
+        i: usize,
         scope: &ScopeKey,
         floor: &Position,
-    ) -> bool {
-        let within = self.inner.config.replica_checkout_timeout;
-        let at = self.inner.pool.backend.replica_position(conn, replica);
-        let verdict = match tokio::time::timeout(within, at).await {
-            Ok(Ok(p)) if p.applied.covers(floor).unwrap_or(false) => Verdict::Ok,
-            Ok(Ok(p)) => {
-                tracing::error!(scope = %scope, %replica, floor = %floor, applied = %p.applied, "self-verification: a fenced read was served by a replica behind its floor");
+    ) {
+        let replicas = &self.inner.replicas;
+        let verdict = match replicas.position_on(i, conn).await {
+            Some(applied) if applied.covers(floor).unwrap_or(false) => Verdict::Ok,
+            Some(applied) => {
+                let replica = replicas.name(i);
+                tracing::error!(scope = %scope, %replica, floor = %floor, applied = %applied, "self-verification: a fenced read was served by a replica behind its floor");
                 Verdict::Mismatch
             }
-            _ => Verdict::Unchecked,
+            None => Verdict::Unchecked,
         };
-        self.record_verdict(verdict);
-        verdict != Verdict::Mismatch
-    }
-
-    fn record_verdict(&self, verdict: Verdict) {
-        let c = &self.inner.counters;
-        let (counter, label) = match verdict {
-            Verdict::Ok => (&c.verified_reads, "ok"),
-            Verdict::Mismatch => (&c.verify_mismatches, "mismatch"),
-            Verdict::Unchecked => (&c.verify_unchecked, "unchecked"),
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        metrics::verified_read(label);
+        self.inner.ledger.record(Event::Verified(verdict));
     }
 
     /// As [`read_with`](Self::read_with), and when this read is sampled for verification
-    /// ([`RouterConfig::verify_one_in`]) and a replica served it, `f` runs once more on the
-    /// leader and `agree(replica_value, leader_value)` must hold — e.g. equality for data
-    /// only this session writes, "the replica's version is at least the one I wrote" for
-    /// shared data. A disagreement is a mismatch (counted, logged at `error`, exported); the
-    /// caller still gets the replica's value, as an unverified read would.
+    /// ([`RouterConfig::verify_one_in`](super::RouterConfig::verify_one_in)) and a replica
+    /// served it, `f` runs once more on the leader and `agree(replica_value, leader_value)`
+    /// must hold — e.g. equality for data only this session writes, "the replica's version is
+    /// at least the one I wrote" for shared data. A disagreement is a mismatch (counted,
+    /// logged at `error`, exported); the caller still gets the replica's value, as an
+    /// unverified read would.
     ///
     /// # Errors
     /// As [`read_with`](Self::read_with).
@@ -86,10 +89,10 @@ impl<B: ReplicationBackend> Router<B> {
         agree: A,
     ) -> Result<Routed<R>, E>
     where
+        A: FnOnce(&R, &R) -> bool + Send,
         F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Clone + Send,
         E: From<Error> + Send,
         R: Send,
-        A: FnOnce(&R, &R) -> bool + Send,
     {
         let sampled = self.sample();
         let read = self.read_sampled(scope, policy, f.clone(), sampled).await?;
@@ -97,7 +100,7 @@ impl<B: ReplicationBackend> Router<B> {
             return Ok(read);
         }
         let leader = async {
-            let mut conn = self.leader_conn().await.map_err(E::from)?;
+            let mut conn = self.inner.leader.conn().await.map_err(E::from)?;
             f(&mut conn).await
         };
         let verdict = match leader.await {
@@ -108,7 +111,7 @@ impl<B: ReplicationBackend> Router<B> {
             }
             Err(_) => Verdict::Unchecked,
         };
-        self.record_verdict(verdict);
+        self.inner.ledger.record(Event::Verified(verdict));
         Ok(read)
     }
 }

@@ -7,11 +7,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use ryw_core::{Position, ScopeKey};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::*;
+use super::Router;
+use super::decide::ReplicaView;
+use super::outcome::Routed;
+use crate::Error;
+use crate::backend::{ReplicationBackend, WaitMethod};
+use crate::conn_fn::ConnFn;
 
 /// Which replicas a fenced write waits for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,21 +87,33 @@ impl<B: ReplicationBackend> Router<B> {
         E: From<Error> + Send,
         R: Send,
     {
+        let replicas = &self.inner.replicas;
         let named = match &fence.on {
-            ApplyOn::Named(name) => Some(self.replica_index(name).map_err(E::from)?),
+            ApplyOn::Named(name) => Some(replicas.index_of(name).ok_or_else(|| {
+                E::from(Error::Config(format!(
+                    "no replica named {name:?} on this router"
+                )))
+            })?),
             _ => None,
         };
         let routed = self.write(scope, f).await?;
         let started = Instant::now();
         let position = match &routed.position {
             Some(p) => Some(p.clone()),
-            None => self.leader_now().await,
+            None => {
+                let within = self.inner.config.replica_checkout_timeout;
+                self.inner
+                    .leader
+                    .position(within)
+                    .await
+                    .ok()
+                    .map(|c| c.position)
+            }
         };
+        let views = replicas.views();
         let targets: Vec<usize> = match (&fence.on, named) {
             (_, Some(i)) => vec![i],
-            _ => (0..self.inner.trackers.len())
-                .filter(|&i| self.inner.trackers[i].status.borrow().online)
-                .collect(),
+            _ => (0..views.len()).filter(|&i| views[i].online).collect(),
         };
         let needed = match fence.on {
             ApplyOn::Replicas(n) => n,
@@ -103,12 +121,8 @@ impl<B: ReplicationBackend> Router<B> {
         };
         let applied = match &position {
             Some(p) if needed <= targets.len() => {
-                let deadline = started + fence.budget;
-                if self.inner.pool.backend.has_server_wait() {
-                    self.server_waits_on(&targets, p, needed, deadline).await
-                } else {
-                    self.trackers_reach(&targets, p, needed, deadline).await
-                }
+                self.reach(&targets, p, needed, started + fence.budget)
+                    .await
             }
             _ => Vec::new(),
         };
@@ -116,7 +130,7 @@ impl<B: ReplicationBackend> Router<B> {
             targets
                 .iter()
                 .filter(|&&i| pick(i))
-                .map(|&i| Arc::clone(&self.inner.trackers[i].name))
+                .map(|&i| Arc::clone(replicas.name(i)))
                 .collect()
         };
         let replicated = Replicated {
@@ -128,103 +142,44 @@ impl<B: ReplicationBackend> Router<B> {
         Ok((routed, replicated))
     }
 
-    fn replica_index(&self, name: &str) -> Result<usize, Error> {
-        self.inner
-            .trackers
-            .iter()
-            .position(|t| &*t.name == name)
-            .ok_or_else(|| Error::Config(format!("no replica named {name:?} on this router")))
-    }
-
-    /// The leader's current position, from a fresh connection, if it can be read in time.
-    async fn leader_now(&self) -> Option<Position> {
-        let read = async {
-            let mut conn = self.leader_conn().await?;
-            self.inner.pool.backend.leader_position(&mut conn).await
-        };
-        let within = self.inner.config.replica_checkout_timeout;
-        match tokio::time::timeout(within, read).await {
-            Ok(Ok(c)) => Some(c.position),
-            _ => None,
-        }
-    }
-
-    /// Waits on the trackers until `needed` of `targets` have applied `position`; returns
-    /// those that had when it stopped.
-    async fn trackers_reach(
+    /// Waits until `needed` of `targets` have applied `position` (on the trackers, or with
+    /// the server-side wait on every target at once, each on its own connection); returns
+    /// those known to have applied it when it stopped.
+    async fn reach(
         &self,
         targets: &[usize],
         position: &Position,
         needed: usize,
         deadline: Instant,
     ) -> Vec<usize> {
-        let trackers = &self.inner.trackers;
-        let _guards: Vec<_> = targets.iter().map(|&i| trackers[i].wait_guard()).collect();
-        let mut changed = self.inner.changed.subscribe();
-        loop {
-            let reached: Vec<usize> = targets
+        let replicas = &self.inner.replicas;
+        if B::WAIT == WaitMethod::ServerSide {
+            let mut waits: FuturesUnordered<_> = targets
                 .iter()
-                .copied()
-                .filter(|&i| {
-                    let s = trackers[i].status.borrow();
-                    s.applied
-                        .as_ref()
-                        .is_some_and(|a| a.covers(position).unwrap_or(false))
+                .map(|&i| async move {
+                    let budget = deadline.saturating_duration_since(Instant::now());
+                    replicas.server_wait(i, position, budget).await.map(|_| i)
                 })
                 .collect();
-            if reached.len() >= needed
-                || tokio::time::timeout_at(deadline, changed.changed())
-                    .await
-                    .is_err()
-            {
-                return reached;
-            }
-        }
-    }
-
-    /// The server-side wait on every target at once (each on its own connection); returns
-    /// the replicas that reached `position`, as soon as `needed` have or all have answered.
-    async fn server_waits_on(
-        &self,
-        targets: &[usize],
-        position: &Position,
-        needed: usize,
-        deadline: Instant,
-    ) -> Vec<usize> {
-        let mut waits = JoinSet::new();
-        for &i in targets {
-            let (router, position) = (self.clone(), position.clone());
-            waits.spawn(async move {
-                let budget = deadline.saturating_duration_since(Instant::now());
-                let mut conn = router.replica_conn(i).await?;
-                let name = Arc::clone(&router.inner.trackers[i].name);
-                let wait = router
-                    .inner
-                    .pool
-                    .backend
-                    .server_wait(&mut conn, &name, &position, budget);
-                // The server times the wait out; a frozen one is abandoned a checkout
-                // deadline later.
-                let overall = budget + router.inner.config.replica_checkout_timeout;
-                match tokio::time::timeout(overall, wait).await {
-                    Ok(Ok(true)) => Some(i),
-                    Ok(_) => None,
-                    Err(_) => {
-                        let _ = deadpool::managed::Object::take(conn);
-                        None
-                    }
-                }
-            });
-        }
-        let mut reached = Vec::new();
-        while let Some(done) = waits.join_next().await {
-            if let Ok(Some(i)) = done {
-                reached.push(i);
+            let mut reached = Vec::new();
+            while let Some(done) = waits.next().await {
+                reached.extend(done);
                 if reached.len() >= needed {
                     break;
                 }
             }
+            return reached;
         }
-        reached
+        let reached = |views: &[ReplicaView]| -> Vec<usize> {
+            let applied = |i: &usize| views[*i].applied.as_ref();
+            let has = |i: &usize| applied(i).is_some_and(|a| a.covers(position).unwrap_or(false));
+            targets.iter().copied().filter(has).collect()
+        };
+        let mut watch = replicas.watch(targets.iter().copied());
+        let enough = |views: &[ReplicaView]| Some(reached(views)).filter(|r| r.len() >= needed);
+        match watch.until(deadline, enough).await {
+            Some(r) => r,
+            None => reached(&replicas.views()),
+        }
     }
 }

@@ -59,10 +59,11 @@ async fn poll<B: ReplicationBackend>(
 /// What one successful poll learned, published to the status channel; returns whether the
 /// replica moved (came online or applied more).
 fn publish(tracker: &Tracker, at: crate::backend::ReplicaPosition, ctx: &Ctx) -> bool {
-    let lag_bytes = match (&*ctx.leader_hint.borrow(), &at.applied) {
-        (Some(Position::Lsn(l)), Position::Lsn(a)) => Some(l.bytes_since(*a)),
-        _ => None,
-    };
+    let lag_bytes = ctx
+        .leader_hint
+        .borrow()
+        .as_ref()
+        .and_then(|leader| leader.bytes_since(&at.applied));
     ryw_core::metrics::replica_lag(&tracker.name, lag_bytes, at.lag_seconds);
     ryw_core::metrics::replica_online(&tracker.name, true);
     let now = tokio::time::Instant::now();

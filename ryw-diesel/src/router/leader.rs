@@ -1,0 +1,211 @@
+//! The leader as the router sees it: its connections, its positions over time (history and
+//! hint behind one [`advanced`](Leader::advanced)), its epochs, the fallback slots it lends
+//! to reads, and the background poll that keeps all of that fresh while nothing is written.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ryw_core::{ClusterId, EpochHistory, Position, RywContext};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::epochs::Epochs;
+use super::leader_slots::{LeaderSlots, Slot};
+use super::ledger::{Event, Ledger};
+use crate::Error;
+use crate::backend::{Captured, ReplicationBackend};
+use crate::leader_history::LeaderHistory;
+use crate::pool::{Conn, ReplicatedPool};
+
+/// Deadline of one epoch-history refresh (a leader checkout and two short queries).
+const REFRESH_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The leader part of a router.
+pub(super) struct Leader<B: ReplicationBackend> {
+    pool: ReplicatedPool<B>,
+    cluster: ClusterId,
+    /// The leader's positions over time: lag in time, catch-up estimates, pending floors.
+    history: Arc<LeaderHistory>,
+    /// The latest position known (the trackers' lag in bytes, their pending cadence).
+    hint: watch::Sender<Option<Position>>,
+    epochs: Epochs,
+    /// The bound on fallback reads the leader serves at once.
+    slots: LeaderSlots,
+    ledger: Arc<Ledger>,
+}
+
+/// What a new router learns from the leader before it starts.
+pub(super) struct Start {
+    pub(super) cluster: ClusterId,
+    pub(super) position: Position,
+    pub(super) epochs: Option<EpochHistory>,
+}
+
+impl<B: ReplicationBackend> Leader<B> {
+    /// Reads the cluster identity, position and epoch history on one leader connection.
+    pub(super) async fn introduce(pool: &ReplicatedPool<B>) -> Result<Start, Error> {
+        let mut conn = pool.leader().await?;
+        let backend = &pool.backend;
+        Ok(Start {
+            cluster: backend.cluster_id(&mut conn).await?,
+            position: backend.leader_position(&mut conn).await?.position,
+            epochs: backend.epoch_history(&mut conn).await?,
+        })
+    }
+
+    pub(super) fn new(
+        pool: ReplicatedPool<B>,
+        start: Start,
+        slots: usize,
+        ledger: Arc<Ledger>,
+    ) -> Self {
+        let history = Arc::new(LeaderHistory::default());
+        history.record(Instant::now(), &start.position);
+        Self {
+            pool,
+            cluster: start.cluster,
+            history,
+            hint: watch::Sender::new(Some(start.position)),
+            epochs: Epochs::new(start.epochs),
+            slots: LeaderSlots::new(slots),
+            ledger,
+        }
+    }
+
+    pub(super) fn cluster(&self) -> &ClusterId {
+        &self.cluster
+    }
+
+    pub(super) fn history(&self) -> &Arc<LeaderHistory> {
+        &self.history
+    }
+
+    /// A receiver of the latest known leader position.
+    pub(super) fn hint(&self) -> watch::Receiver<Option<Position>> {
+        self.hint.subscribe()
+    }
+
+    pub(super) fn slots(&self) -> &LeaderSlots {
+        &self.slots
+    }
+
+    /// The current epoch, for backends with epochs.
+    pub(super) fn epoch(&self) -> Option<u32> {
+        self.epochs.current()
+    }
+
+    /// A leader connection.
+    pub(super) async fn conn(&self) -> Result<Conn<B>, Error> {
+        self.pool.leader().await
+    }
+
+    /// The leader had `position` committed by now (a capture, a poll): one entry in the
+    /// history, and a new hint when it is past the last one.
+    pub(super) fn advanced(&self, position: &Position) {
+        self.history.record(Instant::now(), position);
+        self.hint.send_if_modified(|hint| match hint {
+            Some(h) if h.covers(position).unwrap_or(true) => false,
+            _ => {
+                *hint = Some(position.clone());
+                true
+            }
+        });
+    }
+
+    /// The leader's current position and epoch on a fresh connection, within `within`
+    /// (the [`Error::Deadline`] names it). The position is recorded as an advance.
+    pub(super) async fn position(&self, within: Duration) -> Result<Captured, Error> {
+        let read = async {
+            let mut conn = self.conn().await?;
+            self.pool.backend.leader_position(&mut conn).await
+        };
+        let captured = tokio::time::timeout(within, read)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Deadline {
+                    node: "leader".into(),
+                    what: "leader position",
+                    after: within,
+                })
+            })?;
+        self.advanced(&captured.position);
+        Ok(captured)
+    }
+
+    /// The leader's position on a connection the caller holds (after a read it served).
+    pub(super) async fn position_on(&self, conn: &mut B::Connection) -> Result<Captured, Error> {
+        self.pool.backend.leader_position(conn).await
+    }
+
+    /// A fallback slot now, if one is free.
+    pub(super) fn try_slot(&self) -> Option<Slot> {
+        self.slots.try_take()
+    }
+
+    /// Re-reads the epoch history (a capture, a tracker or a floor showed a later epoch).
+    /// Returns whether the epoch moved on.
+    pub(super) async fn refresh_epochs(&self) -> bool {
+        let read = async {
+            let mut conn = self.conn().await?;
+            self.pool.backend.epoch_history(&mut conn).await
+        };
+        let moved = self
+            .epochs
+            .refresh(async {
+                match tokio::time::timeout(REFRESH_TIMEOUT, read).await {
+                    Ok(r) => r,
+                    Err(_) => Ok(None),
+                }
+            })
+            .await;
+        if let Some(epoch) = moved {
+            let cluster = &self.cluster;
+            self.ledger.record(Event::EpochChange { cluster, epoch });
+        }
+        moved.is_some()
+    }
+
+    /// Refreshes the history when `epoch` (from a capture or a floor) is later than known.
+    pub(super) async fn observe_epoch(&self, epoch: Option<u32>) {
+        if self.epochs.is_newer(epoch) {
+            self.refresh_epochs().await;
+        }
+    }
+
+    /// Reconciles the context's floors of this cluster with the leader's history: floors of
+    /// earlier epochs inside the new history stay fences, floors beyond the end of their
+    /// epoch were lost in the failover and are counted and reported.
+    pub(super) async fn reconcile(&self, ctx: &RywContext) {
+        if self.epochs.current().is_none() {
+            return;
+        }
+        self.observe_epoch(ctx.latest_epoch(&self.cluster)).await;
+        let Some(history) = self.epochs.history() else {
+            return;
+        };
+        let lost = ctx.reconcile_epochs(&self.cluster, &history);
+        let cluster = &self.cluster;
+        self.ledger.record(Event::FloorsLost {
+            cluster,
+            lost: &lost,
+        });
+    }
+
+    /// Keeps the leader's position fresh for lag-in-bytes figures, and notices a new epoch (a
+    /// failover) even while nothing is written. Ends at `shutdown`.
+    pub(super) async fn poll(
+        self: Arc<Self>,
+        interval: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            if let Ok(p) = self.position(interval.max(Duration::from_secs(1))).await {
+                self.observe_epoch(p.epoch).await;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
