@@ -23,6 +23,9 @@ use ryw::{Error, Mysql, Postgres, ReplicatedPool, ReplicationBackend, Router, Ro
 use ryw_core::{RywContext, ScopeKey};
 use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
+#[path = "common/tables.rs"]
+mod tables;
+
 #[derive(QueryableByName)]
 struct V {
     #[diesel(sql_type = BigInt)]
@@ -100,14 +103,11 @@ where
     for<'a> diesel::query_builder::SqlQuery: diesel_async::methods::LoadQuery<'a, B::Connection, V>,
 {
     let topo = Arc::new(topo);
-    topo.execute_on_primary("CREATE TABLE mono (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO mono VALUES (1, 0)")
-        .await
-        .unwrap();
-    for r in 0..2 {
-        topo.wait_caught_up(r, Duration::from_secs(30))
-            .await
-            .unwrap();
-    }
+    tables::create_everywhere(
+        &*topo,
+        "CREATE TABLE mono (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO mono VALUES (1, 0)",
+    )
+    .await;
     topo.set_lag(1, LAG).await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let t = Arc::clone(&topo);

@@ -17,6 +17,8 @@ use ryw_diesel::{Dialect, Mysql, Router, RouterConfig, ServedBy};
 use ryw_testkit::{MysqlTopology, Topology};
 
 mod common;
+#[path = "common/tables.rs"]
+mod tables;
 
 #[path = "common/my.rs"]
 #[allow(dead_code)]
@@ -72,17 +74,12 @@ async fn write_v(session: &RywContext, router: &Router<Mysql>, v: i64) -> GtidSe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tagged_and_multi_source_gtid_sets_fence_reads() {
     let topo = MysqlTopology::start(2).await.expect("start");
-    topo.execute_on_primary(
+    tables::create_everywhere(
+        &topo,
         "CREATE TABLE tagged (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); \
          INSERT INTO tagged VALUES (1, 0), (2, 0)",
     )
-    .await
-    .unwrap();
-    for r in 0..2 {
-        topo.wait_caught_up(r, Duration::from_secs(10))
-            .await
-            .unwrap();
-    }
+    .await;
     let backend = Mysql::new().with_cluster_name("mysql-live");
     let router = live_router(&topo, backend.clone()).await;
     assert_eq!(

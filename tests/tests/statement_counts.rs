@@ -24,6 +24,9 @@ use ryw::{
 use ryw_core::{RywContext, ScopeKey};
 use ryw_testkit::{MariaDbTopology, PgTopology, Topology};
 
+#[path = "common/tables.rs"]
+mod tables;
+
 diesel::table! {
     counted (id) {
         id -> BigInt,
@@ -181,15 +184,12 @@ macro_rules! measure {
 /// Creates the `counted` table and returns a ready router over the topology's one replica,
 /// with [`one_connection`] pools and [`quiet`] trackers.
 async fn router<B: ReplicationBackend>(topo: &impl Topology, backend: B) -> Router<B> {
-    topo.execute_on_primary(
+    tables::create_everywhere(
+        topo,
         "CREATE TABLE counted (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); \
          INSERT INTO counted VALUES (1, 0)",
     )
-    .await
-    .unwrap();
-    topo.wait_caught_up(0, Duration::from_secs(30))
-        .await
-        .unwrap();
+    .await;
     let pool = ReplicatedPool::builder(backend, topo.primary_url())
         .replica("r0", &topo.replica_urls()[0])
         .config(one_connection())
