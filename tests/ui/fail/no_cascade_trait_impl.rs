@@ -7,14 +7,7 @@ use ryw_diesel::{Postgres, Router, read_your_writes};
 
 include!("../shared/app_error.rs");
 
-trait Balances {
-    async fn set_balance(&self, user_id: i64, cents: i64) -> Result<(), AppError>;
-    async fn balance(&self, user_id: i64) -> Result<i64, AppError>;
-}
-
-struct PgBalances {
-    router: Router<Postgres>,
-}
+include!("../shared/balances.rs");
 
 #[read_your_writes(scope = "user_id", router = "router")]
 impl Balances for PgBalances {
