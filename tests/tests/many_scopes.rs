@@ -302,20 +302,14 @@ async fn postgres_write_scopes_fences_every_scope() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_write_scopes_fences_every_scope() {
-    Box::pin(mysql_family(
-        "mariadb",
-        MariaDbTopology::start(1).await.unwrap(),
-    ))
-    .await;
+    let topo = MariaDbTopology::start(1).await.unwrap();
+    Box::pin(mysql_family("mariadb", topo)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_write_scopes_fences_every_scope() {
-    Box::pin(mysql_family(
-        "mysql",
-        MysqlTopology::start(1).await.unwrap(),
-    ))
-    .await;
+    let topo = MysqlTopology::start(1).await.unwrap();
+    Box::pin(mysql_family("mysql", topo)).await;
 }
 
 /// MariaDB and MySQL (MySQL's GTID sets merge in the store by compare-and-set, one scope at a

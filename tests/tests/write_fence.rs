@@ -130,20 +130,14 @@ async fn postgres_fenced_writes_are_seen_by_plain_replica_reads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_fenced_writes_are_seen_by_plain_replica_reads() {
-    Box::pin(mysql_family(
-        "mariadb",
-        MariaDbTopology::start(2).await.unwrap(),
-    ))
-    .await;
+    let topo = MariaDbTopology::start(2).await.unwrap();
+    Box::pin(mysql_family("mariadb", topo)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_fenced_writes_are_seen_by_plain_replica_reads() {
-    Box::pin(mysql_family(
-        "mysql",
-        MysqlTopology::start(2).await.unwrap(),
-    ))
-    .await;
+    let topo = MysqlTopology::start(2).await.unwrap();
+    Box::pin(mysql_family("mysql", topo)).await;
 }
 
 /// MariaDB and MySQL: the server-side wait on each replica.
