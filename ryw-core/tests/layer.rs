@@ -81,6 +81,15 @@ async fn send(app: &Router, req: Request<Body>) -> (StatusCode, Response<Body>, 
     (status, Response::from_parts(parts, Body::empty()), text)
 }
 
+/// Sends `GET /read` with `headers` (name, value) and an empty body.
+async fn read(app: &Router, headers: &[(&str, &str)]) -> (StatusCode, Response<Body>, String) {
+    let mut req = get_req("/read");
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    send(app, req.body(Body::empty()).unwrap()).await
+}
+
 fn get_req(uri: &str) -> http::request::Builder {
     Request::builder().method("GET").uri(uri)
 }
@@ -133,14 +142,7 @@ async fn header_round_trip_across_requests() {
     assert_eq!(codec.decode(&token).unwrap().floors, floors_at(42));
 
     // Sent back: the next request's handler sees the floor, and the response carries it on.
-    let (status, res, body) = send(
-        &app,
-        get_req("/read")
-            .header(HEADER, token.as_str())
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (status, res, body) = read(&app, &[(HEADER, &token)]).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, format!("{}|false,false", seen_floor(42)));
     assert_eq!(
@@ -176,14 +178,8 @@ async fn cookie_round_trip_with_configured_attributes() {
     assert_eq!(response_token(&res), c.value());
 
     // The cookie alone carries the floor to the next request, among other cookies.
-    let (status, res, body) = send(
-        &app,
-        get_req("/read")
-            .header(COOKIE, format!("theme=dark; sess={}; lang=en", c.value()))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let cookie = format!("theme=dark; sess={}; lang=en", c.value());
+    let (status, res, body) = read(&app, &[(COOKIE.as_str(), &cookie)]).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, format!("{}|false,false", seen_floor(42)));
     assert_eq!(set_cookies(&res).len(), 1);
@@ -209,13 +205,12 @@ async fn cookie_found_across_several_cookie_headers() {
     let codec = codec();
     let token = codec.encode(&floors_at(7)).unwrap();
     let app = app(RywLayer::new(codec).with_cookie(CookieConfig::default()));
-    let (_, _, body) = send(
+    let (_, _, body) = read(
         &app,
-        get_req("/read")
-            .header(COOKIE, "a=1; b=2")
-            .header(COOKIE, format!("ryw={token}"))
-            .body(Body::empty())
-            .unwrap(),
+        &[
+            (COOKIE.as_str(), "a=1; b=2"),
+            (COOKIE.as_str(), &format!("ryw={token}")),
+        ],
     )
     .await;
     assert_eq!(body, format!("{}|false,false", seen_floor(7)));
@@ -227,14 +222,7 @@ async fn quoted_cookie_value_is_accepted() {
     let token = codec.encode(&floors_at(8)).unwrap();
     let layer = RywLayer::new(codec).with_cookie(CookieConfig::default());
     let app = app(layer.clone());
-    let (_, _, body) = send(
-        &app,
-        get_req("/read")
-            .header(COOKIE, format!("ryw=\"{token}\""))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (_, _, body) = read(&app, &[(COOKIE.as_str(), &format!("ryw=\"{token}\""))]).await;
     assert_eq!(body, format!("{}|false,false", seen_floor(8)));
     assert_eq!(layer.rejected_tokens(), 0);
 }
@@ -244,14 +232,7 @@ async fn cookie_is_ignored_unless_enabled() {
     let codec = codec();
     let token = codec.encode(&floors_at(7)).unwrap();
     let app = app(RywLayer::new(codec));
-    let (_, _, body) = send(
-        &app,
-        get_req("/read")
-            .header(COOKIE, format!("ryw={token}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (_, _, body) = read(&app, &[(COOKIE.as_str(), &format!("ryw={token}"))]).await;
     assert_eq!(body, "None|false,false");
 }
 
@@ -292,12 +273,12 @@ async fn check_bad_tokens(pin: bool, via_cookie: bool) {
     let app = app(layer);
     let bad = bad_tokens();
     for (i, (what, token)) in bad.iter().enumerate() {
-        let req = if via_cookie {
-            get_req("/read").header(COOKIE, format!("ryw={token}"))
+        let (name, value) = if via_cookie {
+            (COOKIE.as_str(), format!("ryw={token}"))
         } else {
-            get_req("/read").header(HEADER, token.as_str())
+            (HEADER, token.clone())
         };
-        let (status, res, body) = send(&app, req.body(Body::empty()).unwrap()).await;
+        let (status, res, body) = read(&app, &[(name, &value)]).await;
         assert_eq!(status, StatusCode::OK, "{what}");
         // Treated as absent, pinned exactly once when asked for.
         assert_eq!(body, format!("None|{pin},false"), "{what}");
@@ -314,14 +295,7 @@ async fn check_bad_tokens(pin: bool, via_cookie: bool) {
     }
     // A good token afterwards is not counted and not pinned.
     let good = codec.encode(&floors_at(42)).unwrap();
-    let (_, _, body) = send(
-        &app,
-        get_req("/read")
-            .header(HEADER, good.as_str())
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (_, _, body) = read(&app, &[(HEADER, &good)]).await;
     assert_eq!(body, format!("{}|false,false", seen_floor(42)));
     assert_eq!(stats.rejected_tokens(), bad.len() as u64);
     // Per reason: garbage, too long and the two-character base64 are malformed; another
@@ -376,18 +350,8 @@ async fn no_token_is_not_a_rejection() {
         .with_cookie(CookieConfig::default())
         .pin_leader_on_rejected_token(true);
     let app = app(layer.clone());
-    for req in [
-        get_req("/read").body(Body::empty()).unwrap(),
-        get_req("/read")
-            .header(HEADER, "")
-            .body(Body::empty())
-            .unwrap(),
-        get_req("/read")
-            .header(COOKIE, "other=1")
-            .body(Body::empty())
-            .unwrap(),
-    ] {
-        let (_, _, body) = send(&app, req).await;
+    for headers in [&[][..], &[(HEADER, "")], &[(COOKIE.as_str(), "other=1")]] {
+        let (_, _, body) = read(&app, headers).await;
         assert_eq!(body, "None|false,false");
     }
     assert_eq!(layer.rejected_tokens(), 0);
@@ -401,25 +365,23 @@ async fn header_takes_precedence_over_cookie() {
     let layer = RywLayer::new(codec).with_cookie(CookieConfig::default());
     let app = app(layer.clone());
 
-    let (_, _, body) = send(
+    let (_, _, body) = read(
         &app,
-        get_req("/read")
-            .header(HEADER, header_token.as_str())
-            .header(COOKIE, format!("ryw={cookie_token}"))
-            .body(Body::empty())
-            .unwrap(),
+        &[
+            (HEADER, &header_token),
+            (COOKIE.as_str(), &format!("ryw={cookie_token}")),
+        ],
     )
     .await;
     assert_eq!(body, format!("{}|false,false", seen_floor(42)));
 
     // A header that is present but rejected still wins: the cookie is not consulted.
-    let (status, _, body) = send(
+    let (status, _, body) = read(
         &app,
-        get_req("/read")
-            .header(HEADER, "garbage")
-            .header(COOKIE, format!("ryw={cookie_token}"))
-            .body(Body::empty())
-            .unwrap(),
+        &[
+            (HEADER, "garbage"),
+            (COOKIE.as_str(), &format!("ryw={cookie_token}")),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -432,14 +394,7 @@ async fn custom_header_name() {
     let codec = codec();
     let token = codec.encode(&floors_at(5)).unwrap();
     let app = app(RywLayer::new(codec).with_header(HeaderName::from_static("x-session-floors")));
-    let (_, res, body) = send(
-        &app,
-        get_req("/read")
-            .header("x-session-floors", token.as_str())
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (_, res, body) = read(&app, &[("x-session-floors", &token)]).await;
     assert_eq!(body, format!("{}|false,false", seen_floor(5)));
     assert!(res.headers().get("x-session-floors").is_some());
     assert!(res.headers().get(HEADER).is_none());
@@ -478,14 +433,7 @@ async fn concurrent_requests_get_separate_contexts() {
         let token = if i % 2 == 0 { a.clone() } else { b.clone() };
         let app = app.clone();
         tokio::spawn(async move {
-            let (_, _, body) = send(
-                &app,
-                get_req("/read")
-                    .header(HEADER, token.as_str())
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await;
+            let (_, _, body) = read(&app, &[(HEADER, &token)]).await;
             (i, body)
         })
     });

@@ -26,6 +26,9 @@ use ryw_core::{MemoryStore, RywContext, ScopeKey};
 use ryw_diesel::{Error, Mysql, Postgres, ReplicatedPool, Router, RouterConfig};
 use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
+#[path = "../tests/common/tables.rs"]
+mod tables;
+
 /// Statements started on any diesel connection of this process.
 static STATEMENTS: AtomicU64 = AtomicU64::new(0);
 
@@ -78,17 +81,12 @@ macro_rules! bench_backend {
     ($label:expr, $topology:expr, $backend:expr, $conn:ty, $iterations:expr) => {{
     let iterations: usize = $iterations;
     let topo = $topology.await.unwrap();
-    topo.execute_on_primary("CREATE TABLE bench (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
-        .await
-        .unwrap();
-    topo.execute_on_primary("INSERT INTO bench (id, v) VALUES (1, 0), (2, 0)")
-        .await
-        .unwrap();
-    for r in 0..2 {
-        topo.wait_caught_up(r, Duration::from_secs(10))
-            .await
-            .unwrap();
-    }
+    tables::create_everywhere(
+        &topo,
+        "CREATE TABLE bench (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); \
+         INSERT INTO bench (id, v) VALUES (1, 0), (2, 0)",
+    )
+    .await;
     let urls = topo.replica_urls();
     let pool = ReplicatedPool::builder($backend, topo.primary_url())
         .replica("r0", &urls[0])

@@ -28,6 +28,9 @@ use ryw::{
 };
 use ryw_testkit::{PgTopology, RedisCluster, RedisServer, Topology};
 
+#[path = "../tests/common/tables.rs"]
+mod tables;
+
 /// `INFO commandstats` of one server.
 async fn commandstats(port: u16) -> String {
     let mut conn = ryw::redis::Client::open(format!("redis://127.0.0.1:{port}"))
@@ -92,16 +95,11 @@ async fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(2000);
     let topo = PgTopology::start(2).await.unwrap();
-    topo.execute_on_primary(
+    tables::create_everywhere(
+        &topo,
         "CREATE TABLE bench (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO bench VALUES (1, 0)",
     )
-    .await
-    .unwrap();
-    for r in 0..2 {
-        topo.wait_caught_up(r, Duration::from_secs(10))
-            .await
-            .unwrap();
-    }
+    .await;
     let redis = RedisServer::start().await.unwrap();
     let cluster = RedisCluster::start(3, 0).await.unwrap();
     let pool = || {

@@ -2,13 +2,14 @@
 //! closed can reach a read. The read must not fail for it: the dead connection is dropped
 //! (with the pool's idle ones) and the read runs once more on a fresh one. A read that fails
 //! on a live connection keeps its own error and is not run again.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
-use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use mysql_async::prelude::Queryable;
 use ryw::{
     Error, Mysql, PoolConfig, Postgres, ReplicatedPool, ReplicationBackend, Router, RouterConfig,
     TrackerConfig,
@@ -16,22 +17,39 @@ use ryw::{
 use ryw_core::ScopeKey;
 use ryw_testkit::{MariaDbTopology, PgTopology, Topology};
 
-/// One connection per replica (the read is sure to meet the one that dies), and a tracker
-/// that stays away from it meanwhile.
-fn config() -> (PoolConfig, RouterConfig) {
+/// A read of a table that does not exist: it fails on a live connection.
+const MISSING: &str = "(SELECT v FROM no_such_table)";
+
+/// MariaDB's error for `KILL` of a connection id the server no longer knows (`ER_NO_SUCH_THREAD`).
+const UNKNOWN_THREAD_ID: u16 = 1094;
+
+/// A router over the topology's leader and its one replica, with one connection per replica
+/// (the read is sure to meet the one that dies) and a tracker that stays away from it
+/// meanwhile.
+async fn one_connection_router<B: ReplicationBackend>(
+    topo: &impl Topology,
+    backend: B,
+) -> Router<B> {
     let slow = Duration::from_secs(600);
     let tracker = TrackerConfig::default()
         .with_idle_interval(slow)
         .with_pending_interval(slow);
-    (
-        PoolConfig::default().with_max_size(1),
-        RouterConfig::default().with_tracker(tracker),
-    )
+    let pool = ReplicatedPool::builder(backend, topo.primary_url())
+        .replica("r0", &topo.replica_urls()[0])
+        .config(PoolConfig::default().with_max_size(1))
+        .build()
+        .unwrap();
+    let router = Router::new(pool, RouterConfig::default().with_tracker(tracker))
+        .await
+        .unwrap();
+    assert!(router.ready(Duration::from_secs(10)).await);
+    router
 }
 
+/// Reads the one `BIGINT` that `query` selects, routed for a scope with no writes (a replica).
 async fn read_one<B: ReplicationBackend>(
     router: &Router<B>,
-    one: &'static str,
+    query: &'static str,
 ) -> Result<ryw::Routed<i64>, Error>
 where
     for<'a> diesel::dsl::select<diesel::expression::SqlLiteral<BigInt>>:
@@ -39,7 +57,7 @@ where
 {
     router
         .read(&ScopeKey::of("user_id", 9), async |conn| {
-            diesel::select(sql::<BigInt>(one))
+            diesel::select(sql::<BigInt>(query))
                 .get_result::<i64>(conn)
                 .await
                 .map_err(Error::from_diesel)
@@ -47,62 +65,44 @@ where
         .await
 }
 
-async fn read_missing<B: ReplicationBackend>(router: &Router<B>) -> Result<ryw::Routed<i64>, Error>
-where
-    for<'a> diesel::dsl::select<diesel::expression::SqlLiteral<BigInt>>:
-        diesel_async::methods::LoadQuery<'a, B::Connection, i64>,
-{
-    router
-        .read(&ScopeKey::of("user_id", 9), async |conn| {
-            diesel::select(sql::<BigInt>("(SELECT v FROM no_such_table)"))
-                .get_result::<i64>(conn)
-                .await
-                .map_err(Error::from_diesel)
-        })
+/// Closes, on the MariaDB server at `url`, every client connection but the one it uses
+/// itself; returns their ids. A connection listed but closed before its `KILL`
+/// reached the server (error 1094, unknown thread id) is gone already, which is what the
+/// `KILL` was for: it counts among them. Any other error fails the test.
+async fn kill_other_mariadb_clients(url: &str) -> Vec<u64> {
+    let mut admin = mysql_async::Conn::from_url(url).await.unwrap();
+    let ids: Vec<u64> = admin
+        .query(
+            "SELECT id FROM information_schema.PROCESSLIST \
+             WHERE id <> CONNECTION_ID() AND user <> 'system user' AND command <> 'Daemon'",
+        )
         .await
+        .unwrap();
+    for id in &ids {
+        match admin.query_drop(format!("KILL {id}")).await {
+            Ok(()) => {}
+            Err(mysql_async::Error::Server(e)) if e.code == UNKNOWN_THREAD_ID => {}
+            Err(e) => panic!("KILL {id}: {e}"),
+        }
+    }
+    admin.disconnect().await.unwrap();
+    ids
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_reads_survive_a_killed_pooled_connection() {
     const ONE: &str = "CAST(1 AS SIGNED)";
     let topo = MariaDbTopology::start(1).await.unwrap();
-    let (pool_config, config) = config();
-    let pool = ReplicatedPool::builder(Mysql::new(), topo.primary_url())
-        .replica("r0", &topo.replica_urls()[0])
-        .config(pool_config)
-        .build()
-        .unwrap();
-    let router = Router::new(pool, config).await.unwrap();
-    assert!(router.ready(Duration::from_secs(10)).await);
+    let router = one_connection_router(&topo, Mysql::new()).await;
     let first = read_one(&router, ONE).await.unwrap();
     assert!(!first.served_by.is_leader());
 
     // The server closes every client connection but ours; the driver does not notice.
-    let mut admin = AsyncMysqlConnection::establish(&topo.replica_urls()[0])
-        .await
-        .unwrap();
-    #[derive(diesel::QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-    }
-    let ids: Vec<Id> = diesel::sql_query(
-        "SELECT CAST(id AS SIGNED) AS id FROM information_schema.PROCESSLIST \
-         WHERE id <> CONNECTION_ID() AND user <> 'system user' AND command <> 'Daemon'",
-    )
-    .load(&mut admin)
-    .await
-    .unwrap();
+    let ids = kill_other_mariadb_clients(&topo.replica_urls()[0]).await;
     assert!(
         !ids.is_empty(),
         "the router's connection is not on the replica"
     );
-    for Id { id } in ids {
-        diesel::sql_query(format!("KILL {id}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-    }
     // The pooled connection is dead indeed: a plain checkout of it fails its first query.
     let again = read_one(&router, ONE).await.unwrap();
     assert!(!again.served_by.is_leader(), "{again:?}");
@@ -110,7 +110,7 @@ async fn mariadb_reads_survive_a_killed_pooled_connection() {
     assert_eq!(router.stats().dead_connections_retried, 1);
 
     // A query that fails on a live connection keeps its error and runs once.
-    let err = read_missing(&router).await.unwrap_err();
+    let err = read_one(&router, MISSING).await.unwrap_err();
     assert!(err.to_string().contains("no_such_table"), "{err}");
     assert_eq!(router.stats().dead_connections_retried, 1);
 }
@@ -119,14 +119,7 @@ async fn mariadb_reads_survive_a_killed_pooled_connection() {
 async fn postgres_reads_survive_a_terminated_pooled_connection() {
     const ONE: &str = "1::bigint";
     let topo = PgTopology::start(1).await.unwrap();
-    let (pool_config, config) = config();
-    let pool = ReplicatedPool::builder(Postgres::new(), topo.primary_url())
-        .replica("r0", &topo.replica_urls()[0])
-        .config(pool_config)
-        .build()
-        .unwrap();
-    let router = Router::new(pool, config).await.unwrap();
-    assert!(router.ready(Duration::from_secs(10)).await);
+    let router = one_connection_router(&topo, Postgres::new()).await;
     assert!(!read_one(&router, ONE).await.unwrap().served_by.is_leader());
 
     let mut admin = AsyncPgConnection::establish(&topo.replica_urls()[0])
@@ -145,6 +138,6 @@ async fn postgres_reads_survive_a_terminated_pooled_connection() {
     let again = read_one(&router, ONE).await.unwrap();
     assert!(!again.served_by.is_leader(), "{again:?}");
     assert!(router.stats().dead_connections_retried <= 1);
-    let err = read_missing(&router).await.unwrap_err();
+    let err = read_one(&router, MISSING).await.unwrap_err();
     assert!(err.to_string().contains("no_such_table"), "{err}");
 }

@@ -16,6 +16,9 @@ use ryw::{Error, LeaderBusy, Postgres, ReplicatedPool, Router, RouterConfig};
 use ryw_core::{ReadPolicy, RywContext, ScopeKey};
 use ryw_testkit::{PgTopology, Topology};
 
+#[path = "common/tables.rs"]
+mod tables;
+
 const READERS: i64 = 200;
 const LIMIT: usize = 4;
 const LAG: Duration = Duration::from_secs(2);
@@ -149,16 +152,15 @@ async fn storm(topo: &PgTopology, round: i64, busy: LeaderBusy) -> (Storm, ryw::
 async fn the_leader_serves_at_most_its_fallback_bound_when_every_replica_lags() {
     let topo = PgTopology::start(2).await.unwrap();
     let rows: Vec<String> = (0..=READERS).map(|i| format!("({i}, 0)")).collect();
-    topo.execute_on_primary(&format!(
-        "CREATE TABLE storm (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO storm VALUES {}",
-        rows.join(",")
-    ))
-    .await
-    .unwrap();
+    tables::create_everywhere(
+        &topo,
+        &format!(
+            "CREATE TABLE storm (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO storm VALUES {}",
+            rows.join(",")
+        ),
+    )
+    .await;
     for r in 0..2 {
-        topo.wait_caught_up(r, Duration::from_secs(30))
-            .await
-            .unwrap();
         topo.set_lag(r, LAG).await.unwrap();
     }
 

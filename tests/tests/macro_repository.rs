@@ -12,24 +12,13 @@ use ryw_diesel::{Mysql, Postgres, Router, RouterConfig, RywRepository, read_your
 use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
 mod common;
+#[path = "common/tables.rs"]
+mod tables;
 
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
-    #[error(transparent)]
-    Db(#[from] diesel::result::Error),
-}
+include!("../ui/shared/db_error.rs");
 
-/// The repository trait stays plain (and mockable); the annotated impl fulfils it.
-trait Balances {
-    async fn set_balance(&self, user_id: i64, cents: i64) -> Result<(), AppError>;
-    async fn balance(&self, user_id: i64) -> Result<i64, AppError>;
-}
-
-struct PgBalances {
-    router: Router<Postgres>,
-}
+// The repository trait stays plain (and mockable); the annotated impl fulfils it.
+include!("../ui/shared/balances.rs");
 
 #[read_your_writes(scope = "user_id", router = "router")]
 impl Balances for PgBalances {
@@ -97,16 +86,13 @@ impl Balances for MariaBalances {
 }
 
 async fn prepare<T: Topology>(topo: &T) {
-    topo.execute_on_primary("CREATE TABLE balances (id BIGINT PRIMARY KEY, cents BIGINT NOT NULL)")
-        .await
-        .unwrap();
-    topo.execute_on_primary("INSERT INTO balances (id, cents) VALUES (1, 0), (2, 0)")
-        .await
-        .unwrap();
+    tables::create_everywhere(
+        topo,
+        "CREATE TABLE balances (id BIGINT PRIMARY KEY, cents BIGINT NOT NULL); \
+         INSERT INTO balances (id, cents) VALUES (1, 0), (2, 0)",
+    )
+    .await;
     for r in 0..topo.replica_count() {
-        topo.wait_caught_up(r, Duration::from_secs(10))
-            .await
-            .unwrap();
         topo.set_lag(r, Duration::from_millis(500)).await.unwrap();
     }
 }

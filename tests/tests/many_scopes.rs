@@ -16,13 +16,16 @@ use std::time::Duration;
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
-use ryw::{Error, Mysql, Postgres, ReplicatedPool, Router, RouterConfig};
+use ryw::{Error, Mysql, Postgres, ReplicatedPool, ReplicationBackend, Router, RouterConfig};
 use ryw_core::position::Lsn;
 use ryw_core::store::RedisStore;
 use ryw_core::{ClusterId, KeyRing, Position, RywContext, ScopeKey, ScopeStore, TokenCodec};
 use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, RedisServer, Topology};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+#[path = "common/tables.rs"]
+mod tables;
 
 /// Relays one client to `port` and counts its turns: each time the client sends after the
 /// server has answered (or for the first time) is one round trip.
@@ -258,27 +261,36 @@ macro_rules! through_the_macro {
 const SETUP: &str =
     "CREATE TABLE acct (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO acct VALUES (1, 0)";
 
+/// [`SETUP`] on `topo`, its one replica 500 ms behind, and a ready router over it whose
+/// floors live in `redis` under `prefix`.
+async fn lagging_router<B: ReplicationBackend>(
+    topo: &impl Topology,
+    backend: B,
+    redis: &RedisServer,
+    prefix: &str,
+) -> Router<B> {
+    tables::create_everywhere(topo, SETUP).await;
+    topo.set_lag(0, Duration::from_millis(500)).await.unwrap();
+    let pool = ReplicatedPool::builder(backend, topo.primary_url())
+        .replica("r0", &topo.replica_urls()[0])
+        .build()
+        .unwrap();
+    let store: Arc<dyn ScopeStore> =
+        Arc::new(RedisStore::from_url_with_timeout(&redis.url(), prefix, STORE_TIMEOUT).unwrap());
+    let router = Router::with_store(pool, RouterConfig::default(), store)
+        .await
+        .unwrap();
+    assert!(router.ready(Duration::from_secs(10)).await);
+    router
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_write_scopes_fences_every_scope() {
     let (topo, redis) = (
         PgTopology::start(1).await.unwrap(),
         RedisServer::start().await.unwrap(),
     );
-    topo.execute_on_primary(SETUP).await.unwrap();
-    topo.wait_caught_up(0, Duration::from_secs(30))
-        .await
-        .unwrap();
-    topo.set_lag(0, Duration::from_millis(500)).await.unwrap();
-    let pool = ReplicatedPool::builder(Postgres::new(), topo.primary_url())
-        .replica("r0", &topo.replica_urls()[0])
-        .build()
-        .unwrap();
-    let store: Arc<dyn ScopeStore> =
-        Arc::new(RedisStore::from_url_with_timeout(&redis.url(), "pg:", STORE_TIMEOUT).unwrap());
-    let router = Router::with_store(pool, RouterConfig::default(), store)
-        .await
-        .unwrap();
-    assert!(router.ready(Duration::from_secs(10)).await);
+    let router = lagging_router(&topo, Postgres::new(), &redis, "pg:").await;
     both_scopes_fenced!(
         "postgres",
         &router,
@@ -290,41 +302,21 @@ async fn postgres_write_scopes_fences_every_scope() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_write_scopes_fences_every_scope() {
-    Box::pin(mysql_family(
-        "mariadb",
-        MariaDbTopology::start(1).await.unwrap(),
-    ))
-    .await;
+    let topo = MariaDbTopology::start(1).await.unwrap();
+    Box::pin(mysql_family("mariadb", topo)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_write_scopes_fences_every_scope() {
-    Box::pin(mysql_family(
-        "mysql",
-        MysqlTopology::start(1).await.unwrap(),
-    ))
-    .await;
+    let topo = MysqlTopology::start(1).await.unwrap();
+    Box::pin(mysql_family("mysql", topo)).await;
 }
 
 /// MariaDB and MySQL (MySQL's GTID sets merge in the store by compare-and-set, one scope at a
 /// time).
 async fn mysql_family<T: Topology>(name: &str, topo: T) {
     let redis = RedisServer::start().await.unwrap();
-    topo.execute_on_primary(SETUP).await.unwrap();
-    topo.wait_caught_up(0, Duration::from_secs(30))
-        .await
-        .unwrap();
-    topo.set_lag(0, Duration::from_millis(500)).await.unwrap();
-    let pool = ReplicatedPool::builder(Mysql::new(), topo.primary_url())
-        .replica("r0", &topo.replica_urls()[0])
-        .build()
-        .unwrap();
-    let store: Arc<dyn ScopeStore> =
-        Arc::new(RedisStore::from_url_with_timeout(&redis.url(), "my:", STORE_TIMEOUT).unwrap());
-    let router = Router::with_store(pool, RouterConfig::default(), store)
-        .await
-        .unwrap();
-    assert!(router.ready(Duration::from_secs(10)).await);
+    let router = lagging_router(&topo, Mysql::new(), &redis, "my:").await;
     both_scopes_fenced!(name, &router, AsyncMysqlConnection, &topo.replica_urls()[0]);
     through_the_macro!(name, MariaMembers { router });
 }

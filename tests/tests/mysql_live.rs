@@ -2,25 +2,29 @@
 //! tagged GTIDs (`SET gtid_next = 'AUTOMATIC:tag'`) in captured floors and fences, and
 //! multi-source GTID sets after a switchover, where a floor captured before it still fences a
 //! lagging replica (the cluster is named: the leader's `server_uuid` changes on failover).
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 use mysql_async::prelude::Queryable;
+use ryw_core::position::GtidSet;
 use ryw_core::{MemoryStore, Position, RywContext, ScopeKey};
-use ryw_diesel::{Dialect, Mysql, ServedBy};
+use ryw_diesel::{Dialect, Mysql, Router, RouterConfig, ServedBy};
 use ryw_testkit::{MysqlTopology, Topology};
 
 mod common;
+#[path = "common/tables.rs"]
+mod tables;
 
 #[path = "common/my.rs"]
 #[allow(dead_code)]
 mod my;
 
-async fn version_of(router: &ryw_diesel::Router<Mysql>, id: i64) -> i64 {
+async fn version_of(router: &Router<Mysql>, id: i64) -> i64 {
     router
         .read(&ScopeKey::of("user_id", id), async move |conn| {
             diesel::select(sql::<BigInt>(&format!(
@@ -35,28 +39,49 @@ async fn version_of(router: &ryw_diesel::Router<Mysql>, id: i64) -> i64 {
         .value
 }
 
+/// A router over every replica of `topo`, its floors in an in-process store.
+async fn live_router(topo: &MysqlTopology, backend: Mysql) -> Router<Mysql> {
+    common::router(
+        topo,
+        backend,
+        RouterConfig::default(),
+        Arc::new(MemoryStore::new(100)),
+    )
+    .await
+}
+
+/// Sets `v` of row 1 through `router` in `session`; returns the GTID set the write captured
+/// as its floor.
+async fn write_v(session: &RywContext, router: &Router<Mysql>, v: i64) -> GtidSet {
+    let w = session
+        .clone()
+        .run(
+            router.write(&ScopeKey::of("user_id", 1), async move |conn| {
+                diesel::sql_query(format!("UPDATE tagged SET v = {v} WHERE id = 1"))
+                    .execute(conn)
+                    .await
+                    .map_err(ryw_diesel::Error::from_diesel)
+            }),
+        )
+        .await
+        .unwrap();
+    let Some(Position::GtidSet(floor)) = w.position.clone() else {
+        panic!("no GTID set captured: {:?}", w.position);
+    };
+    floor
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tagged_and_multi_source_gtid_sets_fence_reads() {
     let topo = MysqlTopology::start(2).await.expect("start");
-    topo.execute_on_primary(
+    tables::create_everywhere(
+        &topo,
         "CREATE TABLE tagged (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); \
          INSERT INTO tagged VALUES (1, 0), (2, 0)",
     )
-    .await
-    .unwrap();
-    for r in 0..2 {
-        topo.wait_caught_up(r, Duration::from_secs(10))
-            .await
-            .unwrap();
-    }
-    let backend = Mysql::new().with_cluster_name("mysql-live");
-    let router = common::router(
-        &topo,
-        backend.clone(),
-        ryw_diesel::RouterConfig::default(),
-        std::sync::Arc::new(MemoryStore::new(100)),
-    )
     .await;
+    let backend = Mysql::new().with_cluster_name("mysql-live");
+    let router = live_router(&topo, backend.clone()).await;
     assert_eq!(
         backend.dialect(),
         Some(Dialect::Mysql8),
@@ -78,21 +103,8 @@ async fn tagged_and_multi_source_gtid_sets_fence_reads() {
     for r in 0..2 {
         topo.set_lag(r, Duration::from_millis(700)).await.unwrap();
     }
-    let user = ScopeKey::of("user_id", 1);
     let session = RywContext::new();
-    let w = session
-        .clone()
-        .run(router.write(&user, async |conn| {
-            diesel::sql_query("UPDATE tagged SET v = 1 WHERE id = 1")
-                .execute(conn)
-                .await
-                .map_err(ryw_diesel::Error::from_diesel)
-        }))
-        .await
-        .unwrap();
-    let Some(Position::GtidSet(floor)) = w.position.clone() else {
-        panic!("no GTID set captured: {:?}", w.position);
-    };
+    let floor = write_v(&session, &router, 1).await;
     assert!(floor.to_string().contains(":ryw_tag:"), "{floor}");
     // Naive replica read: stale. Routed read in the session: fresh.
     let mut naive = my::conn(&topo.replica_urls()[0]).await;
@@ -107,27 +119,9 @@ async fn tagged_and_multi_source_gtid_sets_fence_reads() {
     // Switch the leader: the sets become multi-source (old and new server_uuid). A floor from
     // before the switch still fences the replica that follows the new leader.
     topo.switchover(1).await.unwrap();
-    let after = common::router(
-        &topo,
-        Mysql::new().with_cluster_name("mysql-live"),
-        ryw_diesel::RouterConfig::default(),
-        std::sync::Arc::new(MemoryStore::new(100)),
-    )
-    .await;
+    let after = live_router(&topo, Mysql::new().with_cluster_name("mysql-live")).await;
     topo.set_lag(0, Duration::from_millis(700)).await.unwrap();
-    let w = session
-        .clone()
-        .run(after.write(&user, async |conn| {
-            diesel::sql_query("UPDATE tagged SET v = 2 WHERE id = 1")
-                .execute(conn)
-                .await
-                .map_err(ryw_diesel::Error::from_diesel)
-        }))
-        .await
-        .unwrap();
-    let Some(Position::GtidSet(floor)) = w.position.clone() else {
-        panic!("no GTID set captured: {:?}", w.position);
-    };
+    let floor = write_v(&session, &after, 2).await;
     assert!(
         floor.parts().count() >= 3,
         "expected two sources and a tag: {floor}"
@@ -137,6 +131,7 @@ async fn tagged_and_multi_source_gtid_sets_fence_reads() {
         .await
         .unwrap();
     assert_eq!(stale, Some(1), "the replica was not stale after the switch");
+    let user = ScopeKey::of("user_id", 1);
     let read = session
         .clone()
         .run(async {

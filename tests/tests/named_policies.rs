@@ -11,13 +11,10 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use ryw::{Fallback, Postgres, ReadPolicy, ReplicatedPool, Router, RouterConfig, read_your_writes};
 use ryw_testkit::{PgTopology, Topology};
 
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error(transparent)]
-    Ryw(#[from] ryw::Error),
-    #[error(transparent)]
-    Db(#[from] diesel::result::Error),
-}
+#[path = "common/tables.rs"]
+mod tables;
+
+include!("../ui/shared/db_error.rs");
 
 struct Accounts {
     router: Router<Postgres>,
@@ -58,14 +55,11 @@ impl Accounts {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_named_policy_is_defined_and_redefined_at_run_time() {
     let topo = PgTopology::start(1).await.unwrap();
-    topo.execute_on_primary(
+    tables::create_everywhere(
+        &topo,
         "CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO t VALUES (1, 0)",
     )
-    .await
-    .unwrap();
-    topo.wait_caught_up(0, Duration::from_secs(10))
-        .await
-        .unwrap();
+    .await;
     topo.set_lag(0, Duration::from_millis(300)).await.unwrap();
     let pool = ReplicatedPool::builder(Postgres::new(), topo.primary_url())
         .replica("r0", &topo.replica_urls()[0])

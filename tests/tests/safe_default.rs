@@ -13,6 +13,9 @@ use ryw_core::ScopeKey;
 use ryw_diesel::{Postgres, ReplicatedPool, Router, RouterConfig};
 use ryw_testkit::{PgTopology, Topology};
 
+#[path = "common/tables.rs"]
+mod tables;
+
 const ROUNDS: i64 = 10;
 
 /// `ROUNDS` writes, each followed at once by a read of the same scope, all outside any
@@ -62,15 +65,12 @@ async fn router(topo: &PgTopology, store: bool) -> Router<Postgres> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_outside_any_context_are_fenced_by_default() {
     let topo = PgTopology::start(1).await.unwrap();
-    topo.execute_on_primary(
+    tables::create_everywhere(
+        &topo,
         "CREATE TABLE pitfall (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); \
          INSERT INTO pitfall VALUES (1, 0)",
     )
-    .await
-    .unwrap();
-    topo.wait_caught_up(0, Duration::from_secs(10))
-        .await
-        .unwrap();
+    .await;
     topo.set_lag(0, Duration::from_millis(300)).await.unwrap();
 
     // Opted out of any store: every read right after its write is stale, and it is said.

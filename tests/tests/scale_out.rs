@@ -6,6 +6,8 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "common/tables.rs"]
+mod tables;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,16 +89,15 @@ fn replica_index(served: &ServedBy) -> Option<usize> {
 async fn three_instances_three_replicas_one_redis_cluster() {
     let topo = PgTopology::start(3).await.unwrap();
     let redis = RedisCluster::start(3, 0).await.unwrap();
-    topo.execute_on_primary(&format!(
-        "CREATE TABLE accounts (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); \
-         INSERT INTO accounts SELECT g, 0 FROM generate_series(1, {USERS}) g"
-    ))
-    .await
-    .unwrap();
+    tables::create_everywhere(
+        &topo,
+        &format!(
+            "CREATE TABLE accounts (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); \
+             INSERT INTO accounts SELECT g, 0 FROM generate_series(1, {USERS}) g"
+        ),
+    )
+    .await;
     for (i, lag) in LAGS_MS.iter().enumerate() {
-        topo.wait_caught_up(i, Duration::from_secs(20))
-            .await
-            .unwrap();
         topo.set_lag(i, Duration::from_millis(*lag)).await.unwrap();
     }
     let urls = redis.urls();

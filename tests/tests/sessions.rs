@@ -14,19 +14,17 @@ use ryw_diesel::{Error, Postgres, Router, RouterConfig};
 use ryw_testkit::{PgTopology, RedisServer, Topology};
 
 mod common;
+#[path = "common/tables.rs"]
+mod tables;
 
 async fn topology() -> PgTopology {
     let topo = PgTopology::start(2).await.unwrap();
-    topo.execute_on_primary("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
-        .await
-        .unwrap();
-    topo.execute_on_primary("INSERT INTO t VALUES (1, 0)")
-        .await
-        .unwrap();
+    tables::create_everywhere(
+        &topo,
+        "CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO t VALUES (1, 0)",
+    )
+    .await;
     for r in 0..2 {
-        topo.wait_caught_up(r, Duration::from_secs(10))
-            .await
-            .unwrap();
         topo.set_lag(r, Duration::from_millis(500)).await.unwrap();
     }
     topo

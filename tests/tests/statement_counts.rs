@@ -18,10 +18,14 @@ use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_inst
 use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use ryw::{
-    Error, Mysql, PoolConfig, Postgres, ReplicatedPool, Router, RouterConfig, TrackerConfig,
+    Error, Mysql, PoolConfig, Postgres, ReplicatedPool, ReplicationBackend, Router, RouterConfig,
+    TrackerConfig,
 };
 use ryw_core::{RywContext, ScopeKey};
 use ryw_testkit::{MariaDbTopology, PgTopology, Topology};
+
+#[path = "common/tables.rs"]
+mod tables;
 
 diesel::table! {
     counted (id) {
@@ -177,43 +181,33 @@ macro_rules! measure {
     }};
 }
 
-async fn pg() {
-    let topo = PgTopology::start(1).await.unwrap();
-    topo.execute_on_primary(
+/// Creates the `counted` table and returns a ready router over the topology's one replica,
+/// with [`one_connection`] pools and [`quiet`] trackers.
+async fn router<B: ReplicationBackend>(topo: &impl Topology, backend: B) -> Router<B> {
+    tables::create_everywhere(
+        topo,
         "CREATE TABLE counted (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); \
          INSERT INTO counted VALUES (1, 0)",
     )
-    .await
-    .unwrap();
-    let pool = ReplicatedPool::builder(Postgres::new(), topo.primary_url())
+    .await;
+    let pool = ReplicatedPool::builder(backend, topo.primary_url())
         .replica("r0", &topo.replica_urls()[0])
         .config(one_connection())
         .build()
         .unwrap();
     let router = Router::new(pool, quiet()).await.unwrap();
     assert!(router.ready(Duration::from_secs(10)).await);
-    measure!("postgres", router);
+    router
+}
+
+async fn pg() {
+    let topo = PgTopology::start(1).await.unwrap();
+    measure!("postgres", router(&topo, Postgres::new()).await);
 }
 
 async fn mariadb() {
     let topo = MariaDbTopology::start(1).await.unwrap();
-    topo.execute_on_primary(
-        "CREATE TABLE counted (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); \
-         INSERT INTO counted VALUES (1, 0)",
-    )
-    .await
-    .unwrap();
-    topo.wait_caught_up(0, Duration::from_secs(30))
-        .await
-        .unwrap();
-    let pool = ReplicatedPool::builder(Mysql::new(), topo.primary_url())
-        .replica("r0", &topo.replica_urls()[0])
-        .config(one_connection())
-        .build()
-        .unwrap();
-    let router = Router::new(pool, quiet()).await.unwrap();
-    assert!(router.ready(Duration::from_secs(10)).await);
-    measure!("mariadb", router);
+    measure!("mariadb", router(&topo, Mysql::new()).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

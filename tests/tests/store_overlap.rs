@@ -5,6 +5,8 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/tables.rs"]
+mod tables;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,14 +48,11 @@ async fn read(router: &Router<Postgres>) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_round_trip_overlaps_the_read_and_a_newer_stored_floor_redoes_it() {
     let topo = PgTopology::start(1).await.unwrap();
-    topo.execute_on_primary(
+    tables::create_everywhere(
+        &topo,
         "CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO t VALUES (1, 0)",
     )
-    .await
-    .unwrap();
-    topo.wait_caught_up(0, Duration::from_secs(10))
-        .await
-        .unwrap();
+    .await;
     topo.set_lag(0, Duration::from_millis(300)).await.unwrap();
     let redis = RedisServer::start().await.unwrap();
     let store =

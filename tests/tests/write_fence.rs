@@ -15,7 +15,10 @@ use std::time::Duration;
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
-use ryw::{ApplyOn, Error, Mysql, Postgres, ReplicatedPool, Router, RouterConfig, WriteFence};
+use ryw::{
+    ApplyOn, Error, Mysql, Postgres, ReplicatedPool, ReplicationBackend, Router, RouterConfig,
+    WriteFence,
+};
 use ryw_core::ScopeKey;
 use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
@@ -27,6 +30,26 @@ struct V {
 
 const LAG: Duration = Duration::from_millis(400);
 const READ: &str = "SELECT v FROM posts WHERE id = 1";
+const CREATE_POSTS: &str = "CREATE TABLE posts (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO posts VALUES (1, 0)";
+
+/// Creates the `posts` table, lags every replica of `topo` by [`LAG`] once it has the table,
+/// and returns a ready router over them (named `r0`, `r1`, …).
+async fn lagging_router<B: ReplicationBackend>(topo: &impl Topology, backend: B) -> Router<B> {
+    topo.execute_on_primary(CREATE_POSTS).await.unwrap();
+    let mut builder = ReplicatedPool::builder(backend, topo.primary_url());
+    for (i, url) in topo.replica_urls().iter().enumerate() {
+        topo.wait_caught_up(i, Duration::from_secs(30))
+            .await
+            .unwrap();
+        topo.set_lag(i, LAG).await.unwrap();
+        builder = builder.replica(format!("r{i}"), url);
+    }
+    let router = Router::new(builder.build().unwrap(), RouterConfig::default())
+        .await
+        .unwrap();
+    assert!(router.ready(Duration::from_secs(10)).await);
+    router
+}
 
 macro_rules! scenario {
     ($name:expr, $router:expr, $conn:ty, $urls:expr) => {{
@@ -101,63 +124,25 @@ macro_rules! scenario {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_fenced_writes_are_seen_by_plain_replica_reads() {
     let topo = PgTopology::start(2).await.unwrap();
-    topo.execute_on_primary(
-        "CREATE TABLE posts (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO posts VALUES (1, 0)",
-    )
-    .await
-    .unwrap();
-    let mut builder = ReplicatedPool::builder(Postgres::new(), topo.primary_url());
-    for (i, url) in topo.replica_urls().iter().enumerate() {
-        topo.wait_caught_up(i, Duration::from_secs(30))
-            .await
-            .unwrap();
-        topo.set_lag(i, LAG).await.unwrap();
-        builder = builder.replica(format!("r{i}"), url);
-    }
-    let router = Router::new(builder.build().unwrap(), RouterConfig::default())
-        .await
-        .unwrap();
-    assert!(router.ready(Duration::from_secs(10)).await);
+    let router = lagging_router(&topo, Postgres::new()).await;
     scenario!("postgres", &router, AsyncPgConnection, topo.replica_urls());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_fenced_writes_are_seen_by_plain_replica_reads() {
-    Box::pin(mysql_family(
-        "mariadb",
-        MariaDbTopology::start(2).await.unwrap(),
-    ))
-    .await;
+    let topo = MariaDbTopology::start(2).await.unwrap();
+    Box::pin(mysql_family("mariadb", topo)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_fenced_writes_are_seen_by_plain_replica_reads() {
-    Box::pin(mysql_family(
-        "mysql",
-        MysqlTopology::start(2).await.unwrap(),
-    ))
-    .await;
+    let topo = MysqlTopology::start(2).await.unwrap();
+    Box::pin(mysql_family("mysql", topo)).await;
 }
 
 /// MariaDB and MySQL: the server-side wait on each replica.
 async fn mysql_family<T: Topology>(name: &str, topo: T) {
-    topo.execute_on_primary(
-        "CREATE TABLE posts (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO posts VALUES (1, 0)",
-    )
-    .await
-    .unwrap();
-    let mut builder = ReplicatedPool::builder(Mysql::new(), topo.primary_url());
-    for (i, url) in topo.replica_urls().iter().enumerate() {
-        topo.wait_caught_up(i, Duration::from_secs(30))
-            .await
-            .unwrap();
-        topo.set_lag(i, LAG).await.unwrap();
-        builder = builder.replica(format!("r{i}"), url);
-    }
-    let router = Router::new(builder.build().unwrap(), RouterConfig::default())
-        .await
-        .unwrap();
-    assert!(router.ready(Duration::from_secs(10)).await);
+    let router = lagging_router(&topo, Mysql::new()).await;
     scenario!(name, &router, AsyncMysqlConnection, topo.replica_urls());
     assert!(
         router.stats().server_waits == 0,
@@ -172,11 +157,7 @@ async fn mysql_family<T: Topology>(name: &str, topo: T) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_remote_apply_is_the_server_side_alternative() {
     let topo = PgTopology::start(1).await.unwrap();
-    topo.execute_on_primary(
-        "CREATE TABLE posts (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO posts VALUES (1, 0)",
-    )
-    .await
-    .unwrap();
+    topo.execute_on_primary(CREATE_POSTS).await.unwrap();
     // A synchronous standby, and `local` commits by default so that only the session that
     // asks for `remote_apply` waits (ALTER SYSTEM cannot run in a multi-statement batch).
     for sql in [

@@ -11,7 +11,9 @@ use payments::http::{AppState, BalanceBody, Limits, PayRequest, app};
 use payments::repo::{MariaPayments, Payments, PgPayments, schema};
 use reqwest::Client;
 use ryw::layer::RywLayer;
-use ryw::{KeyRing, Mysql, Postgres, ReplicatedPool, Router, RouterConfig, TokenCodec};
+use ryw::{
+    KeyRing, Mysql, Postgres, ReplicatedPool, ReplicationBackend, Router, RouterConfig, TokenCodec,
+};
 use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
 const LAG: Duration = Duration::from_millis(300);
@@ -95,25 +97,36 @@ async fn instant_ui<R: Payments + Send + Sync + 'static>(
     server.abort();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_payment_response_carries_balance_and_token() {
-    let topo = PgTopology::start(1).await.unwrap();
-    for stmt in schema(true, 4, 1_000) {
+/// The payments schema on `topo` (Postgres's dialect when `postgres`), its one replica
+/// [`LAG`] behind, and a ready router over it. No shared store: the token alone carries the
+/// floor to the other device.
+async fn lagging_router<B: ReplicationBackend>(
+    topo: &impl Topology,
+    backend: B,
+    postgres: bool,
+) -> Router<B> {
+    for stmt in schema(postgres, 4, 1_000) {
         topo.execute_on_primary(&stmt).await.unwrap();
     }
     topo.wait_caught_up(0, Duration::from_secs(10))
         .await
         .unwrap();
     topo.set_lag(0, LAG).await.unwrap();
-    let pool = ReplicatedPool::builder(Postgres::new(), topo.primary_url())
+    let pool = ReplicatedPool::builder(backend, topo.primary_url())
         .replica("r0", &topo.replica_urls()[0])
         .build()
         .unwrap();
-    // No shared store: the token alone carries the floor to the other device.
     let router = Router::without_store(pool, RouterConfig::default())
         .await
         .unwrap();
     assert!(router.ready(Duration::from_secs(5)).await);
+    router
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_payment_response_carries_balance_and_token() {
+    let topo = PgTopology::start(1).await.unwrap();
+    let router = lagging_router(&topo, Postgres::new(), true).await;
     let r = router.clone();
     instant_ui(
         "postgres",
@@ -125,38 +138,18 @@ async fn postgres_payment_response_carries_balance_and_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_payment_response_carries_balance_and_token() {
-    Box::pin(mysql_family(
-        "mariadb",
-        MariaDbTopology::start(1).await.unwrap(),
-    ))
-    .await;
+    let topo = MariaDbTopology::start(1).await.unwrap();
+    Box::pin(mysql_family("mariadb", topo)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_payment_response_carries_balance_and_token() {
-    Box::pin(mysql_family(
-        "mysql",
-        MysqlTopology::start(1).await.unwrap(),
-    ))
-    .await;
+    let topo = MysqlTopology::start(1).await.unwrap();
+    Box::pin(mysql_family("mysql", topo)).await;
 }
 
 async fn mysql_family<T: Topology>(name: &str, topo: T) {
-    for stmt in schema(false, 4, 1_000) {
-        topo.execute_on_primary(&stmt).await.unwrap();
-    }
-    topo.wait_caught_up(0, Duration::from_secs(10))
-        .await
-        .unwrap();
-    topo.set_lag(0, LAG).await.unwrap();
-    let pool = ReplicatedPool::builder(Mysql::new(), topo.primary_url())
-        .replica("r0", &topo.replica_urls()[0])
-        .build()
-        .unwrap();
-    let router = Router::without_store(pool, RouterConfig::default())
-        .await
-        .unwrap();
-    assert!(router.ready(Duration::from_secs(5)).await);
+    let router = lagging_router(&topo, Mysql::new(), false).await;
     let r = router.clone();
     instant_ui(name, MariaPayments { router }, Box::new(move || r.stats())).await;
 }

@@ -9,6 +9,8 @@
 
 #[macro_use]
 mod suite;
+#[path = "../common/tables.rs"]
+mod tables;
 
 mod postgres {
     use diesel_async::AsyncPgConnection;

@@ -27,21 +27,14 @@ macro_rules! router_suite {
         async fn fixture_with(policy: ReadPolicy) -> Fixture<impl Topology> {
             let topo = topology().await;
             let table = "ryw_balances".to_owned();
-            topo.execute_on_primary(&format!(
-                "CREATE TABLE {table} (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)"
-            ))
-            .await
-            .unwrap();
-            topo.execute_on_primary(&format!(
-                "INSERT INTO {table} (id, v) VALUES (1, 0), (2, 0)"
-            ))
-            .await
-            .unwrap();
-            for r in 0..topo.replica_count() {
-                topo.wait_caught_up(r, Duration::from_secs(10))
-                    .await
-                    .unwrap();
-            }
+            crate::tables::create_everywhere(
+                &topo,
+                &format!(
+                    "CREATE TABLE {table} (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); \
+                     INSERT INTO {table} (id, v) VALUES (1, 0), (2, 0)"
+                ),
+            )
+            .await;
             let urls = topo.replica_urls();
             let pool = ReplicatedPool::builder(backend(), topo.primary_url())
                 .replica("r0", &urls[0])

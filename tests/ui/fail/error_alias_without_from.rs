@@ -1,16 +1,14 @@
 //! The error type lacks `From<ryw_diesel::Error>` and is hidden behind a `Result` alias.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::{Postgres, Router, read_your_writes};
+use ryw_diesel::read_your_writes;
 
 #[derive(Debug)]
 struct AppError;
 
 type AppResult<T> = Result<T, AppError>;
 
-struct Repo {
-    router: Router<Postgres>,
-}
+include!("../shared/repo.rs");
 
 #[read_your_writes(scope = "user_id", router = "router")]
 impl Repo {

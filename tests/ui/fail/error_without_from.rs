@@ -1,16 +1,14 @@
 //! The error type cannot hold ryw's errors: no `From<ryw_diesel::Error>`.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::{Postgres, Router, read_your_writes};
+use ryw_diesel::read_your_writes;
 
 #[derive(Debug)]
 enum AppError {
     NotFound,
 }
 
-struct Repo {
-    router: Router<Postgres>,
-}
+include!("../shared/repo.rs");
 
 #[read_your_writes(scope = "user_id", router = "router")]
 impl Repo {

@@ -2,17 +2,10 @@
 //! cascade: the good method and its callers still type-check).
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::{Postgres, Router, read_your_writes};
+use ryw_diesel::read_your_writes;
 
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
-}
-
-struct Repo {
-    router: Router<Postgres>,
-}
+include!("../shared/app_error.rs");
+include!("../shared/repo.rs");
 
 #[read_your_writes(scope = "user_id", router = "router")]
 impl Repo {

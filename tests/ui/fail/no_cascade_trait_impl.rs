@@ -5,20 +5,9 @@
 use diesel_async::AsyncPgConnection;
 use ryw_diesel::{Postgres, Router, read_your_writes};
 
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
-}
+include!("../shared/app_error.rs");
 
-trait Balances {
-    async fn set_balance(&self, user_id: i64, cents: i64) -> Result<(), AppError>;
-    async fn balance(&self, user_id: i64) -> Result<i64, AppError>;
-}
-
-struct PgBalances {
-    router: Router<Postgres>,
-}
+include!("../shared/balances.rs");
 
 #[read_your_writes(scope = "user_id", router = "router")]
 impl Balances for PgBalances {

@@ -1,17 +1,10 @@
 //! A marked method that is not `async`.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::{Postgres, Router, read_your_writes};
+use ryw_diesel::read_your_writes;
 
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
-}
-
-struct Repo {
-    router: Router<Postgres>,
-}
+include!("../shared/fail.rs");
+include!("../shared/repo.rs");
 
 #[read_your_writes(scope = "user_id", router = "router")]
 impl Repo {
@@ -21,5 +14,3 @@ impl Repo {
         Ok(user_id)
     }
 }
-
-fn main() {}

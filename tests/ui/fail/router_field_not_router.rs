@@ -3,16 +3,7 @@
 use diesel_async::AsyncPgConnection;
 use ryw_diesel::read_your_writes;
 
-#[derive(Debug)]
-enum AppError {
-    Ryw(ryw_diesel::Error),
-}
-
-impl From<ryw_diesel::Error> for AppError {
-    fn from(e: ryw_diesel::Error) -> Self {
-        Self::Ryw(e)
-    }
-}
+include!("../shared/fail.rs");
 
 struct Repo {
     name: String,
@@ -26,5 +17,3 @@ impl Repo {
         Ok(user_id)
     }
 }
-
-fn main() {}

@@ -1,17 +1,10 @@
 //! A scope parameter whose type is not a `ryw_core::ScopeValue`.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::{Postgres, Router, read_your_writes};
+use ryw_diesel::read_your_writes;
 
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
-}
-
-struct Repo {
-    router: Router<Postgres>,
-}
+include!("../shared/fail.rs");
+include!("../shared/repo.rs");
 
 struct UserId(i64);
 
@@ -23,5 +16,3 @@ impl Repo {
         Ok(user_id.0)
     }
 }
-
-fn main() {}

@@ -1,17 +1,10 @@
 //! `scope` names a parameter the method does not have (impl-level and method-level).
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::{Postgres, Router, read_your_writes};
+use ryw_diesel::read_your_writes;
 
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
-}
-
-struct Repo {
-    router: Router<Postgres>,
-}
+include!("../shared/fail.rs");
+include!("../shared/repo.rs");
 
 #[read_your_writes(scope = "user_id", router = "router")]
 impl Repo {
@@ -31,5 +24,3 @@ impl Repo {
         Ok(())
     }
 }
-
-fn main() {}

@@ -1,17 +1,10 @@
 //! The scope parameter is bound by a pattern instead of a plain name.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::{Postgres, Router, read_your_writes};
+use ryw_diesel::read_your_writes;
 
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
-}
-
-struct Repo {
-    router: Router<Postgres>,
-}
+include!("../shared/fail.rs");
+include!("../shared/repo.rs");
 
 struct UserId(i64);
 
@@ -27,5 +20,3 @@ impl Repo {
         Ok(user_id)
     }
 }
-
-fn main() {}

@@ -1,17 +1,10 @@
 //! Several mistakes in one impl: all are reported in one compile.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::{Postgres, Router, read_your_writes};
+use ryw_diesel::read_your_writes;
 
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
-}
-
-struct Repo {
-    router: Router<Postgres>,
-}
+include!("../shared/fail.rs");
+include!("../shared/repo.rs");
 
 #[read_your_writes(scope = "user_id", router = "router", retries = 3)]
 impl Repo {
@@ -26,5 +19,3 @@ impl Repo {
         Ok(())
     }
 }
-
-fn main() {}

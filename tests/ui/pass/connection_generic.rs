@@ -6,11 +6,7 @@ use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 use ryw_diesel::{ReplicationBackend, ConnectionOf, Mysql, Postgres, Router, RywRepository, read_your_writes};
 
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
-}
+include!("../shared/app_error.rs");
 
 /// A concrete backend, connection type spelled through the repository.
 struct PgRepo {

@@ -2,19 +2,13 @@
 //! not the first parameter and a `Result` alias.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::{Postgres, Router, read_your_writes};
+use ryw_diesel::read_your_writes;
 
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
-}
+include!("../shared/app_error.rs");
 
 type AppResult<T> = Result<T, AppError>;
 
-struct Repo {
-    router: Router<Postgres>,
-}
+include!("../shared/repo.rs");
 
 #[read_your_writes(scope = "user_id", router = "router")]
 impl Repo {

@@ -5,11 +5,7 @@ use std::marker::PhantomData;
 use diesel_async::AsyncPgConnection;
 use ryw_diesel::{Postgres, Router, RywRepository, read_your_writes};
 
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
-}
+include!("../shared/app_error.rs");
 
 trait Clock: Send + Sync {
     fn now(&self) -> i64;

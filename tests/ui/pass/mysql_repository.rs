@@ -5,13 +5,7 @@ use diesel::sql_types::BigInt;
 use diesel_async::{AsyncMysqlConnection, RunQueryDsl};
 use ryw_diesel::{Mysql, Router, RywRepository, read_your_writes};
 
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
-    #[error(transparent)]
-    Db(#[from] diesel::result::Error),
-}
+include!("../shared/db_error.rs");
 
 struct Orders {
     router: Router<ryw_diesel::Mysql>,

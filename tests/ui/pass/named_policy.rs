@@ -6,13 +6,7 @@ use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use ryw::{Postgres, Router, read_your_writes};
 
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error(transparent)]
-    Ryw(#[from] ryw::Error),
-    #[error(transparent)]
-    Db(#[from] diesel::result::Error),
-}
+include!("../shared/db_error.rs");
 
 struct Reports {
     router: Router<Postgres>,

@@ -1,17 +1,11 @@
 //! Per-method read policy: `#[read(wait_ms = …, fallback = "…")]`, alone or together.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::{Postgres, Router, read_your_writes};
+use ryw_diesel::read_your_writes;
 
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
-}
+include!("../shared/app_error.rs");
 
-struct Repo {
-    router: Router<Postgres>,
-}
+include!("../shared/repo.rs");
 
 #[read_your_writes(scope = "user_id", router = "router")]
 impl Repo {

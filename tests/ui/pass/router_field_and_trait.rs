@@ -6,11 +6,7 @@ use std::sync::Arc;
 use diesel_async::AsyncPgConnection;
 use ryw_diesel::{Postgres, Router, RywRepository, read_your_writes};
 
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
-}
+include!("../shared/app_error.rs");
 
 struct Owned {
     db: Router<Postgres>,

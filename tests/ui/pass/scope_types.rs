@@ -3,13 +3,10 @@
 
 use diesel_async::AsyncPgConnection;
 use ryw_core::ScopeValue;
-use ryw_diesel::{Postgres, Router, read_your_writes};
+use ryw_diesel::read_your_writes;
 
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
-}
+include!("../shared/app_error.rs");
+include!("../shared/repo.rs");
 
 /// A newtype scope value.
 struct AccountId(u64);
@@ -18,10 +15,6 @@ impl ScopeValue for AccountId {
     fn write_scope_value(&self, out: &mut String) {
         self.0.write_scope_value(out);
     }
-}
-
-struct Repo {
-    router: Router<Postgres>,
 }
 
 #[read_your_writes(scope = "id", router = "router")]

@@ -5,11 +5,7 @@
 use diesel_async::AsyncPgConnection;
 use ryw_diesel::{Postgres, Router, read_your_writes};
 
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
-}
+include!("../shared/app_error.rs");
 
 struct Repo {
     router: Router<Postgres>,
