@@ -8,7 +8,7 @@ use mysql_async::prelude::Queryable;
 use crate::mariadb::{self, MariaDbTopology};
 use crate::mysql::MysqlTopology;
 use crate::pg::{self, PgTopology};
-use crate::supervisor::ProcSlot;
+use crate::slot::ProcSlot;
 use crate::{TestkitError, Topology, sys};
 
 /// Harsher faults, implemented by [`PgTopology`] and [`MariaDbTopology`].

@@ -67,6 +67,8 @@
 mod dirs;
 mod error;
 mod faults;
+mod host;
+mod leftovers;
 mod mariadb;
 mod mysql;
 mod pg;
@@ -74,6 +76,7 @@ mod procfs;
 mod proxy;
 mod redis;
 mod redis_cluster;
+mod runtime;
 mod shared;
 mod slot;
 mod supervisor;

@@ -12,9 +12,12 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, Row};
 
-use crate::dirs::{TopoDir, find_binary, free_port};
+use crate::dirs::TopoDir;
+use crate::host::{find_binary, free_port};
 use crate::proxy::DelayProxy;
-use crate::supervisor::{Proc, ProcSlot, on_testkit_rt};
+use crate::runtime::on_testkit_rt;
+use crate::slot::ProcSlot;
+use crate::supervisor::Proc;
 use crate::{TestkitError, Topology, sys};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);

@@ -16,7 +16,9 @@ use crate::TestkitError;
 use crate::dirs::TopoDir;
 use crate::mariadb::{connect, my_err, wait_connectable};
 use crate::proxy::DelayProxy;
-use crate::supervisor::{Proc, ProcSlot, on_testkit_rt};
+use crate::runtime::on_testkit_rt;
+use crate::slot::ProcSlot;
+use crate::supervisor::Proc;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const SETUP_TIMEOUT: Duration = Duration::from_secs(120);

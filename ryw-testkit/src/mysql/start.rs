@@ -3,7 +3,7 @@
 use std::fs;
 
 use super::*;
-use crate::dirs::free_port;
+use crate::host::free_port;
 
 /// What every server runs at start (`--init-file`): the TCP accounts the testkit and the
 /// replicas use, kept out of the binary log so every server starts with an empty GTID set.

@@ -5,7 +5,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::dirs::{find_binary, lookup_user};
+use crate::host::{find_binary, lookup_user};
 use crate::{TestkitError, sys};
 
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::PgTopology;
-use crate::supervisor::{children_of, wait_gone};
+use crate::procfs::{children_of, wait_gone};
 use crate::{TestkitError, sys};
 
 /// How long the other replicas may take to follow the new leader.

@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 use tokio_postgres::{Client, NoTls};
 
 use crate::dirs::TopoDir;
+use crate::procfs::{children_of, wait_gone};
 use crate::proxy::DelayProxy;
-use crate::supervisor::{ProcSlot, children_of, on_testkit_rt, wait_gone};
+use crate::runtime::on_testkit_rt;
+use crate::slot::ProcSlot;
 use crate::{TestkitError, sys};
 
 pub(crate) use env::PgEnv;

@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use super::{PgEnv, PgNode, PgTopology, READY_TIMEOUT, SETUP_TIMEOUT, connect};
 use crate::TestkitError;
-use crate::dirs::{TopoDir, free_port};
+use crate::dirs::TopoDir;
+use crate::host::free_port;
 use crate::proxy::DelayProxy;
-use crate::supervisor::{Proc, ProcSlot};
+use crate::slot::ProcSlot;
+use crate::supervisor::Proc;
 
 impl PgTopology {
     pub(super) async fn start_inner(n: usize) -> Result<PgTopology, TestkitError> {

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::{PgTopology, connect, pg_err};
-use crate::supervisor::{children_of, wait_gone};
+use crate::procfs::{children_of, wait_gone};
 use crate::{TestkitError, Topology, sys};
 
 /// How long each step of a switchover may take.
