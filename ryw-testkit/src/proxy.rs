@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use crate::TestkitError;
+use crate::error::TestkitError;
 use crate::runtime::runtime;
 
 /// How often a waiting chunk re-reads the lag.

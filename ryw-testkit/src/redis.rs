@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::TestkitError;
 use crate::dirs::TopoDir;
+use crate::error::TestkitError;
 use crate::host::{find_binary, free_port};
 use crate::runtime::on_testkit_rt;
 use crate::slot::ProcSlot;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::process::Command;
 
-use crate::TestkitError;
+use crate::error::TestkitError;
 use crate::host::find_binary;
 use crate::redis::RedisServer;
 use crate::runtime::on_testkit_rt;

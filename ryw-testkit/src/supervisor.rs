@@ -160,16 +160,6 @@ impl Proc {
         })
     }
 
-    /// Runs a setup command to completion (bounded) and checks its exit status.
-    pub(crate) async fn run(
-        cmd: Command,
-        what: &str,
-        log: &Path,
-        timeout: Duration,
-    ) -> Result<(), TestkitError> {
-        Proc::spawn(cmd, what, log).await?.finish(timeout).await
-    }
-
     /// Waits (bounded) for a setup command spawned with [`Proc::spawn`] and checks its status.
     pub(crate) async fn finish(self, timeout: Duration) -> Result<(), TestkitError> {
         match self.wait_exit(timeout).await {
