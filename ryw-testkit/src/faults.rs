@@ -3,12 +3,12 @@
 
 use std::future::Future;
 
-use crate::Topology;
 use crate::error::TestkitError;
 use crate::procfs::proc_stopped;
 use crate::replicated::{Engine, Replicated, Wire};
 use crate::slot::ProcSlot;
 use crate::sys;
+use crate::topology::Topology;
 
 /// Harsher faults, implemented by every replicated topology ([`PgTopology`](crate::PgTopology),
 /// [`MariaDbTopology`](crate::MariaDbTopology), [`MysqlTopology`](crate::MysqlTopology)).

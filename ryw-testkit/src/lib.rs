@@ -71,7 +71,7 @@ mod host;
 mod leftovers;
 mod mariadb;
 mod mysql;
-mod mysql_wire;
+mod mysql_family;
 mod pg;
 mod procfs;
 mod proxy;

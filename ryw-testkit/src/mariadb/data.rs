@@ -1,23 +1,14 @@
 //! A MariaDB node's folder, option file, data dir, and replication status.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use mysql_async::Row;
 
-use super::{MariaDb, MariaDbTopology};
 use crate::error::TestkitError;
-use crate::mysql_wire::{PATH, query_first};
-use crate::replicated::{Node, SETUP_TIMEOUT};
+use crate::mysql_family::query_first;
+use crate::replicated::Node;
 use crate::sys;
-
-/// Creates the node's folder `<dir>/<short>`; returns it, its error log and process output.
-pub(super) fn node_folder(dir: &Path, short: &str) -> Result<[PathBuf; 3], TestkitError> {
-    let d = dir.join(short);
-    fs::create_dir(&d).map_err(|e| TestkitError::io(format!("create {}", d.display()), e))?;
-    Ok([d.clone(), d.join("error.log"), d.join("stdout.log")])
-}
 
 /// The node's option file.
 pub(super) fn cnf(node: &Node) -> PathBuf {
@@ -42,33 +33,6 @@ pub(super) fn write_cnf(node: &Node) -> Result<(), TestkitError> {
     );
     let path = cnf(node);
     fs::write(&path, text).map_err(|e| TestkitError::io(format!("write {}", path.display()), e))
-}
-
-impl MariaDb {
-    /// Initialises every node's data dir, in parallel.
-    pub(super) async fn install(
-        &self,
-        topo: &MariaDbTopology,
-        nodes: &[&Node],
-    ) -> Result<(), TestkitError> {
-        let mut installs = Vec::new();
-        for node in nodes {
-            write_cnf(node)?;
-            let mut cmd = Command::new(&self.install_db);
-            cmd.arg(format!("--defaults-file={}", cnf(node).display()))
-                .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
-                .current_dir(&node.home)
-                .env_clear()
-                .env("PATH", PATH)
-                .env("HOME", &node.home);
-            let what = format!("mariadb-install-db for {}", node.name);
-            installs.push(topo.setup(cmd, &what, &node.out).await?);
-        }
-        for p in installs {
-            p.finish(SETUP_TIMEOUT).await?;
-        }
-        Ok(())
-    }
 }
 
 /// `None` when `SHOW SLAVE STATUS` shows both replication threads running, else what it

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use super::{Mysql, MysqlTopology};
 use crate::error::TestkitError;
-use crate::mysql_wire::REPL_PASSWORD;
+use crate::mysql_family::REPL_PASSWORD;
 use crate::replicated::{Node, SETUP_TIMEOUT};
 
 /// What every server runs at start (`--init-file`): the TCP accounts the testkit and the
@@ -30,51 +30,10 @@ fn init_sql(replica: bool) -> String {
 }
 
 impl Mysql {
-    /// Creates the node's folder `<dir>/<short>` (inside the root); returns it, its error log
-    /// and process output.
-    pub(super) fn node_folder(
-        &self,
-        dir: &Path,
-        short: &str,
-    ) -> Result<[PathBuf; 3], TestkitError> {
-        let host = dir.join(short);
-        if !host.starts_with(&self.root) {
-            return Err(TestkitError::Internal(format!(
-                "{} is not inside {}",
-                host.display(),
-                self.root.display()
-            )));
-        }
-        fs::create_dir(&host)
-            .map_err(|e| TestkitError::io(format!("create {}", host.display()), e))?;
-        Ok([
-            host.clone(),
-            host.join("error.log"),
-            host.join("stdout.log"),
-        ])
-    }
-
-    /// Gives every node in `nodes` (the primary first) its data dir and `init.sql`.
-    pub(super) async fn copy_template(
-        &self,
-        topo: &MysqlTopology,
-        nodes: &[&Node],
-    ) -> Result<(), TestkitError> {
-        // Every data dir is a copy of one initialised once per root (3–6 s saved per server);
-        // each server then makes its own server_uuid.
-        let template = self.template(topo).await?;
-        for (k, node) in nodes.iter().enumerate() {
-            write_init(node, k > 0)?;
-            copy_dir(&template, &node.home.join("data")).await?;
-            let _ = fs::remove_file(node.home.join("data/auto.cnf"));
-        }
-        Ok(())
-    }
-
     /// The initialised data dir every node starts from, under the root's `srv/`, made on first
     /// use for this `mysqld` binary (its size and mtime name it). Made in a private folder and
     /// renamed into place, so concurrent test processes never see half of one.
-    async fn template(&self, topo: &MysqlTopology) -> Result<PathBuf, TestkitError> {
+    pub(super) async fn template(&self, topo: &MysqlTopology) -> Result<PathBuf, TestkitError> {
         let mysqld = self.root.join("usr/sbin/mysqld");
         let meta = fs::metadata(&mysqld)
             .map_err(|e| TestkitError::io(format!("stat {}", mysqld.display()), e))?;
@@ -141,7 +100,7 @@ pub(super) fn write_init(node: &Node, replica: bool) -> Result<(), TestkitError>
 }
 
 /// `cp -a from to`, off the async threads.
-async fn copy_dir(from: &Path, to: &Path) -> Result<(), TestkitError> {
+pub(super) async fn copy_dir(from: &Path, to: &Path) -> Result<(), TestkitError> {
     let (from, to) = (from.to_path_buf(), to.to_path_buf());
     let status = tokio::task::spawn_blocking(move || {
         Command::new("cp").arg("-a").arg(&from).arg(&to).status()

@@ -4,7 +4,7 @@
 use mysql_async::prelude::Queryable;
 
 use crate::error::TestkitError;
-use crate::mysql_wire::{connect, kill_client_connections, my_err};
+use crate::mysql_family::{connect, kill_client_connections, my_err};
 
 /// Ends the server's binlog dump threads and client connections just before a clean
 /// shutdown, which disconnects them anyway but otherwise waits about 8 s for them to notice

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use super::MysqlTopology;
 use super::data::write_init;
-use crate::Topology;
 use crate::error::TestkitError;
-use crate::mysql_wire::{MysqlWire, exec, query_first};
+use crate::mysql_family::{MysqlWire, exec, query_first};
 use crate::replicated::READY_TIMEOUT;
 use crate::replicated::Wire;
 use crate::sys;
+use crate::topology::Topology;
 
 impl MysqlTopology {
     /// A URL that reaches whichever node leads, before and after a

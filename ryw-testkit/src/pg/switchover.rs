@@ -4,9 +4,9 @@ use std::time::{Duration, Instant};
 
 use super::PgTopology;
 use super::conn::{connect, pg_err};
-use crate::Topology;
 use crate::error::TestkitError;
 use crate::sys;
+use crate::topology::Topology;
 
 /// How long each step of a switchover may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);

@@ -3,10 +3,10 @@
 use std::time::{Duration, Instant};
 
 use super::{Engine, Node, Recovery, Replicated, Wire};
-use crate::Topology;
 use crate::error::TestkitError;
 use crate::procfs::{children_of, wait_gone};
 use crate::sys;
+use crate::topology::Topology;
 
 impl<E: Engine> Topology for Replicated<E> {
     fn primary_url(&self) -> String {

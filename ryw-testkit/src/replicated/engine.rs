@@ -55,29 +55,9 @@ pub trait Engine: std::fmt::Debug + Send + Sync + Sized + 'static {
 
     /// Names servers in logs and errors (`postgres`, `mariadb`, `mysql`).
     const NAME: &'static str;
+
     /// The primary's folder (or data dir) under the topology's directory.
     const PRIMARY_DIR: &'static str;
-    /// What a server logs when its port was taken since it was picked (it then moves).
-    const PORT_TAKEN: &'static str;
-    /// Signal that shuts the primary down cleanly.
-    const CLEAN_STOP: i32;
-    /// Signal that stops the primary like a crash.
-    const CRASH_STOP: i32;
-    /// Whether a replica's data is cloned from the running primary; otherwise every node is
-    /// initialised on its own before any server starts.
-    const CLONES_FROM_PRIMARY: bool;
-    /// Whether the topology keeps a pass-through proxy to whichever node leads.
-    const LEADER_PROXY: bool;
-    /// Statement that pauses replay on a replica.
-    const PAUSE_REPLAY: &'static str;
-    /// Statement that resumes it.
-    const RESUME_REPLAY: &'static str;
-    /// What the timeout error says a replica was awaited for ("to replicate").
-    const REPLICATING: &'static str;
-    /// How a replica recovers after its own restart.
-    const AFTER_REPLICA_RESTART: Recovery;
-    /// How a running replica recovers after the primary's restart.
-    const AFTER_PRIMARY_RESTART: Recovery;
 
     /// Finds the binaries and checks what the database needs on this machine.
     fn locate() -> Result<Self, TestkitError>;
@@ -95,6 +75,10 @@ pub trait Engine: std::fmt::Debug + Send + Sync + Sized + 'static {
     /// A node's data folder, server log and output log, for the node folder `short`.
     fn paths(&self, dir: &Path, short: &str) -> Result<[PathBuf; 3], TestkitError>;
 
+    /// Whether a replica's data is cloned from the running primary; otherwise every node is
+    /// initialised on its own before any server starts.
+    const CLONES_FROM_PRIMARY: bool;
+
     /// Initialises the data of `nodes` (all nodes, or only the primary when replicas are
     /// cloned from it), before their servers first start.
     fn init(
@@ -103,11 +87,31 @@ pub trait Engine: std::fmt::Debug + Send + Sync + Sized + 'static {
         nodes: &[&Node],
     ) -> impl Future<Output = Result<(), TestkitError>> + Send;
 
+    /// What a server logs when its port was taken since it was picked (it then moves).
+    const PORT_TAKEN: &'static str;
+
     /// Writes `node`'s port where its server reads it, before each first start.
     fn set_port(&self, node: &Node) -> Result<(), TestkitError>;
 
     /// The command that runs `node`'s server.
     fn server(&self, node: &Node) -> Command;
+
+    /// Signal that shuts the primary down cleanly.
+    const CLEAN_STOP: i32;
+
+    /// Signal that stops the primary like a crash.
+    const CRASH_STOP: i32;
+
+    /// How a replica recovers after its own restart.
+    const AFTER_REPLICA_RESTART: Recovery;
+
+    /// How a running replica recovers after the primary's restart.
+    const AFTER_PRIMARY_RESTART: Recovery;
+
+    /// Runs just before the leader at `port` is stopped.
+    fn before_stop(_port: u16) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 
     /// Prepares the running primary for its replicas (accounts, the database).
     fn setup_primary(&self, port: u16) -> impl Future<Output = Result<(), TestkitError>> + Send;
@@ -128,6 +132,12 @@ pub trait Engine: std::fmt::Debug + Send + Sync + Sized + 'static {
         upstream: u16,
     ) -> impl Future<Output = Result<(), TestkitError>> + Send;
 
+    /// Whether the topology keeps a pass-through proxy to whichever node leads.
+    const LEADER_PROXY: bool;
+
+    /// What the timeout error says a replica was awaited for ("to replicate").
+    const REPLICATING: &'static str;
+
     /// `None` when `replica` replicates, else what it does instead.
     fn replication_state(
         topo: &Replicated<Self>,
@@ -141,8 +151,9 @@ pub trait Engine: std::fmt::Debug + Send + Sync + Sized + 'static {
         timeout: Duration,
     ) -> impl Future<Output = Result<(), TestkitError>> + Send;
 
-    /// Runs just before the leader at `port` is stopped.
-    fn before_stop(_port: u16) -> impl Future<Output = ()> + Send {
-        async {}
-    }
+    /// Statement that pauses replay on a replica.
+    const PAUSE_REPLAY: &'static str;
+
+    /// Statement that resumes it.
+    const RESUME_REPLAY: &'static str;
 }

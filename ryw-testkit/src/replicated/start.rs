@@ -6,12 +6,12 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use super::{Engine, Node, READY_TIMEOUT, Replicated, Wire};
-use crate::Topology;
 use crate::dirs::TopoDir;
 use crate::error::TestkitError;
 use crate::host::free_port;
 use crate::proxy::DelayProxy;
 use crate::supervisor::Proc;
+use crate::topology::Topology;
 
 /// How often a server whose port was taken meanwhile is moved to another before giving up.
 const PORT_ATTEMPTS: u32 = 4;

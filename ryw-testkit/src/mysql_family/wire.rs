@@ -1,5 +1,4 @@
-//! What MariaDB and MySQL share: the MySQL protocol, the testkit's database and account, and
-//! GTID waits of the same shape.
+//! The MySQL protocol as the testkit speaks it to MariaDB and MySQL servers.
 
 use std::time::Duration;
 
@@ -7,7 +6,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
 
 use crate::error::TestkitError;
-use crate::replicated::{Engine, Replicated, Wire};
+use crate::replicated::Wire;
 
 /// Name of the database created on the primary (and replicated).
 pub(crate) const DB: &str = "ryw";
@@ -130,52 +129,4 @@ where
     let row = c.query_first(sql).await.map_err(my_err(port, sql))?;
     let _ = c.disconnect().await;
     Ok(row)
-}
-
-/// How a database says what its leader executed and waits for it on a replica.
-pub(crate) struct GtidWait {
-    /// Reads the leader's executed GTIDs (`SELECT @@gtid_binlog_pos`).
-    pub(crate) position: &'static str,
-    /// The waiting function, called with the GTIDs and a timeout in seconds: 0 when reached.
-    pub(crate) function: &'static str,
-}
-
-impl GtidWait {
-    /// Waits until `replica` applied what the leader had executed when this was called;
-    /// fails with [`TestkitError::Timeout`] after `timeout`.
-    pub(crate) async fn wait<E: Engine>(
-        &self,
-        topo: &Replicated<E>,
-        replica: usize,
-        timeout: Duration,
-    ) -> Result<(), TestkitError> {
-        let node = topo.replica(replica)?;
-        let leader = topo.leader_node().port();
-        let executed: Option<String> = query_first(leader, self.position).await?;
-        let executed = executed.unwrap_or_default();
-        let port = node.port();
-        let timeout_err =
-            |detail: String| node.timed_out(format!("to apply {executed}"), timeout, detail);
-        let wait = async {
-            let mut c = connect(port).await?;
-            let r: Option<Option<i64>> = c
-                .exec_first(
-                    format!("SELECT {}(?, ?)", self.function),
-                    (&executed, timeout.as_secs_f64()),
-                )
-                .await
-                .map_err(my_err(port, self.function))?;
-            let _ = c.disconnect().await;
-            Ok::<_, TestkitError>(r.flatten())
-        };
-        match tokio::time::timeout(timeout + Duration::from_secs(2), wait).await {
-            Ok(Ok(Some(0))) => Ok(()),
-            Ok(Ok(other)) => Err(timeout_err(format!(
-                " ({} returned {other:?})",
-                self.function
-            ))),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(timeout_err(String::new())),
-        }
-    }
 }
