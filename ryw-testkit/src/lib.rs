@@ -9,6 +9,9 @@
 //!   `chroot` from a Debian sid root folder (`.ci/install-mysql` builds it; needs root);
 //! * [`RedisServer`]: a standalone Redis server.
 //!
+//! The three database topologies are one type, [`Replicated`], with a small part per
+//! database; they offer the same [`Topology`] and [`Faults`] controls.
+//!
 //! Each replica reaches its primary through a *delaying TCP proxy*: bytes from the primary are
 //! delivered to the replica [`Topology::set_lag`] after they arrived. That is real replication
 //! lag (sub-second capable, changeable at run time), not a time window. Replay can also be
