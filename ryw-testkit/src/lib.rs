@@ -9,6 +9,9 @@
 //!   `chroot` from a Debian sid root folder (`.ci/install-mysql` builds it; needs root);
 //! * [`RedisServer`]: a standalone Redis server.
 //!
+//! The three database topologies are one type, [`Replicated`], with a small part per
+//! database; they offer the same [`Topology`] and [`Faults`] controls.
+//!
 //! Each replica reaches its primary through a *delaying TCP proxy*: bytes from the primary are
 //! delivered to the replica [`Topology::set_lag`] after they arrived. That is real replication
 //! lag (sub-second capable, changeable at run time), not a time window. Replay can also be
@@ -67,20 +70,23 @@
 mod dirs;
 mod error;
 mod faults;
+mod host;
+mod leftovers;
 mod mariadb;
 mod mysql;
+mod mysql_family;
 mod pg;
 mod procfs;
 mod proxy;
 mod redis;
 mod redis_cluster;
+mod replicated;
+mod runtime;
 mod shared;
 mod slot;
 mod supervisor;
 mod sys;
-
-use std::future::Future;
-use std::time::Duration;
+mod topology;
 
 pub use error::TestkitError;
 pub use faults::Faults;
@@ -89,54 +95,5 @@ pub use mysql::{MysqlTopology, mysql_root};
 pub use pg::PgTopology;
 pub use redis::RedisServer;
 pub use redis_cluster::{ClusterNode, RedisCluster};
-
-/// Controls shared by [`PgTopology`] and [`MariaDbTopology`], so one test suite can run
-/// against both databases. Replicas are numbered `0..replica_count()`.
-pub trait Topology: Send + Sync {
-    /// URL of the primary (`postgres://postgres@127.0.0.1:PORT/postgres` or
-    /// `mysql://root@127.0.0.1:PORT/ryw`).
-    fn primary_url(&self) -> String;
-    /// URLs of the replicas, in replica order.
-    fn replica_urls(&self) -> Vec<String>;
-    /// Number of replicas.
-    fn replica_count(&self) -> usize;
-    /// Sets the replication lag of `replica`: bytes from the primary reach it `lag` after they
-    /// were sent. `Duration::ZERO` means pass-through. Takes effect for data sent from now on.
-    fn set_lag(
-        &self,
-        replica: usize,
-        lag: Duration,
-    ) -> impl Future<Output = Result<(), TestkitError>> + Send;
-    /// Pauses WAL/binlog replay on `replica` (data is still received, not applied).
-    fn pause_replay(&self, replica: usize)
-    -> impl Future<Output = Result<(), TestkitError>> + Send;
-    /// Resumes replay paused by [`Topology::pause_replay`].
-    fn resume_replay(
-        &self,
-        replica: usize,
-    ) -> impl Future<Output = Result<(), TestkitError>> + Send;
-    /// Kills `replica` with SIGKILL and reaps it; connections to it fail afterwards.
-    fn kill_replica(&self, replica: usize)
-    -> impl Future<Output = Result<(), TestkitError>> + Send;
-    /// Starts `replica` again on the same port and data directory (killing it first if it
-    /// runs) and waits until it replicates again.
-    fn restart_replica(
-        &self,
-        replica: usize,
-    ) -> impl Future<Output = Result<(), TestkitError>> + Send;
-    /// Shuts the primary down cleanly, starts it again on the same port and waits until it
-    /// accepts connections and the running replicas replicate again.
-    fn restart_primary(&self) -> impl Future<Output = Result<(), TestkitError>> + Send;
-    /// Waits until `replica` has applied everything the primary had written when this was
-    /// called; fails with [`TestkitError::Timeout`] after `timeout`.
-    fn wait_caught_up(
-        &self,
-        replica: usize,
-        timeout: Duration,
-    ) -> impl Future<Output = Result<(), TestkitError>> + Send;
-    /// Runs `sql` (one or more statements) on the primary over a fresh connection.
-    fn execute_on_primary(
-        &self,
-        sql: &str,
-    ) -> impl Future<Output = Result<(), TestkitError>> + Send;
-}
+pub use replicated::Replicated;
+pub use topology::Topology;

@@ -15,8 +15,8 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use crate::TestkitError;
-use crate::supervisor::runtime;
+use crate::error::TestkitError;
+use crate::runtime::runtime;
 
 /// How often a waiting chunk re-reads the lag.
 const LAG_RECHECK: Duration = Duration::from_millis(5);

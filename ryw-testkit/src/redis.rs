@@ -7,9 +7,12 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::TestkitError;
-use crate::dirs::{TopoDir, find_binary, free_port};
-use crate::supervisor::{Proc, ProcSlot, on_testkit_rt};
+use crate::dirs::TopoDir;
+use crate::error::TestkitError;
+use crate::host::{find_binary, free_port};
+use crate::runtime::on_testkit_rt;
+use crate::slot::ProcSlot;
+use crate::supervisor::Proc;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 

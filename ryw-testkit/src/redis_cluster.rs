@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use tokio::process::Command;
 
-use crate::TestkitError;
-use crate::dirs::find_binary;
+use crate::error::TestkitError;
+use crate::host::find_binary;
 use crate::redis::RedisServer;
-use crate::supervisor::on_testkit_rt;
+use crate::runtime::on_testkit_rt;
 
 /// How long cluster formation, a reshard or a failover may take.
 const CLUSTER_TIMEOUT: Duration = Duration::from_secs(60);

@@ -1,6 +1,6 @@
 //! The process slot of a server node.
 
-use crate::TestkitError;
+use crate::error::TestkitError;
 use crate::procfs::children_of;
 use crate::supervisor::Proc;
 use crate::sys;

@@ -1,8 +1,7 @@
-//! The testkit's own runtime and the process supervisor thread.
+//! The process supervisor thread and the server processes it owns.
 //!
 //! Servers are spawned from one long-lived thread (PR_SET_PDEATHSIG fires when the *spawning
-//! thread* exits, and test threads end) which also reaps them. Long-lived tasks (the delaying
-//! proxies) run on a dedicated one-worker runtime, never on a test's runtime.
+//! thread* exits, and test threads end) which also reaps them.
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
@@ -15,11 +14,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
 
-use crate::TestkitError;
+use crate::error::TestkitError;
+use crate::leftovers::register_exit_hook;
 use crate::sys;
-
-pub(crate) use crate::procfs::{children_of, proc_alive, proc_start_time, wait_gone};
-pub(crate) use crate::slot::ProcSlot;
 
 type SpawnReply = oneshot::Sender<std::io::Result<(u32, watch::Receiver<Option<ExitStatus>>)>>;
 
@@ -36,7 +33,7 @@ fn supervisor() -> Result<&'static mpsc::Sender<Req>, TestkitError> {
             .name("ryw-testkit-supervisor".into())
             .spawn(move || supervise(&rx))
             .map_err(|e| format!("cannot start supervisor thread: {e}"))?;
-        sys::register_at_exit();
+        register_exit_hook();
         Ok(tx)
     })
     .as_ref()
@@ -74,31 +71,6 @@ fn supervise(rx: &mpsc::Receiver<Req>) {
             Err(_) => false,
         });
     }
-}
-
-/// The testkit's dedicated runtime (one worker thread), for long-lived tasks.
-pub(crate) fn runtime() -> Result<&'static tokio::runtime::Runtime, TestkitError> {
-    static RT: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("ryw-testkit-rt")
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot build the testkit runtime: {e}"))
-    })
-    .as_ref()
-    .map_err(|e| TestkitError::Internal(e.clone()))
-}
-
-/// Runs `fut` to completion on the testkit runtime and awaits it from the caller's runtime.
-pub(crate) async fn on_testkit_rt<T: Send + 'static>(
-    fut: impl Future<Output = Result<T, TestkitError>> + Send + 'static,
-) -> Result<T, TestkitError> {
-    runtime()?
-        .spawn(fut)
-        .await
-        .map_err(|e| TestkitError::Internal(format!("testkit task failed: {e}")))?
 }
 
 /// A child process owned and reaped by the supervisor. Dropping it sends SIGKILL.
@@ -186,16 +158,6 @@ impl Proc {
             what: what.to_owned(),
             log: log.to_owned(),
         })
-    }
-
-    /// Runs a setup command to completion (bounded) and checks its exit status.
-    pub(crate) async fn run(
-        cmd: Command,
-        what: &str,
-        log: &Path,
-        timeout: Duration,
-    ) -> Result<(), TestkitError> {
-        Proc::spawn(cmd, what, log).await?.finish(timeout).await
     }
 
     /// Waits (bounded) for a setup command spawned with [`Proc::spawn`] and checks its status.

@@ -53,20 +53,13 @@ pub(crate) fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-extern "C" fn at_exit_hook() {
-    crate::dirs::cleanup_shared_at_exit();
-}
-
-/// Registers the exit hook that cleans up shared topologies (idempotent).
-pub(crate) fn register_at_exit() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: at_exit_hook is a plain extern "C" fn with no arguments that never unwinds
-        // across the FFI boundary (it only does best-effort I/O and ignores all errors).
-        unsafe {
-            libc::atexit(at_exit_hook);
-        }
-    });
+/// Runs `hook` when the process exits normally (`atexit(3)`).
+pub(crate) fn at_exit(hook: extern "C" fn()) {
+    // SAFETY: `hook` is a plain extern "C" fn with no arguments; the crate's only hook never
+    // unwinds across the FFI boundary (it only does best-effort I/O and ignores all errors).
+    unsafe {
+        libc::atexit(hook);
+    }
 }
 
 pub(crate) const SIGKILL: i32 = libc::SIGKILL;

@@ -1,57 +1,18 @@
 //! Oracle MySQL primary + GTID replicas, run under `chroot` from a Debian sid root folder
-//! (`.ci/install-mysql` builds it).
+//! (`.ci/install-mysql` builds it): the MySQL [`Dialect`].
 
-mod start;
+mod data;
+mod replication;
 mod switchover;
-mod topology;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mysql_async::prelude::Queryable;
-
-use crate::TestkitError;
-use crate::dirs::TopoDir;
-use crate::mariadb::{connect, my_err, wait_connectable};
-use crate::proxy::DelayProxy;
-use crate::supervisor::{Proc, ProcSlot, on_testkit_rt};
-
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
-const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
-const REPL_PASSWORD: &str = "ryw-repl";
-/// Name of the database created on the primary (and replicated).
-const DB: &str = "ryw";
-
-/// The sid root folder MySQL runs from: `RYW_MYSQL_ROOT`, else `/var/cache/ryw/mysql-sid`.
-pub fn mysql_root() -> PathBuf {
-    std::env::var_os("RYW_MYSQL_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/ryw/mysql-sid"))
-}
-
-#[derive(Debug)]
-pub(crate) struct MysqlNode {
-    name: String,
-    /// The node's folder as seen inside the root (`/srv/rywtk/<run>/<node>`).
-    inner: PathBuf,
-    /// The same folder on the host.
-    host: PathBuf,
-    pub(crate) port: u16,
-    server_id: u32,
-    pub(crate) proc: ProcSlot,
-}
-
-impl MysqlNode {
-    fn url(&self) -> String {
-        format!("mysql://root@127.0.0.1:{}/{DB}", self.port)
-    }
-
-    fn log(&self) -> PathBuf {
-        self.host.join("error.log")
-    }
-}
+use crate::error::TestkitError;
+use crate::mysql_family::{Dialect, GtidWait, PATH};
+use crate::replicated::{Node, Recovery, Replicated};
+use crate::sys;
 
 /// An Oracle MySQL primary with N GTID replicas (`SOURCE_AUTO_POSITION=1`), each replicating
 /// through a delaying proxy; replicas run with `super_read_only`. The database `ryw` exists
@@ -60,300 +21,154 @@ impl MysqlNode {
 /// MySQL is not packaged for Debian 12: the servers run under `chroot` from a Debian sid root
 /// folder ([`mysql_root`], built by the project's `.ci/install-mysql`), which needs root.
 /// Dropping the topology kills every server and removes its folder.
-#[derive(Debug)]
-pub struct MysqlTopology {
-    root: PathBuf,
-    pub(crate) primary: MysqlNode,
-    pub(crate) replicas: Vec<MysqlNode>,
-    proxies: Vec<DelayProxy>,
-    /// A pass-through proxy to whichever node leads (what a virtual IP or a MySQL Router
-    /// gives applications): [`leader_url`](Self::leader_url).
-    leader_proxy: DelayProxy,
-    /// The replica a switchover made the leader.
-    leader: Mutex<Option<usize>>,
-    started_in: Duration,
-    dir: TopoDir,
+pub type MysqlTopology = Replicated<Mysql>;
+
+/// The sid root folder MySQL runs from: `RYW_MYSQL_ROOT`, else `/var/cache/ryw/mysql-sid`.
+pub fn mysql_root() -> PathBuf {
+    std::env::var_os("RYW_MYSQL_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/ryw/mysql-sid"))
 }
 
-impl MysqlTopology {
-    /// Starts a primary and `replicas` GTID replicas (on the testkit's own runtime).
-    pub async fn start(replicas: usize) -> Result<MysqlTopology, TestkitError> {
-        on_testkit_rt(Self::start_inner(replicas)).await
-    }
+/// The MySQL engine of a [`Replicated`] topology: the root folder its servers run in.
+#[derive(Debug)]
+pub struct Mysql {
+    root: PathBuf,
+}
 
-    /// One topology per test process and replica count, started on first use and shared by
-    /// every test of the binary. Its servers die with the process.
-    pub async fn shared(replicas: usize) -> Result<&'static MysqlTopology, TestkitError> {
-        static CELLS: crate::shared::Cells<MysqlTopology> = std::sync::OnceLock::new();
-        crate::shared::shared(&CELLS, replicas, Self::start, |t| &t.dir).await
-    }
+impl Dialect for Mysql {
+    const NAME: &'static str = "mysql";
 
-    /// A URL that reaches whichever node leads, before and after a
-    /// [`switchover`](Self::switchover): a pass-through proxy repointed (its connections cut)
-    /// by the switchover, as a virtual IP or a MySQL Router would be. MySQL URLs name one host.
-    pub fn leader_url(&self) -> String {
-        format!("mysql://root@127.0.0.1:{}/{DB}", self.leader_proxy.port())
-    }
-
-    /// How long `start` took.
-    pub fn started_in(&self) -> Duration {
-        self.started_in
-    }
-
-    /// The topology's directory on the host (data dirs and logs).
-    pub fn dir(&self) -> &Path {
-        &self.dir.path
-    }
-
-    /// The server version of the primary (`SELECT VERSION()`).
-    pub async fn version(&self) -> Result<String, TestkitError> {
-        let port = self.leader_node().port;
-        let mut c = connect(port).await?;
-        let v: Option<String> = c
-            .query_first("SELECT VERSION()")
-            .await
-            .map_err(my_err(port, "SELECT VERSION()"))?;
-        let _ = c.disconnect().await;
-        Ok(v.unwrap_or_default())
-    }
-
-    pub(crate) fn replica(&self, i: usize) -> Result<&MysqlNode, TestkitError> {
-        self.replicas.get(i).ok_or(TestkitError::NoSuchReplica {
-            index: i,
-            count: self.replicas.len(),
-        })
-    }
-
-    /// The node that leads: the primary, or the replica a switchover promoted.
-    pub(crate) fn leader_node(&self) -> &MysqlNode {
-        match self.leader.lock().ok().and_then(|g| *g) {
-            Some(i) => &self.replicas[i],
-            None => &self.primary,
+    fn locate() -> Result<Self, TestkitError> {
+        let root = mysql_root();
+        if !root.join("usr/sbin/mysqld").exists() {
+            return Err(TestkitError::InvalidState(format!(
+                "no Oracle MySQL in {}: build it with the project's .ci/install-mysql (as root), \
+                 or point RYW_MYSQL_ROOT at a Debian sid root folder holding mysql-server-core",
+                root.display()
+            )));
         }
-    }
-
-    /// Whether `replica` was promoted.
-    pub(crate) fn is_promoted(&self, i: usize) -> bool {
-        self.leader.lock().ok().and_then(|g| *g) == Some(i)
-    }
-
-    fn nodes(&self) -> impl Iterator<Item = &MysqlNode> {
-        std::iter::once(&self.primary).chain(self.replicas.iter())
-    }
-
-    /// `mysqld` under `chroot`, with the node's folders given as seen inside the root.
-    fn mysqld(&self, node: &MysqlNode, extra: &[String]) -> Command {
-        let d = node.inner.display();
-        let mut cmd = Command::new("chroot");
-        cmd.arg(&self.root)
-            .args(["mysqld", "--no-defaults", "--user=root"])
-            .arg(format!("--datadir={d}/data"))
-            .args(extra)
-            .env_clear()
-            .env(
-                "PATH",
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            )
-            .env("HOME", "/root");
-        cmd
-    }
-
-    /// Starts `node`'s server (its data directory exists).
-    pub(crate) async fn spawn_mysqld(&self, node: &MysqlNode) -> Result<Proc, TestkitError> {
-        let d = node.inner.display();
-        let args = vec![
-            format!("--socket={d}/mysqld.sock"),
-            format!("--pid-file={d}/mysqld.pid"),
-            format!("--log-error={d}/error.log"),
-            format!("--port={}", node.port),
-            "--bind-address=127.0.0.1".into(),
-            "--skip-name-resolve".into(),
-            "--mysqlx=OFF".into(),
-            "--secure-file-priv=NULL".into(),
-            format!("--server-id={}", node.server_id),
-            "--gtid-mode=ON".into(),
-            "--enforce-gtid-consistency=ON".into(),
-            "--log-bin=binlog".into(),
-            "--relay-log=relay".into(),
-            // A killed replica throws its relay log away and fetches again from its applied
-            // GTIDs instead of stopping on a torn one.
-            "--relay-log-recovery=ON".into(),
-            "--innodb-buffer-pool-dump-at-shutdown=OFF".into(),
-            "--innodb-buffer-pool-load-at-startup=OFF".into(),
-            "--innodb-buffer-pool-size=32M".into(),
-            "--innodb-redo-log-capacity=16M".into(),
-            "--innodb-flush-log-at-trx-commit=2".into(),
-            "--sync-binlog=0".into(),
-            "--performance-schema=ON".into(),
-            "--max-connections=300".into(),
-            format!("--init-file={d}/init.sql"),
-            format!("--tmpdir={d}"),
-        ];
-        let cmd = self.mysqld(node, &args);
-        let mut p = Proc::spawn(cmd, &node.name, &node.host.join("stdout.log")).await?;
-        p.log = node.log();
-        self.dir.record_pid(p.pid);
-        Ok(p)
-    }
-
-    /// Stops the leader with `sig` (SIGTERM: clean, SIGKILL: crash), starts it again and
-    /// waits until the running replicas replicate again.
-    pub(crate) async fn restart_primary_with(&self, sig: i32) -> Result<(), TestkitError> {
-        let leader = self.leader_node();
-        if let Some(p) = leader.proc.take() {
-            end_binlog_dumps(leader.port).await;
-            p.signal(sig);
-            if p.wait_exit(Duration::from_secs(30)).await.is_none() {
-                p.kill().await;
-            }
+        if !sys::is_root() {
+            return Err(TestkitError::InvalidState(
+                "MySQL topologies run mysqld under chroot, which needs root".into(),
+            ));
         }
-        self.restart_node(leader).await?;
-        for i in 0..self.replicas.len() {
-            if self.replicas[i].proc.running() && !self.is_promoted(i) {
-                self.ensure_replicating(i).await?;
-            }
+        Ok(Mysql { root })
+    }
+
+    /// Inside the root, where `mysqld` sees it.
+    fn base_dir(&self) -> PathBuf {
+        self.root.join("srv/rywtk")
+    }
+
+    /// Every data dir is a copy of one initialised once per root (3–6 s saved per server);
+    /// each server then makes its own `server_uuid`.
+    async fn init(&self, topo: &MysqlTopology, nodes: &[&Node]) -> Result<(), TestkitError> {
+        let template = self.template(topo).await?;
+        for (k, node) in nodes.iter().enumerate() {
+            data::write_init(node, k > 0)?;
+            data::copy_dir(&template, &node.home.join("data")).await?;
+            let _ = std::fs::remove_file(node.home.join("data/auto.cnf"));
         }
         Ok(())
     }
 
-    /// Waits until `replica` replicates; when it does not within 10 s (a receiver that gave
-    /// up on a half-read event, an applier stopped by a crash or a transient apply error),
-    /// restarts replication, as an operator would, and waits again — up to five times, so
-    /// about a minute in all; the error then carries what the server said.
-    pub(crate) async fn ensure_replicating(&self, i: usize) -> Result<(), TestkitError> {
-        let mut last = match self.wait_replicating(i, Duration::from_secs(10)).await {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        let port = self.replica(i)?.port;
-        for attempt in 1..=5 {
-            tracing::warn!(replica = i, attempt, error = %last, "restarting replication");
-            exec(
-                port,
-                "STOP REPLICA; START REPLICA",
-                "STOP REPLICA; START REPLICA",
-            )
-            .await?;
-            match self.wait_replicating(i, Duration::from_secs(10)).await {
-                Ok(()) => return Ok(()),
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
+    /// The port is given on the command line.
+    fn set_port(&self, _node: &Node) -> Result<(), TestkitError> {
+        Ok(())
     }
 
-    pub(crate) async fn restart_node(&self, node: &MysqlNode) -> Result<(), TestkitError> {
-        if let Some(p) = node.proc.take() {
-            p.kill().await;
-        }
-        let p = self.spawn_mysqld(node).await?;
-        let res = wait_connectable(&p, node.port, READY_TIMEOUT).await;
-        node.proc.set(p);
-        res
+    fn server(&self, node: &Node) -> Command {
+        self.mysqld(node)
     }
 
-    /// Waits until `replica`'s receiver and applier both run.
-    pub(crate) async fn wait_replicating(
-        &self,
-        i: usize,
-        timeout: Duration,
-    ) -> Result<(), TestkitError> {
-        let node = self.replica(i)?;
-        let deadline = Instant::now() + timeout;
-        let mut last;
-        loop {
-            match replication_state(node.port).await {
-                Ok(state) if state == "ON/ON" => return Ok(()),
-                Ok(state) => last = format!("receiver/applier {state}"),
-                Err(e) => last = e.to_string(),
-            }
-            if Instant::now() >= deadline {
-                return Err(TestkitError::Timeout {
-                    what: format!("{} to replicate", node.name),
-                    port: node.port,
-                    timeout,
-                    log: node.log(),
-                    detail: format!(" (last: {last})"),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
+    // The accounts come from every server's init.sql, outside the binary log.
+    const SETUP_PRIMARY: &'static str = "CREATE DATABASE {db}";
+    const FOLLOW: &'static str = "CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', \
+         SOURCE_PORT={upstream}, SOURCE_USER='repl', SOURCE_PASSWORD='{repl_password}', \
+         GET_SOURCE_PUBLIC_KEY=1, SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=1, \
+         SOURCE_HEARTBEAT_PERIOD=1; START REPLICA";
+    const LEADER_PROXY: bool = true;
 
-/// Ends the server's binlog dump threads and client connections just before a clean
-/// shutdown, which disconnects them anyway but otherwise waits about 8 s for them to notice
-/// (measured on MySQL 9.7; a replication heartbeat of 1 s did not shorten it). Replicas and
-/// pools reconnect on their own.
-pub(crate) async fn end_binlog_dumps(port: u16) {
-    let _ = crate::faults::kill_client_connections(port).await;
-    let Ok(mut c) = connect(port).await else {
-        return;
+    async fn replication_state(port: u16) -> Result<Option<String>, TestkitError> {
+        replication::state(port).await
+    }
+
+    async fn before_stop(port: u16) {
+        replication::end_binlog_dumps(port).await;
+    }
+
+    const GTID: GtidWait = GtidWait {
+        position: "SELECT @@GLOBAL.gtid_executed",
+        function: "WAIT_FOR_EXECUTED_GTID_SET",
     };
-    let ids: Vec<u64> = c
-        .query(
-            "SELECT ID FROM information_schema.PROCESSLIST \
-             WHERE COMMAND IN ('Binlog Dump', 'Binlog Dump GTID')",
-        )
-        .await
-        .unwrap_or_default();
-    for id in ids {
-        let _ = c.query_drop(format!("KILL CONNECTION {id}")).await;
-    }
-    let _ = c.disconnect().await;
+    const PAUSE_REPLAY: &'static str = "STOP REPLICA SQL_THREAD";
+    const RESUME_REPLAY: &'static str = "START REPLICA SQL_THREAD";
+    const AFTER_REPLICA_RESTART: Recovery = REPLICATE_AGAIN;
+    const AFTER_PRIMARY_RESTART: Recovery = REPLICATE_AGAIN;
 }
 
-/// `receiver/applier` service states of the default channel (`ON/ON` when replicating).
-async fn replication_state(port: u16) -> Result<String, TestkitError> {
-    let mut c = connect(port).await?;
-    let state: Option<String> = c
-        .query_first(
-            "SELECT CONCAT(c.SERVICE_STATE, '/', a.SERVICE_STATE) \
-             FROM performance_schema.replication_connection_status c \
-             JOIN performance_schema.replication_applier_status a USING (CHANNEL_NAME)",
-        )
-        .await
-        .map_err(my_err(port, "replication status"))?;
-    let state = state.unwrap_or_else(|| "none/none".into());
-    if state == "ON/ON" {
-        let _ = c.disconnect().await;
-        return Ok(state);
-    }
-    // Why a thread is off, as the server says (receiver, coordinator, workers).
-    let errors: Vec<String> = c
-        .query(
-            "SELECT CONCAT(LAST_ERROR_NUMBER, ' ', LAST_ERROR_MESSAGE) \
-             FROM performance_schema.replication_connection_status WHERE LAST_ERROR_NUMBER <> 0 \
-             UNION ALL SELECT CONCAT(LAST_ERROR_NUMBER, ' ', LAST_ERROR_MESSAGE) \
-             FROM performance_schema.replication_applier_status_by_coordinator WHERE LAST_ERROR_NUMBER <> 0 \
-             UNION ALL SELECT CONCAT(LAST_ERROR_NUMBER, ' ', LAST_ERROR_MESSAGE) \
-             FROM performance_schema.replication_applier_status_by_worker WHERE LAST_ERROR_NUMBER <> 0",
-        )
-        .await
-        .unwrap_or_default();
-    let _ = c.disconnect().await;
-    if errors.is_empty() {
-        Ok(state)
-    } else {
-        Ok(format!("{state} ({})", errors.join("; ")))
-    }
-}
+/// Waits until a replica replicates; when it does not within 10 s (a receiver that gave up on
+/// a half-read event, an applier stopped by a crash or a transient apply error), restarts
+/// replication, as an operator would, and waits again — up to five times, so about a minute
+/// in all.
+const REPLICATE_AGAIN: Recovery = Recovery {
+    patience: Duration::from_secs(10),
+    restart: Some("STOP REPLICA; START REPLICA"),
+    retries: 5,
+    retry_patience: Duration::from_secs(10),
+};
 
-/// Runs `sql` on the server at `port`.
-pub(crate) async fn exec(port: u16, sql: &str, context: &str) -> Result<(), TestkitError> {
-    let mut c = connect(port).await?;
-    c.query_drop(sql).await.map_err(my_err(port, context))?;
-    let _ = c.disconnect().await;
-    Ok(())
-}
+impl Mysql {
+    /// `mysqld` under `chroot`, with the node's folders given as seen inside the root.
+    fn mysqld(&self, node: &Node) -> Command {
+        let inner = self.inner(&node.home);
+        let d = inner.display();
+        let mut cmd = Command::new("chroot");
+        cmd.arg(&self.root)
+            .args(["mysqld", "--no-defaults", "--user=root"])
+            .arg(format!("--datadir={d}/data"))
+            .arg(format!("--socket={d}/mysqld.sock"))
+            .arg(format!("--pid-file={d}/mysqld.pid"))
+            .arg(format!("--log-error={d}/error.log"))
+            .arg(format!("--port={}", node.port()))
+            .args([
+                "--bind-address=127.0.0.1",
+                "--skip-name-resolve",
+                "--mysqlx=OFF",
+                "--secure-file-priv=NULL",
+            ])
+            .arg(format!("--server-id={}", node.server_id))
+            .args([
+                "--gtid-mode=ON",
+                "--enforce-gtid-consistency=ON",
+                "--log-bin=binlog",
+                "--relay-log=relay",
+                // A killed replica throws its relay log away and fetches again from its
+                // applied GTIDs instead of stopping on a torn one.
+                "--relay-log-recovery=ON",
+                "--innodb-buffer-pool-dump-at-shutdown=OFF",
+                "--innodb-buffer-pool-load-at-startup=OFF",
+                "--innodb-buffer-pool-size=32M",
+                "--innodb-redo-log-capacity=16M",
+                "--innodb-flush-log-at-trx-commit=2",
+                "--sync-binlog=0",
+                "--performance-schema=ON",
+                "--max-connections=300",
+            ])
+            .arg(format!("--init-file={d}/init.sql"))
+            .arg(format!("--tmpdir={d}"))
+            .env_clear()
+            .env("PATH", PATH)
+            .env("HOME", "/root");
+        cmd
+    }
 
-impl Drop for MysqlTopology {
-    fn drop(&mut self) {
-        for node in self.nodes() {
-            if let Some(p) = node.proc.take() {
-                p.kill_blocking();
-            }
+    /// A host path under the root, as seen inside it.
+    fn inner(&self, host: &Path) -> PathBuf {
+        match host.strip_prefix(&self.root) {
+            Ok(rel) => Path::new("/").join(rel),
+            Err(_) => host.to_path_buf(),
         }
-        self.proxies.clear();
     }
 }

@@ -1,9 +1,36 @@
-//! A planned MySQL switchover: promote a replica, repoint the others, stop the old primary.
+//! The MySQL leader: its URL, its version, and a planned switchover (promote a replica,
+//! repoint the others, stop the old primary).
 
-use super::*;
-use crate::{Topology, sys};
+use std::time::Duration;
+
+use super::MysqlTopology;
+use super::data::write_init;
+use crate::error::TestkitError;
+use crate::mysql_family::{MysqlWire, exec, query_first};
+use crate::replicated::READY_TIMEOUT;
+use crate::replicated::Wire;
+use crate::sys;
+use crate::topology::Topology;
 
 impl MysqlTopology {
+    /// A URL that reaches whichever node leads, before and after a
+    /// [`switchover`](Self::switchover): a pass-through proxy repointed (its connections cut)
+    /// by the switchover, as a virtual IP or a MySQL Router would be. MySQL URLs name one host.
+    pub fn leader_url(&self) -> String {
+        let port = self
+            .leader_proxy
+            .as_ref()
+            .map_or_else(|| self.leader_node().port(), |p| p.port());
+        MysqlWire::url(port)
+    }
+
+    /// The server version of the primary (`SELECT VERSION()`).
+    pub async fn version(&self) -> Result<String, TestkitError> {
+        let port = self.leader_node().port();
+        let v: Option<String> = query_first(port, "SELECT VERSION()").await?;
+        Ok(v.unwrap_or_default())
+    }
+
     /// A planned switchover that loses no write: removes `replica`'s lag, fences writes on the
     /// primary (`super_read_only`: a write after this point fails, it is never acknowledged
     /// and then lost), waits until `replica` applied everything the primary executed, stops
@@ -12,49 +39,36 @@ impl MysqlTopology {
     /// auto-position picks up where each stopped). Afterwards [`Topology::primary_url`] and
     /// the primary controls act on the new leader. One switchover per topology.
     pub async fn switchover(&self, replica: usize) -> Result<(), TestkitError> {
-        if self.leader.lock().map(|g| g.is_some()).unwrap_or(true) {
-            return Err(TestkitError::InvalidState(
-                "this topology already switched over once".into(),
-            ));
-        }
+        self.check_no_switchover()?;
         let node = self.replica(replica)?;
         self.set_lag(replica, Duration::ZERO).await?;
         exec(
-            self.primary.port,
+            self.primary.port(),
             "SET GLOBAL super_read_only = ON",
             "fence writes on the old primary",
         )
         .await?;
         self.wait_caught_up(replica, READY_TIMEOUT).await?;
-        if let Some(p) = self.primary.proc.take() {
-            end_binlog_dumps(self.primary.port).await;
-            p.signal(sys::SIGTERM);
-            if p.wait_exit(Duration::from_secs(30)).await.is_none() {
-                p.kill().await;
-            }
-        }
-        node.write_init(false)?;
+        self.stop_node(&self.primary, sys::SIGTERM).await;
+        write_init(node, false)?;
         exec(
-            node.port,
+            node.port(),
             "STOP REPLICA; RESET REPLICA ALL; SET GLOBAL super_read_only = OFF; \
              SET GLOBAL read_only = OFF",
             "promote",
         )
         .await?;
-        if let Ok(mut g) = self.leader.lock() {
-            *g = Some(replica);
-        }
-        self.leader_proxy.set_upstream(node.port);
-        self.leader_proxy.cut();
+        self.mark_promoted(replica);
+        self.set_leader(replica);
         for (i, proxy) in self.proxies.iter().enumerate() {
             if i == replica {
                 continue;
             }
-            proxy.set_upstream(node.port);
+            proxy.set_upstream(node.port());
             proxy.cut();
             if self.replicas[i].proc.running() {
                 exec(
-                    self.replicas[i].port,
+                    self.replicas[i].port(),
                     "STOP REPLICA; START REPLICA",
                     "restart replication",
                 )
@@ -62,7 +76,7 @@ impl MysqlTopology {
                 self.wait_replicating(i, READY_TIMEOUT).await?;
             }
         }
-        tracing::info!(replica, port = node.port, "mysql switchover done");
+        tracing::info!(replica, port = node.port(), "mysql switchover done");
         Ok(())
     }
 }

@@ -1,22 +1,25 @@
-//! Where the PostgreSQL binaries are and whom they run as.
+//! Where the PostgreSQL binaries are and whom they run as: the Postgres engine itself.
 
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::dirs::{find_binary, lookup_user};
-use crate::{TestkitError, sys};
+use crate::error::TestkitError;
+use crate::host::{find_binary, lookup_user};
+use crate::sys;
 
+/// The PostgreSQL engine of a [`Replicated`](crate::Replicated) topology: where its binaries
+/// are and whom they run as.
 #[derive(Debug, Clone)]
-pub(crate) struct PgEnv {
+pub struct Postgres {
     bin: PathBuf,
     /// uid/gid of `postgres` when we run as root.
     user: Option<(u32, u32)>,
 }
 
-impl PgEnv {
-    pub(super) fn find() -> Result<PgEnv, TestkitError> {
+impl Postgres {
+    pub(super) fn find() -> Result<Postgres, TestkitError> {
         let mut dirs = Vec::new();
         if let Some(d) = std::env::var_os("RYW_PG_BINDIR") {
             dirs.push(PathBuf::from(d));
@@ -38,9 +41,10 @@ impl PgEnv {
         } else {
             None
         };
-        Ok(PgEnv { bin, user })
+        Ok(Postgres { bin, user })
     }
 
+    /// `name` from the Postgres binaries, run as `postgres` when we are root, from /tmp.
     pub(crate) fn command(&self, name: &str) -> Command {
         let mut c = Command::new(self.bin.join(name));
         if let Some((uid, gid)) = self.user {
@@ -53,6 +57,7 @@ impl PgEnv {
         c
     }
 
+    /// Hands `path` to the `postgres` user when we are root.
     pub(super) fn chown(&self, path: &Path) -> Result<(), TestkitError> {
         if let Some((uid, gid)) = self.user {
             std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|e| {

@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use super::PgTopology;
-use crate::supervisor::{children_of, wait_gone};
-use crate::{TestkitError, sys};
+use crate::error::TestkitError;
 
 /// How long the other replicas may take to follow the new leader.
 const FOLLOW_TIMEOUT: Duration = Duration::from_secs(30);
@@ -21,14 +20,7 @@ impl PgTopology {
     /// [`TestkitError::Timeout`] naming it). One switchover or failover per topology.
     pub async fn failover(&self, replica: usize) -> Result<(), TestkitError> {
         self.check_can_hand_over(replica)?;
-        if let Some(p) = self.primary.proc.take() {
-            let backends = children_of(p.pid);
-            p.kill().await;
-            for b in &backends {
-                sys::kill(*b, sys::SIGKILL);
-            }
-            wait_gone(&backends, Duration::from_secs(10)).await;
-        }
+        self.stop_node(&self.primary, crate::sys::SIGKILL).await;
         for proxy in &self.proxies {
             proxy.cut();
         }

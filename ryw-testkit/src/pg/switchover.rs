@@ -2,9 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use super::{PgTopology, connect, pg_err};
-use crate::supervisor::{children_of, wait_gone};
-use crate::{TestkitError, Topology, sys};
+use super::PgTopology;
+use super::conn::{connect, pg_err};
+use crate::error::TestkitError;
+use crate::sys;
+use crate::topology::Topology;
 
 /// How long each step of a switchover may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -16,7 +18,7 @@ impl PgTopology {
     pub fn leader_url(&self) -> String {
         let hosts: Vec<String> = std::iter::once(&self.primary)
             .chain(self.replicas.iter())
-            .map(|n| format!("127.0.0.1:{}", n.port))
+            .map(|n| format!("127.0.0.1:{}", n.port()))
             .collect();
         format!(
             "postgres://postgres@{}/postgres?target_session_attrs=read-write&connect_timeout=2",
@@ -39,14 +41,8 @@ impl PgTopology {
         self.check_can_hand_over(replica)?;
         self.set_lag(replica, Duration::ZERO).await?;
         self.wait_caught_up(replica, STEP_TIMEOUT).await?;
-        if let Some(p) = self.primary.proc.take() {
-            let backends = children_of(p.pid);
-            p.signal(sys::SIGINT); // fast shutdown: writes the shutdown checkpoint and ships it
-            if p.wait_exit(STEP_TIMEOUT).await.is_none() {
-                p.kill().await;
-            }
-            wait_gone(&backends, Duration::from_secs(10)).await;
-        }
+        // Fast shutdown: writes the shutdown checkpoint and ships it.
+        self.stop_node(&self.primary, sys::SIGINT).await;
         let end = self.shutdown_checkpoint().await?;
         self.wait_replayed_past(replica, &end).await?;
         self.hand_over(replica, false, STEP_TIMEOUT).await?;
@@ -54,54 +50,10 @@ impl PgTopology {
         Ok(())
     }
 
-    /// One switchover or failover per topology, to a replica that still replicates.
-    pub(super) fn check_can_hand_over(&self, replica: usize) -> Result<(), TestkitError> {
-        if self.leader.lock().map(|g| g.is_some()).unwrap_or(true) {
-            return Err(TestkitError::InvalidState(
-                "this topology already switched over once".into(),
-            ));
-        }
-        if !self.is_replica(replica) {
-            return Err(TestkitError::InvalidState(format!(
-                "replica {replica} does not replicate"
-            )));
-        }
-        Ok(())
-    }
-
-    /// Promotes `replica`, makes it the leader, repoints every other replica's proxy at it
-    /// (cutting their current relays first when `cut`), and waits until they stream from it.
-    pub(super) async fn hand_over(
-        &self,
-        replica: usize,
-        cut: bool,
-        timeout: Duration,
-    ) -> Result<(), TestkitError> {
-        self.promote(replica).await?;
-        if let Ok(mut g) = self.leader.lock() {
-            *g = Some(replica);
-        }
-        let port = self.replicas[replica].port;
-        for (i, proxy) in self.proxies.iter().enumerate() {
-            if i != replica {
-                proxy.set_upstream(port);
-                if cut {
-                    proxy.cut();
-                }
-            }
-        }
-        for i in 0..self.replicas.len() {
-            if i != replica && self.replicas[i].proc.running() && !self.is_promoted(i) {
-                self.wait_streaming(i, timeout).await?;
-            }
-        }
-        Ok(())
-    }
-
     /// The stopped primary's last checkpoint location, from `pg_controldata`.
     async fn shutdown_checkpoint(&self) -> Result<String, TestkitError> {
-        let mut cmd = self.env.command("pg_controldata");
-        cmd.arg("-D").arg(&self.primary.data);
+        let mut cmd = self.engine.command("pg_controldata");
+        cmd.arg("-D").arg(&self.primary.home);
         let out = tokio::time::timeout(STEP_TIMEOUT, tokio::process::Command::from(cmd).output())
             .await
             .map_err(|_| TestkitError::InvalidState("pg_controldata did not finish".into()))?
@@ -121,7 +73,7 @@ impl PgTopology {
     async fn wait_replayed_past(&self, replica: usize, lsn: &str) -> Result<(), TestkitError> {
         let node = self.replica(replica)?;
         let deadline = Instant::now() + STEP_TIMEOUT;
-        let c = connect(node.port).await?;
+        let c = connect(node.port()).await?;
         loop {
             let past: bool = c
                 .query_one(
@@ -129,22 +81,17 @@ impl PgTopology {
                     &[&lsn],
                 )
                 .await
-                .map_err(pg_err(node.port, "pg_last_wal_replay_lsn()"))?
+                .map_err(pg_err(node.port(), "pg_last_wal_replay_lsn()"))?
                 .get(0);
             if past {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(TestkitError::Timeout {
-                    what: format!(
-                        "{} to replay the old primary's shutdown checkpoint",
-                        node.name
-                    ),
-                    port: node.port,
-                    timeout: STEP_TIMEOUT,
-                    log: node.log.clone(),
-                    detail: format!(" (checkpoint at {lsn})"),
-                });
+                return Err(node.timed_out(
+                    "to replay the old primary's shutdown checkpoint".into(),
+                    STEP_TIMEOUT,
+                    format!(" (checkpoint at {lsn})"),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
