@@ -23,13 +23,7 @@ async fn lost_capture_is_recaptured<B: ProofBackend>(topo: &impl Topology, inner
         .replica("r0", &topo.replica_urls()[0])
         .build()
         .unwrap();
-    let router = Router::with_store(
-        pool,
-        RouterConfig::default(),
-        Arc::new(MemoryStore::new(100)),
-    )
-    .await
-    .unwrap();
+    let router = Router::new(pool, RouterConfig::default()).await.unwrap();
     assert!(router.ready(Duration::from_secs(10)).await);
     topo.set_lag(0, Duration::from_millis(800)).await.unwrap();
     let user = ScopeKey::of("user_id", 1);

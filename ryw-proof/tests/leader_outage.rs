@@ -12,10 +12,9 @@
     clippy::panic
 )]
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use ryw_core::{MemoryStore, RywContext, ScopeKey};
+use ryw_core::{RywContext, ScopeKey};
 use ryw_diesel::{Error, PoolConfig, ReplicatedPool, Router, RouterConfig};
 use ryw_proof::backends::{CaptureFault, ProofBackend, setup_sql};
 use ryw_testkit::{Faults, MariaDbTopology, PgTopology};
@@ -40,13 +39,7 @@ async fn leader_outage<B: ProofBackend, T: Faults>(
         .config(PoolConfig::default().with_max_size(4))
         .build()
         .unwrap();
-    let router = Router::with_store(
-        pool,
-        RouterConfig::default(),
-        Arc::new(MemoryStore::new(10)),
-    )
-    .await
-    .unwrap();
+    let router = Router::new(pool, RouterConfig::default()).await.unwrap();
     // Four idle leader connections in the pool.
     let (a, b, c, d) = tokio::join!(
         write(&router, 1),

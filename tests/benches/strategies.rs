@@ -134,20 +134,20 @@ fn print_table(title: &str, rows: &mut [(String, Stats)]) {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (label, s) in rows.iter_mut() {
         let reads = s.reads().max(1) as f64;
-        let write_statements = s.user_statements - s.read_statements;
+        let write_statements = s.statements.user - s.statements.reads;
         println!(
             "| {label} | {} | {:.1}% | {:.1}% | {} | {:.2} | {:.1} | {:.1} \
              | {:.2} | {:.2} | {:.2} |",
             s.reads(),
             100.0 - s.leader_pct(),
             s.leader_pct(),
-            s.stale,
+            s.count.stale,
             Stats::pct_ms(&mut s.reads_us, 0.5),
             Stats::pct_ms(&mut s.reads_us, 0.99),
             Stats::pct_ms(&mut s.post_write_us, 0.99),
-            s.read_statements as f64 / reads,
-            write_statements as f64 / s.writes.max(1) as f64,
-            (s.all_statements - s.user_statements) as f64 / reads,
+            s.statements.reads as f64 / reads,
+            write_statements as f64 / s.count.writes.max(1) as f64,
+            (s.statements.all - s.statements.user) as f64 / reads,
         );
     }
 }
@@ -214,7 +214,11 @@ async fn scenario(topo: &PgTopology, title: &str, lags_ms: &[u64], d: Duration) 
             },
         };
         let stats = workload::run(&pool, strategy, &mut versions, d).await;
-        eprintln!("  {label}: {} reads, {} stale", stats.reads(), stats.stale);
+        eprintln!(
+            "  {label}: {} reads, {} stale",
+            stats.reads(),
+            stats.count.stale
+        );
         rows.push((label, stats));
     }
     print_table(title, &mut rows);
@@ -224,7 +228,7 @@ async fn scenario(topo: &PgTopology, title: &str, lags_ms: &[u64], d: Duration) 
             label: label.clone(),
             x: s.leader_pct(),
             y: Stats::pct_ms(&mut s.post_write_us, 0.99),
-            stale: s.stale,
+            stale: s.count.stale,
             ryw: label.starts_with("ryw"),
         })
         .collect();

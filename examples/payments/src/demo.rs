@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::Client;
+use reqwest::{Client, RequestBuilder, Response};
 
 use crate::http::{BalanceBody, PayRequest, StatsBody};
 
@@ -59,39 +59,18 @@ async fn user_session(
     let mut token: Option<String> = None;
     let mut expected = start;
     for _ in 0..rounds {
-        let mut req = client
+        let pay = client
             .post(format!("{base}/users/{user}/payments"))
             .json(&PayRequest { cents: 1 });
-        if let Some(t) = &token {
-            req = req.header("ryw-token", t);
-        }
-        let resp = req.send().await?.error_for_status()?;
-        if let Some(t) = resp
-            .headers()
-            .get("ryw-token")
-            .and_then(|v| v.to_str().ok())
-        {
-            token = Some(t.to_owned());
-        }
+        send(pay, &mut token).await?;
         expected -= 1;
         let url = if plain {
             format!("{base}/users/{user}/balance?routing=plain")
         } else {
             format!("{base}/users/{user}/balance")
         };
-        let mut req = client.get(url);
-        if let Some(t) = &token {
-            req = req.header("ryw-token", t);
-        }
         let t0 = Instant::now();
-        let resp = req.send().await?.error_for_status()?;
-        if let Some(t) = resp
-            .headers()
-            .get("ryw-token")
-            .and_then(|v| v.to_str().ok())
-        {
-            token = Some(t.to_owned());
-        }
+        let resp = send(client.get(url), &mut token).await?;
         let body: BalanceBody = resp.json().await?;
         out.latencies.push(t0.elapsed());
         out.reads += 1;
@@ -100,6 +79,23 @@ async fn user_session(
         }
     }
     Ok(out)
+}
+
+/// Sends `req` with the session's token, and keeps the token its response carries.
+async fn send(req: RequestBuilder, token: &mut Option<String>) -> Result<Response, reqwest::Error> {
+    let req = match token.as_deref() {
+        Some(t) => req.header("ryw-token", t),
+        None => req,
+    };
+    let resp = req.send().await?.error_for_status()?;
+    if let Some(t) = resp
+        .headers()
+        .get("ryw-token")
+        .and_then(|v| v.to_str().ok())
+    {
+        *token = Some(t.to_owned());
+    }
+    Ok(resp)
 }
 
 /// Runs `users` concurrent sessions in one mode.

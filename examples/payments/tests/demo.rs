@@ -9,7 +9,7 @@ use payments::demo::run_mode;
 use payments::http::{AppState, app};
 use payments::repo::{PgPayments, schema};
 use ryw::layer::RywLayer;
-use ryw::{KeyRing, MemoryStore, TokenCodec};
+use ryw::{KeyRing, TokenCodec};
 use ryw::{Postgres, ReplicatedPool, Router, RouterConfig};
 use ryw_testkit::{PgTopology, Topology};
 
@@ -31,13 +31,7 @@ async fn plain_routing_is_stale_and_ryw_is_not() {
         .replica("r1", &urls[1])
         .build()
         .unwrap();
-    let router = Router::with_store(
-        pool,
-        RouterConfig::default(),
-        Arc::new(MemoryStore::new(1000)),
-    )
-    .await
-    .unwrap();
+    let router = Router::new(pool, RouterConfig::default()).await.unwrap();
     assert!(router.ready(Duration::from_secs(5)).await);
     let stats_router = router.clone();
     let state = Arc::new(AppState {

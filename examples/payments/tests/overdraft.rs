@@ -2,10 +2,8 @@
 //! debit and the check are one statement.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
-
 use payments::repo::{AppError, Payments, PgPayments, schema};
-use ryw::{MemoryStore, RywContext};
+use ryw::RywContext;
 use ryw::{Postgres, ReplicatedPool, Router, RouterConfig};
 use ryw_testkit::{PgTopology, Topology};
 
@@ -19,13 +17,7 @@ async fn overdrafts_are_refused() {
         .replica("r0", &topo.replica_urls()[0])
         .build()
         .unwrap();
-    let router = Router::with_store(
-        pool,
-        RouterConfig::default(),
-        Arc::new(MemoryStore::new(10)),
-    )
-    .await
-    .unwrap();
+    let router = Router::new(pool, RouterConfig::default()).await.unwrap();
     let repo = PgPayments { router };
     RywContext::new()
         .run(async {

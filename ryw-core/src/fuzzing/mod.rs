@@ -100,6 +100,16 @@ pub fn position_pair<P: LogPosition + PartialEq>(a: &str, b: &str) {
     );
 }
 
+/// One fuzz input for positions of type `P`: the whole text through [`position_text`], and
+/// when it holds a `|`, the two halves through [`position_pair`].
+pub fn position_input<P: LogPosition + PartialEq>(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    position_text::<P>(&text);
+    if let Some((a, b)) = text.split_once('|') {
+        position_pair::<P>(a, b);
+    }
+}
+
 /// Decoding `bytes` as a token never panics; a token that decodes re-encodes and decodes to
 /// the same floors.
 pub fn token_bytes(bytes: &[u8]) {

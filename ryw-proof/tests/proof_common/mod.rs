@@ -129,3 +129,15 @@ pub(crate) async fn proof_run<T: FaultTarget, B: ProofBackend>(name: &str, topo:
         report::violations(&rep, Some(Mode::Ryw), 30)
     );
 }
+
+/// The proof test of one backend: `proof_test!(label, start(replicas), backend)` expands to
+/// the `no_read_your_writes_violation_under_every_fault` test of that test binary.
+macro_rules! proof_test {
+    ($label:literal, $start:expr, $backend:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn no_read_your_writes_violation_under_every_fault() {
+            let topo = $start.await.expect(concat!("start ", $label));
+            proof_common::proof_run($label, &topo, $backend).await;
+        }
+    };
+}

@@ -132,26 +132,40 @@ pub(crate) struct Stats {
     pub(crate) reads_us: Vec<u64>,
     /// Latency of the reads right after a write, µs.
     pub(crate) post_write_us: Vec<u64>,
+    /// Reads the leader served, stale reads, writes.
+    pub(crate) count: Counts,
+    /// Statements sent.
+    pub(crate) statements: Statements,
+}
+
+/// What a strategy's tasks did.
+#[derive(Default)]
+pub(crate) struct Counts {
     pub(crate) leader: u64,
     pub(crate) stale: u64,
     pub(crate) writes: u64,
-    /// Statements run inside reads (pool checks included).
-    pub(crate) read_statements: u64,
-    /// Statements run by the user tasks (reads and writes).
-    pub(crate) user_statements: u64,
-    /// Statements of the whole process during the run (user tasks and background polls).
-    pub(crate) all_statements: u64,
+}
+
+/// Statements a strategy sent.
+#[derive(Default)]
+pub(crate) struct Statements {
+    /// Inside reads (pool checks included).
+    pub(crate) reads: u64,
+    /// By the user tasks (reads and writes).
+    pub(crate) user: u64,
+    /// By the whole process during the run (user tasks and background polls).
+    pub(crate) all: u64,
 }
 
 impl Stats {
     fn merge(&mut self, o: Stats) {
         self.reads_us.extend(o.reads_us);
         self.post_write_us.extend(o.post_write_us);
-        self.leader += o.leader;
-        self.stale += o.stale;
-        self.writes += o.writes;
-        self.read_statements += o.read_statements;
-        self.user_statements += o.user_statements;
+        self.count.leader += o.count.leader;
+        self.count.stale += o.count.stale;
+        self.count.writes += o.count.writes;
+        self.statements.reads += o.statements.reads;
+        self.statements.user += o.statements.user;
     }
 
     pub(crate) fn reads(&self) -> u64 {
@@ -160,7 +174,7 @@ impl Stats {
 
     /// Share of reads served by the leader, in percent.
     pub(crate) fn leader_pct(&self) -> f64 {
-        100.0 * self.leader as f64 / self.reads().max(1) as f64
+        100.0 * self.count.leader as f64 / self.reads().max(1) as f64
     }
 
     /// Nearest-rank percentile of `us`, in ms.
@@ -255,23 +269,23 @@ async fn run_user(
                 let wrote = user.rng.chance(WRITE_CHANCE);
                 if wrote {
                     write(&pool, &strategy, &mut user).await;
-                    s.writes += 1;
+                    s.count.writes += 1;
                 }
                 let before = task_statements();
                 let t = Instant::now();
                 let (v, leader) = read(&pool, &strategy, &mut user).await;
                 let us = t.elapsed().as_micros() as u64;
-                s.read_statements += task_statements() - before;
+                s.statements.reads += task_statements() - before;
                 s.reads_us.push(us);
                 if wrote {
                     s.post_write_us.push(us);
                 }
-                s.leader += u64::from(leader);
-                s.stale += u64::from(v < user.version);
+                s.count.leader += u64::from(leader);
+                s.count.stale += u64::from(v < user.version);
                 let think = user.rng.below(THINK_MAX.as_micros() as u64 + 1);
                 tokio::time::sleep(Duration::from_micros(think)).await;
             }
-            s.user_statements = task_statements();
+            s.statements.user = task_statements();
             (user, s)
         })
         .await
@@ -302,6 +316,6 @@ pub(crate) async fn run(
         *v = user.version;
         total.merge(s);
     }
-    total.all_statements = all_statements() - before;
+    total.statements.all = all_statements() - before;
     total
 }
