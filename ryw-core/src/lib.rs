@@ -48,7 +48,7 @@ pub use error::RywError;
 pub use floors::{
     ClusterFloors, ClusterId, EpochHistory, Family, Floor, Floors, LostFloor, ScopeKey, ScopeValue,
 };
-pub use policy::{Fallback, LeaderBusy, ReadPolicy};
+pub use policy::{Fallback, LeaderBusy, Prefer, ReadPolicy};
 pub use position::{Position, PositionKind};
 pub use store::{MemoryStore, ScopeStore, StoredFloor};
 pub use token::{KeyRing, TokenCodec};

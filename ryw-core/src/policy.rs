@@ -2,6 +2,25 @@
 
 use std::time::Duration;
 
+/// `name` and `from_name` for an enum whose `ALL` lists every value by name.
+macro_rules! named {
+    ($t:ident, $what:literal) => {
+        impl $t {
+            #[doc = concat!("The ", $what, "'s name (see [`ALL`](Self::ALL)).")]
+            #[must_use]
+            pub fn name(self) -> &'static str {
+                name_in(&Self::ALL, self)
+            }
+
+            #[doc = concat!("The ", $what, " called `name`, if any.")]
+            #[must_use]
+            pub fn from_name(name: &str) -> Option<Self> {
+                by_name(&Self::ALL, name)
+            }
+        }
+    };
+}
+
 /// What a fenced read does when no replica has reached its floor within the wait budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -18,33 +37,20 @@ pub enum Fallback {
 impl Fallback {
     /// Every fallback by the name that `#[read(fallback = "…")]`, configuration files and
     /// logs use: the one list of these names.
-    pub const ALL: [(&'static str, Fallback); 3] = [
-        ("leader", Fallback::Leader),
-        ("error", Fallback::Error),
-        ("stale", Fallback::Stale),
-    ];
-
-    /// The fallback's name (`"leader"`, `"error"`, `"stale"`).
     ///
     /// ```
     /// use ryw_core::Fallback;
     /// assert_eq!(Fallback::Stale.name(), "stale");
     /// assert_eq!(Fallback::from_name("stale"), Some(Fallback::Stale));
     /// ```
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, f)| *f == self)
-            .map_or("leader", |(n, _)| *n)
-    }
-
-    /// The fallback called `name`, if any.
-    #[must_use]
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
-    }
+    pub const ALL: [(&'static str, Fallback); 3] = [
+        ("leader", Fallback::Leader),
+        ("error", Fallback::Error),
+        ("stale", Fallback::Stale),
+    ];
 }
+
+named!(Fallback, "fallback");
 
 /// What a read that would go to the leader does when the leader already serves as many
 /// fallback reads as the router allows (`RouterConfig::leader_fallback_limit`): the leader's
@@ -71,22 +77,34 @@ impl LeaderBusy {
         ("error", LeaderBusy::Error),
         ("stale", LeaderBusy::Stale),
     ];
-
-    /// The choice's name (`"queue"`, `"error"`, `"stale"`).
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, f)| *f == self)
-            .map_or("queue", |(n, _)| *n)
-    }
-
-    /// The choice called `name`, if any.
-    #[must_use]
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
-    }
 }
+
+named!(LeaderBusy, "choice");
+
+/// Where a fenced read goes when no replica has reached its floor yet and the leader has
+/// room in its fallback budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Prefer {
+    /// Wait for a replica while the wait is expected to pay off within the budget; the leader
+    /// only as the fallback. The default for now; for deployments that must offload the
+    /// leader at any latency.
+    #[default]
+    Replica,
+    /// The faster path: the leader at once, unless some replica is expected to reach the
+    /// floor within a hedge of a few leader round trips. Needs `Fallback::Leader` (with
+    /// another fallback a read prefers the replica); the leader's fallback budget still
+    /// bounds it: reads past the budget wait for a replica or a slot, within their budget.
+    Latency,
+}
+
+impl Prefer {
+    /// Every preference by the name that `#[read(prefer = "…")]` and configuration use.
+    pub const ALL: [(&'static str, Prefer); 2] =
+        [("replica", Prefer::Replica), ("latency", Prefer::Latency)];
+}
+
+named!(Prefer, "preference");
 
 /// How reads are routed.
 ///
@@ -120,6 +138,8 @@ pub struct ReadPolicy {
     /// token) to the position of the node that served it, read right after the read on the
     /// same connection — one statement more per read. Off by default.
     pub monotonic: bool,
+    /// Whether a fenced read behind every replica prefers waiting for one or the leader.
+    pub prefer: Prefer,
 }
 
 impl ReadPolicy {
@@ -138,7 +158,15 @@ impl ReadPolicy {
             unfenced_window: Self::DEFAULT_UNFENCED_WINDOW,
             when_leader_busy: LeaderBusy::Queue,
             monotonic: false,
+            prefer: Prefer::Replica,
         }
+    }
+
+    /// Sets whether a fenced read behind every replica prefers a replica or the faster path.
+    #[must_use]
+    pub const fn with_prefer(mut self, prefer: Prefer) -> Self {
+        self.prefer = prefer;
+        self
     }
 
     /// Sets the wait budget.
@@ -185,6 +213,19 @@ impl Default for ReadPolicy {
             unfenced_window: Self::DEFAULT_UNFENCED_WINDOW,
             when_leader_busy: LeaderBusy::Queue,
             monotonic: false,
+            prefer: Prefer::Replica,
         }
     }
+}
+
+/// The name of `value` among `all` (names are unique; every value is listed).
+fn name_in<T: PartialEq>(all: &[(&'static str, T)], value: T) -> &'static str {
+    all.iter()
+        .find(|(_, v)| *v == value)
+        .map_or("", |(n, _)| *n)
+}
+
+/// The value called `name` among `all`, if any.
+fn by_name<T: Copy>(all: &[(&'static str, T)], name: &str) -> Option<T> {
+    all.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }

@@ -40,10 +40,10 @@ pub use ryw_macros::read_your_writes;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::repository::{
-        AsRouter, RoutedError, RywErrorTarget, RywRepository, convert_ryw_error, policy, read,
-        scope_key, write, write_scopes,
+        AsRouter, RoutedError, RywErrorTarget, RywRepository, convert_ryw_error, policy,
+        preferring, read, scope_key, write, write_scopes,
     };
-    pub use ryw_core::Fallback;
+    pub use ryw_core::{Fallback, Prefer};
 }
 
 impl Error {

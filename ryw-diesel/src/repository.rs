@@ -5,7 +5,7 @@
 //! [`Router::read_with`](crate::Router::read_with) and [`Router::write`](crate::Router::write),
 //! which is all the expansion does.
 
-use ryw_core::{Fallback, ReadPolicy, ScopeKey, ScopeValue};
+use ryw_core::{Fallback, Prefer, ReadPolicy, ScopeKey, ScopeValue};
 
 use crate::Error;
 use crate::backend::ReplicationBackend;
@@ -156,6 +156,15 @@ pub fn policy<B: ReplicationBackend>(
         p = p.with_fallback(f);
     }
     Ok(p)
+}
+
+/// The policy of a `#[read(prefer = "…")]` method: `policy` preferring `prefer`.
+///
+/// # Errors
+/// `policy`'s error.
+#[doc(hidden)]
+pub fn preferring(policy: Result<ReadPolicy, Error>, prefer: Prefer) -> Result<ReadPolicy, Error> {
+    policy.map(|p| p.with_prefer(prefer))
 }
 
 /// [`Router::write`] returning only the value (what a `#[write]` method returns), with the

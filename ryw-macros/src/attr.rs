@@ -43,6 +43,28 @@ pub(crate) struct ImplArgs {
     pub(crate) krate: Option<Path>,
 }
 
+/// The variant `lit` names among `all` (ryw-core's names), spelled as its `Debug` form for the
+/// expansion; an error listing the names when there is none.
+fn variant<T: std::fmt::Debug>(
+    lit: &LitStr,
+    all: &[(&str, T)],
+    (key, what): (&str, &str),
+    errors: &mut Errors,
+) -> Option<Ident> {
+    let Some((_, v)) = all.iter().find(|(n, _)| *n == lit.value()) else {
+        let names: Vec<String> = all.iter().map(|(n, _)| format!("`\"{n}\"`")).collect();
+        errors.at(
+            lit.span(),
+            format!(
+                "unknown {what}; write `{key} = \"…\"` with one of {}",
+                names.join(", ")
+            ),
+        );
+        return None;
+    };
+    Some(Ident::new(&format!("{v:?}"), lit.span()))
+}
+
 fn set_once<T>(slot: &mut Option<T>, value: T, name: &Ident, errors: &mut Errors) {
     if slot.is_some() {
         errors.at(
@@ -125,6 +147,8 @@ pub(crate) struct MethodArgs {
     pub(crate) scopes: Vec<LitStr>,
     pub(crate) wait_ms: Option<LitInt>,
     pub(crate) fallback: Option<Ident>,
+    /// `prefer = "replica" | "latency"`: where a read behind every replica goes.
+    pub(crate) prefer: Option<Ident>,
     /// `policy = "name"`: a policy the router defines at run time.
     pub(crate) policy: Option<LitStr>,
 }
@@ -166,6 +190,7 @@ pub(crate) fn take_marker(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Op
             scopes: Vec::new(),
             wait_ms: None,
             fallback: None,
+            prefer: None,
             policy: None,
         };
         if !matches!(attr.meta, syn::Meta::Path(_)) {
@@ -214,20 +239,15 @@ pub(crate) fn take_marker(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Op
                     }
                     ("fallback", Kind::Read) => {
                         let lit: LitStr = meta.value()?.parse()?;
-                        // The names are ryw-core's; the variant is spelled as its Debug form.
-                        let Some(fallback) = ryw_core::Fallback::from_name(&lit.value()) else {
-                            let names: Vec<String> = ryw_core::Fallback::ALL
-                                .iter()
-                                .map(|(n, _)| format!("`\"{n}\"`"))
-                                .collect();
-                            errors.at(
-                                lit.span(),
-                                format!("unknown fallback; write `fallback = \"…\"` with one of {}", names.join(", ")),
-                            );
-                            return Ok(());
-                        };
-                        let variant = format!("{fallback:?}");
-                        set_once(&mut args.fallback, Ident::new(&variant, lit.span()), &name, errors);
+                        if let Some(v) = variant(&lit, &ryw_core::Fallback::ALL, ("fallback", "fallback"), errors) {
+                            set_once(&mut args.fallback, v, &name, errors);
+                        }
+                    }
+                    ("prefer", Kind::Read) => {
+                        let lit: LitStr = meta.value()?.parse()?;
+                        if let Some(v) = variant(&lit, &ryw_core::Prefer::ALL, ("prefer", "preference"), errors) {
+                            set_once(&mut args.prefer, v, &name, errors);
+                        }
                     }
                     (other, Kind::Read) => {
                         let fallbacks: Vec<String> = ryw_core::Fallback::ALL
@@ -235,7 +255,7 @@ pub(crate) fn take_marker(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Op
                             .map(|(n, _)| format!("\"{n}\""))
                             .collect();
                         return Err(meta.error(format!(
-                            "unknown argument `{other}`; `#[read]` takes `scope = \"param\"`, `policy = \"name\"`, `wait_ms = 250` and `fallback = {}`",
+                            "unknown argument `{other}`; `#[read]` takes `scope = \"param\"`, `policy = \"name\"`, `wait_ms = 250`, `prefer = \"replica\" | \"latency\"` and `fallback = {}`",
                             fallbacks.join(" | ")
                         )));
                     }

@@ -235,6 +235,7 @@ fn expand_method(
         Kind::Read => {
             let policy = if marker.wait_ms.is_some()
                 || marker.fallback.is_some()
+                || marker.prefer.is_some()
                 || marker.policy.is_some()
             {
                 let name = marker.policy.as_ref().map_or_else(
@@ -249,7 +250,14 @@ fn expand_method(
                     || quote!(::core::option::Option::None),
                     |f| quote!(::core::option::Option::Some(#krate::__private::Fallback::#f)),
                 );
-                quote!(::core::option::Option::Some(#krate::__private::policy(#router, #name, #wait, #fallback)))
+                let policy = quote!(#krate::__private::policy(#router, #name, #wait, #fallback));
+                let policy = match &marker.prefer {
+                    Some(p) => {
+                        quote!(#krate::__private::preferring(#policy, #krate::__private::Prefer::#p))
+                    }
+                    None => policy,
+                };
+                quote!(::core::option::Option::Some(#policy))
             } else {
                 quote!(::core::option::Option::None)
             };

@@ -16,6 +16,9 @@ use ryw::{Error, Postgres, ReplicatedPool, Router, RouterConfig, ServedBy};
 use ryw_core::{ReadPolicy, RywContext, ScopeKey};
 use ryw_testkit::{PgTopology, Topology};
 
+#[path = "common/write.rs"]
+mod set;
+
 async fn setup(topo: &PgTopology, config: RouterConfig) -> Router<Postgres> {
     topo.execute_on_primary(
         "CREATE TABLE IF NOT EXISTS lagged (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); \
@@ -36,15 +39,7 @@ async fn setup(topo: &PgTopology, config: RouterConfig) -> Router<Postgres> {
 }
 
 async fn write(router: &Router<Postgres>, v: i64) {
-    router
-        .write(&ScopeKey::of("user_id", 1), async move |conn| {
-            diesel::sql_query(format!("UPDATE lagged SET v = {v} WHERE id = 1"))
-                .execute(conn)
-                .await
-                .map_err(Error::from_diesel)
-        })
-        .await
-        .unwrap();
+    set::set_v(router, "lagged", v).await;
 }
 
 async fn read(router: &Router<Postgres>, user: i64, policy: ReadPolicy, sleep: f64) -> ServedBy {

@@ -7,6 +7,27 @@ use reqwest::{Client, RequestBuilder, Response};
 
 use crate::http::{BalanceBody, PayRequest, StatsBody};
 
+/// How a mode's sessions read their balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A replica without a fence (`?routing=plain`).
+    Plain,
+    /// Through ryw with the default policy (replica first).
+    Ryw,
+    /// Through ryw, latency first (`#[read(prefer = "latency")]`, `?routing=latency`).
+    LatencyFirst,
+}
+
+impl Mode {
+    fn query(self) -> &'static str {
+        match self {
+            Self::Plain => "?routing=plain",
+            Self::Ryw => "",
+            Self::LatencyFirst => "?routing=latency",
+        }
+    }
+}
+
 /// What one mode measured.
 #[derive(Debug, Default)]
 pub struct ModeResult {
@@ -53,7 +74,7 @@ async fn user_session(
     user: i64,
     start: i64,
     rounds: u32,
-    plain: bool,
+    mode: Mode,
 ) -> Result<ModeResult, reqwest::Error> {
     let mut out = ModeResult::default();
     let mut token: Option<String> = None;
@@ -64,11 +85,7 @@ async fn user_session(
             .json(&PayRequest { cents: 1 });
         send(pay, &mut token).await?;
         expected -= 1;
-        let url = if plain {
-            format!("{base}/users/{user}/balance?routing=plain")
-        } else {
-            format!("{base}/users/{user}/balance")
-        };
+        let url = format!("{base}/users/{user}/balance{}", mode.query());
         let t0 = Instant::now();
         let resp = send(client.get(url), &mut token).await?;
         let body: BalanceBody = resp.json().await?;
@@ -108,7 +125,7 @@ pub async fn run_mode(
     users: i64,
     start: i64,
     rounds: u32,
-    plain: bool,
+    mode: Mode,
 ) -> Result<ModeResult, reqwest::Error> {
     let client = Client::new();
     let before = stats(&client, base).await?;
@@ -120,7 +137,7 @@ pub async fn run_mode(
             user,
             start,
             rounds,
-            plain,
+            mode,
         )));
     }
     let mut total = ModeResult::default();
@@ -142,9 +159,9 @@ pub async fn run_mode(
     Ok(total)
 }
 
-/// Prints the two modes side by side.
+/// Prints the modes side by side: plain replica routing, ryw's default, ryw latency first.
 #[allow(clippy::print_stdout, clippy::cast_precision_loss)]
-pub fn print_table(plain: &ModeResult, ryw: &ModeResult, lag: Duration) {
+pub fn print_table(modes: [&ModeResult; 3], lag: Duration) {
     let pct = |a: u64, b: u64| {
         if b == 0 {
             0.0
@@ -153,36 +170,37 @@ pub fn print_table(plain: &ModeResult, ryw: &ModeResult, lag: Duration) {
         }
     };
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+    let row = |name: &str, cell: &dyn Fn(&ModeResult) -> String| {
+        let [a, b, c] = modes.map(cell);
+        println!("{name:<30} {a:>22} {b:>22} {c:>22}");
+    };
     println!();
     println!(
         "payments demo: each user pays 1 cent, then immediately reads the balance (replica lag {lag:?})"
     );
-    println!("{:<28} {:>22} {:>22}", "", "plain replica routing", "ryw");
-    println!("{:<28} {:>22} {:>22}", "reads", plain.reads, ryw.reads);
-    println!(
-        "{:<28} {:>22} {:>22}",
-        "stale reads",
-        format!("{} ({:.1}%)", plain.stale, pct(plain.stale, plain.reads)),
-        format!("{} ({:.1}%)", ryw.stale, pct(ryw.stale, ryw.reads))
-    );
-    println!(
-        "{:<28} {:>22} {:>22}",
-        "served by replicas", plain.stats.plain_reads, ryw.stats.replica_reads
-    );
-    println!(
-        "{:<28} {:>22} {:>22}",
-        "served by the leader", 0, ryw.stats.leader_reads
-    );
-    println!(
-        "{:<28} {:>22} {:>22}",
-        "read p50",
-        ms(plain.percentile(0.5)),
-        ms(ryw.percentile(0.5))
-    );
-    println!(
-        "{:<28} {:>22} {:>22}",
-        "read p99",
-        ms(plain.percentile(0.99)),
-        ms(ryw.percentile(0.99))
-    );
+    let head = [
+        "plain replica routing",
+        "ryw (default)",
+        "ryw latency first",
+    ];
+    println!("{:<30} {:>22} {:>22} {:>22}", "", head[0], head[1], head[2]);
+    row("reads", &|m| m.reads.to_string());
+    row("stale reads", &|m| {
+        format!("{} ({:.1}%)", m.stale, pct(m.stale, m.reads))
+    });
+    row("served by replicas", &|m| {
+        (m.stats.replica_reads + m.stats.plain_reads).to_string()
+    });
+    row("served by the leader", &|m| {
+        let share = pct(m.stats.leader_reads, m.reads);
+        format!("{} ({share:.1}%)", m.stats.leader_reads)
+    });
+    row("leader fallback peak / budget", &|m| {
+        format!(
+            "{} / {}",
+            m.stats.leader_fallback_peak, m.stats.leader_fallback_limit
+        )
+    });
+    row("read p50", &|m| ms(m.percentile(0.5)));
+    row("read p99", &|m| ms(m.percentile(0.99)));
 }

@@ -73,7 +73,8 @@ pub struct BalanceBody {
     pub token: Option<String>,
 }
 
-/// `?routing=plain` reads a replica without a fence (for the demo's comparison).
+/// `?routing=plain` reads a replica without a fence, `?routing=latency` reads latency first
+/// (for the demo's comparison).
 #[derive(Debug, Deserialize)]
 pub struct Routing {
     routing: Option<String>,
@@ -135,6 +136,12 @@ pub struct StatsBody {
     /// Overlapped reads redone because the store held a newer floor.
     #[serde(default)]
     pub store_overlap_redone: u64,
+    /// The most fallback reads the leader served at once (since the service started).
+    #[serde(default)]
+    pub leader_fallback_peak: usize,
+    /// The bound on that: the leader's fallback budget.
+    #[serde(default)]
+    pub leader_fallback_limit: usize,
 }
 
 impl IntoResponse for AppError {
@@ -213,11 +220,13 @@ async fn balance<R: Payments>(
     Path(user): Path<i64>,
     Query(routing): Query<Routing>,
 ) -> Result<Json<BalanceBody>, AppError> {
-    let balance = if routing.routing.as_deref() == Some("plain") {
-        st.plain_reads.fetch_add(1, Ordering::Relaxed);
-        st.repo.balance_unfenced(user).await?
-    } else {
-        st.repo.balance(user).await?
+    let balance = match routing.routing.as_deref() {
+        Some("plain") => {
+            st.plain_reads.fetch_add(1, Ordering::Relaxed);
+            st.repo.balance_unfenced(user).await?
+        }
+        Some("latency") => st.repo.balance_fast(user).await?,
+        _ => st.repo.balance(user).await?,
     };
     Ok(Json(BalanceBody {
         balance,
@@ -259,6 +268,8 @@ async fn stats<R: Payments>(State(st): State<Arc<AppState<R>>>) -> Json<StatsBod
         begin_retries: s.begin_retries,
         store_overlapped_reads: s.store_overlapped_reads,
         store_overlap_redone: s.store_overlap_redone,
+        leader_fallback_peak: s.leader_fallback_peak,
+        leader_fallback_limit: s.leader_fallback_limit,
     })
 }
 

@@ -75,8 +75,26 @@ pub trait Payments: Send + Sync + 'static {
     fn balance(&self, user_id: i64) -> impl Future<Output = Result<i64, AppError>> + Send;
     /// The user's last 20 payments, newest first.
     fn history(&self, user_id: i64) -> impl Future<Output = Result<Vec<Payment>, AppError>> + Send;
+    /// The user's balance, latency first: from the leader at once when no replica is about to
+    /// have the user's last write (for the demo's comparison).
+    fn balance_fast(&self, user_id: i64) -> impl Future<Output = Result<i64, AppError>> + Send {
+        self.balance(user_id)
+    }
     /// A plain replica read (no fence), for the demo's comparison.
     fn balance_unfenced(&self, user_id: i64) -> impl Future<Output = Result<i64, AppError>> + Send;
+}
+
+/// The balance query, for each backend's connection type.
+macro_rules! balance_of {
+    ($conn:expr, $user_id:expr) => {
+        users::table
+            .find($user_id)
+            .select(users::balance)
+            .first($conn)
+            .await
+            .optional()?
+            .ok_or(AppError::NoUser($user_id))
+    };
 }
 
 macro_rules! payments_repository {
@@ -128,13 +146,12 @@ macro_rules! payments_repository {
 
             #[read]
             async fn balance(&self, conn: &mut $conn, user_id: i64) -> Result<i64, AppError> {
-                users::table
-                    .find(user_id)
-                    .select(users::balance)
-                    .first(conn)
-                    .await
-                    .optional()?
-                    .ok_or(AppError::NoUser(user_id))
+                balance_of!(conn, user_id)
+            }
+
+            #[read(prefer = "latency")]
+            async fn balance_fast(&self, conn: &mut $conn, user_id: i64) -> Result<i64, AppError> {
+                balance_of!(conn, user_id)
             }
 
             #[read]

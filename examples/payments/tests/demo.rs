@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use payments::demo::run_mode;
+use payments::demo::{Mode, run_mode};
 use payments::http::{AppState, app};
 use payments::repo::{PgPayments, schema};
 use ryw::layer::RywLayer;
@@ -51,8 +51,8 @@ async fn plain_routing_is_stale_and_ryw_is_not() {
         .await
     });
 
-    let plain = run_mode(&base, 1, 20, 1_000, 2, true).await.unwrap();
-    let ryw = run_mode(&base, 21, 20, 1_000, 2, false).await.unwrap();
+    let plain = run_mode(&base, 1, 20, 1_000, 2, Mode::Plain).await.unwrap();
+    let ryw = run_mode(&base, 21, 20, 1_000, 2, Mode::Ryw).await.unwrap();
     server.abort();
 
     assert_eq!(plain.reads, 40);

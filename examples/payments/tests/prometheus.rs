@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use payments::demo::run_mode;
+use payments::demo::{Mode, run_mode};
 use payments::http::app;
 use payments::repo::{PgPayments, schema};
 use ryw::layer::RywLayer;
@@ -150,7 +150,7 @@ async fn prometheus_scrapes_every_kind_of_series_and_the_dashboard_queries_run()
         .unwrap();
 
     // Traffic: fenced reads that wait out the lag, writes, and a forged token.
-    let ryw = run_mode(&base, 1, 10, 1_000, 2, false).await.unwrap();
+    let ryw = run_mode(&base, 1, 10, 1_000, 2, Mode::Ryw).await.unwrap();
     assert_eq!(ryw.stale, 0);
     let forged = http
         .get(format!("{base}/users/1/balance"))

@@ -7,7 +7,7 @@
 use std::cmp::Ordering;
 use std::time::Duration;
 
-use ryw_core::{Fallback, LeaderBusy, Position};
+use ryw_core::{Fallback, LeaderBusy, Position, Prefer};
 
 use super::outcome::FallbackReason;
 
@@ -103,6 +103,11 @@ pub(super) struct Ask<'a> {
     pub(super) server_wait: bool,
     /// How long this read has waited on the trackers so far.
     pub(super) waited: Duration,
+    /// Whether the read prefers a replica or the faster path.
+    pub(super) prefer: Prefer,
+    /// How long a latency-first read may wait for a replica expected soon: a few leader
+    /// round trips.
+    pub(super) hedge: Duration,
     /// Rotation counter, to spread full ties.
     pub(super) rotation: usize,
 }
@@ -169,6 +174,9 @@ fn route(ask: &Ask<'_>, replicas: &[ReplicaView]) -> Decision {
         return Decision::Replica(i);
     }
     let any_online = replicas.iter().any(|r| r.online);
+    if ask.prefer == Prefer::Latency && ask.fallback == Fallback::Leader && !ask.leader_busy {
+        return latency_first(ask, replicas);
+    }
     if worth_waiting(ask, replicas) {
         let server = ask.server_wait && ask.waited >= SERVER_WAIT_GRACE;
         return Decision::Wait(freshest(replicas).filter(|_| server));
@@ -186,6 +194,22 @@ fn route(ask: &Ask<'_>, replicas: &[ReplicaView]) -> Decision {
                 busy: false,
             }
         }),
+    }
+}
+
+/// The faster path while the leader has room: the leader answers in about a round trip, so
+/// a read waits only for a replica whose lag is known and puts it past the floor within the
+/// hedge left (and the budget); a router with no lag sample yet does not spend its budget
+/// finding out.
+fn latency_first(ask: &Ask<'_>, replicas: &[ReplicaView]) -> Decision {
+    let left = ask.hedge.saturating_sub(ask.waited).min(ask.remaining);
+    let age = ask.floor_age.unwrap_or_default();
+    let soon =
+        |r: &ReplicaView| r.replay_lag.is_some() && r.eta(age).is_some_and(|eta| eta <= left);
+    if !left.is_zero() && replicas.iter().any(soon) {
+        Decision::Wait(None)
+    } else {
+        Decision::Leader(FallbackReason::Fastest)
     }
 }
 

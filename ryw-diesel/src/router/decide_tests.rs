@@ -5,10 +5,12 @@
 use std::time::Duration;
 
 use ryw_core::position::Lsn;
-use ryw_core::{Fallback, LeaderBusy, Position};
+use ryw_core::{Fallback, LeaderBusy, Position, Prefer};
 
 use super::{Ask, Decision, LagBound, ReplicaView, SERVER_WAIT_GRACE, choose, decide, freshest};
-use crate::router::outcome::FallbackReason::{BudgetExhausted, NoHealthyReplica, Pinned, Unfenced};
+use crate::router::outcome::FallbackReason::{
+    BudgetExhausted, Fastest, NoHealthyReplica, Pinned, Unfenced,
+};
 
 const MS: Duration = Duration::from_millis(1);
 const SEC: Duration = Duration::from_secs(1);
@@ -64,7 +66,17 @@ fn ask(floor: Option<&Position>, fallback: Fallback, budget: Duration) -> Ask<'_
         unresolved: false,
         server_wait: false,
         waited: Duration::ZERO,
+        prefer: Prefer::Replica,
+        hedge: 3 * MS,
         rotation: 0,
+    }
+}
+
+/// A latency-first ask.
+fn fast(floor: Option<&Position>, budget: Duration) -> Ask<'_> {
+    Ask {
+        prefer: Prefer::Latency,
+        ..ask(floor, Fallback::Leader, budget)
     }
 }
 
@@ -137,6 +149,19 @@ fn the_decision_table() {
         ("server wait, grace over", Ask { server_wait: true, waited: SERVER_WAIT_GRACE, ..ask(floor, lead, b) }, vec![up(50), up(70), down(90)], Decision::Wait(Some(1))),
         ("server wait spent", Ask { server_wait: false, waited: SEC, ..ask(floor, lead, b) }, vec![up(50)], Decision::Wait(None)),
         ("server wait, hopeless", Ask { server_wait: true, waited: SEC, ..ask(floor, lead, 100 * MS) }, vec![lagging(50, 2 * SEC, 2 * SEC)], Decision::Leader(BudgetExhausted)),
+        // Latency first: the leader at once unless a replica is expected within the hedge.
+        ("latency first, covered", fast(floor, b), vec![up(150)], Decision::Replica(0)),
+        ("latency first, 300 ms behind", fast(floor, b), vec![lagging(50, 300 * MS, 300 * MS)], Decision::Leader(Fastest)),
+        ("latency first, no lag sample yet", fast(floor, b), vec![up(50)], Decision::Leader(Fastest)),
+        ("latency first, expected within the hedge", fast(floor, b), vec![lagging(50, 2 * MS, 2 * MS)], Decision::Wait(None)),
+        ("latency first, floor old enough", Ask { floor_age: Some(299 * MS), ..fast(floor, b) }, vec![lagging(50, 300 * MS, 300 * MS)], Decision::Wait(None)),
+        ("latency first, hedge spent", Ask { waited: 3 * MS, ..fast(floor, b) }, vec![lagging(50, 2 * MS, 2 * MS)], Decision::Leader(Fastest)),
+        ("latency first, no budget", fast(floor, Duration::ZERO), vec![lagging(50, MS, MS)], Decision::Leader(Fastest)),
+        ("latency first, unfenced read", fast(None, b), vec![lagging(50, SEC, SEC)], Decision::Replica(0)),
+        ("latency first, leader at budget: wait", Ask { leader_busy: true, ..fast(floor, b) }, vec![lagging(50, 300 * MS, 300 * MS)], Decision::Wait(None)),
+        ("latency first, leader at budget, hopeless", Ask { leader_busy: true, ..fast(floor, 100 * MS) }, vec![lagging(50, SEC, SEC)], Decision::Queue(BudgetExhausted)),
+        ("latency first needs the leader fallback", Ask { fallback: err, ..fast(floor, Duration::ZERO) }, vec![up(50)], Decision::Fail(f.clone())),
+        ("prefer replica waits the lag out", ask(floor, lead, b), vec![lagging(50, 300 * MS, 300 * MS)], Decision::Wait(None)),
     ];
     for (name, a, replicas, want) in table {
         assert_eq!(decide(&a, &replicas), want, "{name}");
@@ -189,7 +214,12 @@ fn every_answer_is_consistent_with_its_inputs() {
         for b in &states {
             for c in &states {
                 let replicas = [a.clone(), b.clone(), c.clone()];
-                for fallback in [Fallback::Leader, Fallback::Error, Fallback::Stale] {
+                for (fallback, prefer) in [
+                    (Fallback::Leader, Prefer::Replica),
+                    (Fallback::Leader, Prefer::Latency),
+                    (Fallback::Error, Prefer::Latency),
+                    (Fallback::Stale, Prefer::Replica),
+                ] {
                     for when_busy in LeaderBusy::ALL.map(|(_, w)| w) {
                         for (remaining, leader_busy, pinned, floor, unresolved, waited) in [
                             (budgets[2], false, false, Some(&f), false, Duration::ZERO),
@@ -212,6 +242,7 @@ fn every_answer_is_consistent_with_its_inputs() {
                                 unresolved,
                                 server_wait: true,
                                 waited,
+                                prefer,
                                 rotation: 1,
                                 ..ask(None, fallback, remaining)
                             };
@@ -274,6 +305,17 @@ fn check(q: &Ask<'_>, replicas: &[ReplicaView], d: &Decision) {
         // Wait only with budget left, a floor nobody covers, and a replica expected in time.
         Decision::Wait(server) => {
             assert!(!any_covering && !q.remaining.is_zero() && q.floor.is_some());
+            // Latency first with room on the leader: a wait only for a replica with a known
+            // lag expected within the hedge left.
+            if q.prefer == Prefer::Latency && q.fallback == Fallback::Leader && !q.leader_busy {
+                let left = q.hedge.saturating_sub(q.waited);
+                let age = q.floor_age.unwrap_or_default();
+                assert!(replicas.iter().any(|r| {
+                    r.online
+                        && r.replay_lag
+                            .is_some_and(|l| l.max(r.staleness).saturating_sub(age) <= left)
+                }));
+            }
             // A server-side wait only after the grace, on the freshest online replica.
             if let Some(i) = server {
                 assert!(q.server_wait && q.waited >= SERVER_WAIT_GRACE && replicas[i].online);
@@ -285,6 +327,14 @@ fn check(q: &Ask<'_>, replicas: &[ReplicaView], d: &Decision) {
                 )));
         }
         Decision::Leader(Pinned) => assert!(q.pinned && q.floor.is_none()),
+        // The faster path only by preference, with the leader as fallback and room on it.
+        Decision::Leader(Fastest) => {
+            assert!(q.prefer == Prefer::Latency && q.fallback == Fallback::Leader);
+            assert!(
+                !q.leader_busy && !any_covering && q.floor.is_some(),
+                "{d:?}"
+            );
+        }
         // The leader's slots: only taken while free, except for an explicit pin.
         Decision::Leader(_) => assert!(
             !q.leader_busy && (q.unresolved || !any_covering) && unpinned,

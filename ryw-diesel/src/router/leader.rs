@@ -3,6 +3,7 @@
 //! to reads, and the background poll that keeps all of that fresh while nothing is written.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ryw_core::{ClusterId, EpochHistory, Position, RywContext};
@@ -19,6 +20,12 @@ use crate::pool::{Conn, ReplicatedPool};
 
 /// Deadline of one epoch-history refresh (a leader checkout and two short queries).
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(1);
+/// A latency-first read waits for a replica at most this many leader round trips …
+const HEDGE_ROUND_TRIPS: u32 = 3;
+/// … and never less than this (no round trip measured yet, or a leader on the same host) …
+const MIN_HEDGE: Duration = Duration::from_millis(1);
+/// … nor more than this (a slow or distant leader is still faster than a lagging replica).
+const MAX_HEDGE: Duration = Duration::from_millis(25);
 
 /// The leader part of a router.
 pub(super) struct Leader<B: ReplicationBackend> {
@@ -32,6 +39,8 @@ pub(super) struct Leader<B: ReplicationBackend> {
     /// The bound on fallback reads the leader serves at once.
     slots: LeaderSlots,
     ledger: Arc<Ledger>,
+    /// The leader's round trip (checkout and a position read), µs, smoothed.
+    rtt_us: AtomicU64,
 }
 
 /// What a new router learns from the leader before it starts.
@@ -69,7 +78,29 @@ impl<B: ReplicationBackend> Leader<B> {
             epochs: Epochs::new(start.epochs),
             slots: LeaderSlots::new(slots),
             ledger,
+            rtt_us: AtomicU64::new(0),
         }
+    }
+
+    /// How long a latency-first read may wait for a replica expected soon:
+    /// [`HEDGE_ROUND_TRIPS`] leader round trips, within [`MIN_HEDGE`]..=[`MAX_HEDGE`].
+    pub(super) fn hedge(&self) -> Duration {
+        let rtt = Duration::from_micros(self.rtt_us.load(Ordering::Relaxed));
+        (rtt * HEDGE_ROUND_TRIPS).clamp(MIN_HEDGE, MAX_HEDGE)
+    }
+
+    /// Folds one measured round trip into the smoothed one (weight 1/8, as TCP's SRTT).
+    fn sample_rtt(&self, took: Duration) {
+        let took = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let _ = self
+            .rtt_us
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some(if old == 0 {
+                    took
+                } else {
+                    old - old / 8 + took / 8
+                })
+            });
     }
 
     pub(super) fn cluster(&self) -> &ClusterId {
@@ -115,6 +146,7 @@ impl<B: ReplicationBackend> Leader<B> {
     /// The leader's current position and epoch on a fresh connection, within `within`
     /// (the [`Error::Deadline`] names it). The position is recorded as an advance.
     pub(super) async fn position(&self, within: Duration) -> Result<Captured, Error> {
+        let started = Instant::now();
         let read = async {
             let mut conn = self.conn().await?;
             self.pool.backend.leader_position(&mut conn).await
@@ -128,6 +160,7 @@ impl<B: ReplicationBackend> Leader<B> {
                     after: within,
                 })
             })?;
+        self.sample_rtt(started.elapsed());
         self.advanced(&captured.position);
         Ok(captured)
     }

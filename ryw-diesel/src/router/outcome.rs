@@ -37,6 +37,9 @@ pub enum FallbackReason {
     Pinned,
     /// The read overran its deadline on a replica and was run again on the leader.
     ReplicaDeadline,
+    /// Latency first: no replica was expected past the floor within the hedge, and the
+    /// leader had room in its fallback budget.
+    Fastest,
 }
 
 impl FallbackReason {
@@ -47,6 +50,7 @@ impl FallbackReason {
             Self::Unfenced => "unfenced",
             Self::Pinned => "pinned",
             Self::ReplicaDeadline => "replica_deadline",
+            Self::Fastest => "latency_first",
         }
     }
 }

@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use ryw_core::{Position, ReadPolicy, RywContext, ScopeKey};
+use ryw_core::{Fallback, Position, Prefer, ReadPolicy, RywContext, ScopeKey};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
@@ -57,6 +57,8 @@ struct Asking {
     first: bool,
     /// When it joined the leader queue, and until when it stays there.
     queued: Option<(Instant, Instant)>,
+    /// Whether it was booked as waiting because the leader was at its budget.
+    budget_bound: bool,
 }
 
 impl<B: ReplicationBackend> Router<B> {
@@ -79,13 +81,13 @@ impl<B: ReplicationBackend> Router<B> {
     ///
     /// A read that overruns [`RouterConfig::replica_read_timeout`](super::RouterConfig::replica_read_timeout)
     /// on a replica (frozen, overloaded) is abandoned there and, under
-    /// [`Fallback::Leader`](ryw_core::Fallback::Leader), run again on the leader — reads are
+    /// [`Fallback::Leader`], run again on the leader — reads are
     /// idempotent, and the closure is `Clone` so it can be called twice (any closure capturing
     /// references or `Clone` values is).
     ///
     /// # Errors
     /// The closure's error; [`Error::FenceTimeout`] under
-    /// [`Fallback::Error`](ryw_core::Fallback::Error); [`Error::LeaderBusy`]; pool errors.
+    /// [`Fallback::Error`]; [`Error::LeaderBusy`]; pool errors.
     pub async fn read_with<R, E, F>(
         &self,
         scope: &ScopeKey,
@@ -137,6 +139,7 @@ impl<B: ReplicationBackend> Router<B> {
                 leader_busy: false,
                 first: true,
                 queued: None,
+                budget_bound: false,
             };
             if !overlap {
                 let stored = inner.floors.stored(scope).await;
@@ -186,6 +189,8 @@ impl<B: ReplicationBackend> Router<B> {
                     let waited = since.elapsed();
                     inner.ledger.record(Event::ReadWait { waited, reached });
                 }
+                let latency_first =
+                    policy.prefer == Prefer::Latency && policy.fallback == Fallback::Leader;
                 let (i, conn, stale) = match d {
                     Decision::Replica(i) => (i, None, false),
                     Decision::Stale { replica, busy } => {
@@ -197,15 +202,43 @@ impl<B: ReplicationBackend> Router<B> {
                     Decision::Wait(None) => {
                         let now = Instant::now();
                         let since = *s.waiting_since.get_or_insert(now);
-                        let w = watch
-                            .get_or_insert_with(|| inner.replicas.watch(0..inner.replicas.len()));
                         let mut step = s.deadline.min(now + RECHECK_EVERY);
-                        let grace_over = since + SERVER_WAIT_GRACE;
-                        if s.server_wait && grace_over > now {
-                            step = step.min(grace_over);
+                        for until in [
+                            (s.server_wait).then_some(since + SERVER_WAIT_GRACE),
+                            latency_first.then_some(since + inner.leader.hedge()),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        {
+                            if until > now {
+                                step = step.min(until);
+                            }
                         }
-                        w.changed(step).await;
-                        continue;
+                        if !(latency_first && inner.leader.slots().busy()) {
+                            let w = watch.get_or_insert_with(|| {
+                                inner.replicas.watch(0..inner.replicas.len())
+                            });
+                            w.changed(step).await;
+                            continue;
+                        }
+                        // Latency first with the leader at its budget: whichever comes
+                        // first, a replica past the floor or a leader slot.
+                        if !std::mem::replace(&mut s.budget_bound, true) {
+                            inner.ledger.record(Event::LeaderBusy);
+                        }
+                        // One place in the slot queue for the whole budget (FIFO: a read
+                        // that left and re-joined it would go to the back).
+                        watch = None;
+                        let slot = Box::pin(inner.leader.slots().take_until(s.deadline));
+                        let caught_up = Box::pin(self.caught_up(s.floor.as_ref(), s.deadline));
+                        tokio::select! {
+                            Some(slot) = slot => {
+                                let fell = fell(FallbackReason::Fastest, Some(slot));
+                                return self.on_leader(fell, s.floor, f, policy.monotonic).await;
+                            }
+                            true = caught_up => continue,
+                            else => continue,
+                        }
                     }
                     Decision::Wait(Some(i)) => {
                         // One server-side wait, with what is left of the budget; whatever it
@@ -319,6 +352,8 @@ impl<B: ReplicationBackend> Router<B> {
             unresolved: s.unresolved,
             server_wait: s.server_wait,
             waited: s.waiting_since.map_or(Duration::ZERO, |t| t.elapsed()),
+            prefer: policy.prefer,
+            hedge: inner.leader.hedge(),
             rotation: inner.replicas.rotate(),
         };
         decide(&ask, &inner.replicas.views())

@@ -1,4 +1,5 @@
-//! Per-method read policy: `#[read(wait_ms = …, fallback = "…")]`, alone or together.
+//! Per-method read policy: `#[read(wait_ms = …, fallback = "…", prefer = "…")]`, alone or
+//! together.
 
 use diesel_async::AsyncPgConnection;
 use ryw_diesel::read_your_writes;
@@ -27,6 +28,18 @@ impl Repo {
         Ok(user_id)
     }
 
+    #[read(prefer = "replica")]
+    async fn report(&self, conn: &mut AsyncPgConnection, user_id: i64) -> Result<i64, AppError> {
+        let _ = conn;
+        Ok(user_id)
+    }
+
+    #[read(prefer = "latency", wait_ms = 500, policy = "checkout")]
+    async fn checkout(&self, conn: &mut AsyncPgConnection, user_id: i64) -> Result<i64, AppError> {
+        let _ = conn;
+        Ok(user_id)
+    }
+
     #[read(wait_ms = 1_000)]
     async fn patient(&self, conn: &mut AsyncPgConnection, user_id: i64) -> Result<i64, AppError> {
         let _ = conn;
@@ -50,6 +63,8 @@ async fn use_it(repo: &Repo) -> Result<i64, AppError> {
         + repo.to_leader(1).await?
         + repo.dashboard(1).await?
         + repo.patient(1).await?
+        + repo.report(1).await?
+        + repo.checkout(1).await?
         + repo.other(1, 2).await?)
 }
 
