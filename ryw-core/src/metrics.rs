@@ -24,6 +24,9 @@
 //! | `ryw_epoch_changes_total` | counter | — (new leader epochs seen, e.g. a Postgres promotion) |
 //! | `ryw_reads_rerun_on_leader_total` | counter | — (replica reads abandoned at their deadline and run again on the leader) |
 //! | `ryw_verified_reads_total` | counter | `outcome` = `ok` / `mismatch` / `unchecked` (sampled fenced replica reads re-checked against the leader) |
+//! | `ryw_leader_fallback_in_flight` | gauge | — (fallback reads the leader serves now: the budget used) |
+//! | `ryw_leader_fallback_budget` | gauge | `bound` = `concurrent` / `per_second` (the leader budget, set at start) |
+//! | `ryw_leader_budget_waits_total` | counter | — (reads that waited because the leader was at its budget) |
 
 #![allow(unused_variables)] // arguments are unused when the feature is off
 
@@ -67,6 +70,12 @@ pub mod names {
     pub const READS_RERUN: &str = "ryw_reads_rerun_on_leader_total";
     /// Sampled fenced replica reads re-checked against the leader, by outcome.
     pub const VERIFIED_READS: &str = "ryw_verified_reads_total";
+    /// Fallback reads the leader serves now.
+    pub const LEADER_FALLBACK_IN_FLIGHT: &str = "ryw_leader_fallback_in_flight";
+    /// The leader budget's bounds.
+    pub const LEADER_FALLBACK_BUDGET: &str = "ryw_leader_fallback_budget";
+    /// Reads that waited because the leader was at its budget.
+    pub const LEADER_BUDGET_WAITS: &str = "ryw_leader_budget_waits_total";
 }
 
 /// Counts a read served by `route` (`"replica"` or `"leader"`).
@@ -194,4 +203,30 @@ pub fn read_rerun() {
 pub fn verified_read(outcome: &'static str) {
     #[cfg(feature = "metrics")]
     metrics::counter!(names::VERIFIED_READS, "outcome" => outcome).increment(1);
+}
+
+/// Sets the number of fallback reads the leader serves now.
+#[allow(clippy::cast_precision_loss)] // a count of reads in flight is far below 2^52
+pub fn leader_fallback_in_flight(n: usize) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!(names::LEADER_FALLBACK_IN_FLIGHT).set(n as f64);
+}
+
+/// Publishes the leader budget: its concurrent bound and, if set, its per-second bound.
+#[allow(clippy::cast_precision_loss)] // configured bounds are far below 2^52
+pub fn leader_fallback_budget(concurrent: usize, per_second: Option<usize>) {
+    #[cfg(feature = "metrics")]
+    {
+        metrics::gauge!(names::LEADER_FALLBACK_BUDGET, "bound" => "concurrent")
+            .set(concurrent as f64);
+        if let Some(n) = per_second {
+            metrics::gauge!(names::LEADER_FALLBACK_BUDGET, "bound" => "per_second").set(n as f64);
+        }
+    }
+}
+
+/// Counts a read that waited because the leader was at its budget.
+pub fn leader_budget_wait() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(names::LEADER_BUDGET_WAITS).increment(1);
 }

@@ -86,22 +86,26 @@ named!(LeaderBusy, "choice");
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Prefer {
-    /// Wait for a replica while the wait is expected to pay off within the budget; the leader
-    /// only as the fallback. The default for now; for deployments that must offload the
-    /// leader at any latency.
+    /// Latency first, the default: the leader at once, unless some replica is expected to
+    /// reach the floor within a hedge of a few leader round trips (three measured round
+    /// trips, between 1 and 25 ms). A read right after a write then costs one leader round
+    /// trip instead of the replication lag. The leader's fallback budget bounds it
+    /// (`RouterConfig::leader_fallback_limit`, `leader_fallback_rate`): a read past the
+    /// budget waits for whichever comes first, a replica past the floor or a leader slot,
+    /// within its wait budget. Needs `Fallback::Leader`; with another fallback a read
+    /// prefers the replica.
     #[default]
-    Replica,
-    /// The faster path: the leader at once, unless some replica is expected to reach the
-    /// floor within a hedge of a few leader round trips. Needs `Fallback::Leader` (with
-    /// another fallback a read prefers the replica); the leader's fallback budget still
-    /// bounds it: reads past the budget wait for a replica or a slot, within their budget.
     Latency,
+    /// Replica first: wait for a replica while the wait is expected to pay off within the
+    /// budget, the leader only as the fallback. For deployments that must offload the
+    /// leader at any latency.
+    Replica,
 }
 
 impl Prefer {
     /// Every preference by the name that `#[read(prefer = "…")]` and configuration use.
     pub const ALL: [(&'static str, Prefer); 2] =
-        [("replica", Prefer::Replica), ("latency", Prefer::Latency)];
+        [("latency", Prefer::Latency), ("replica", Prefer::Replica)];
 }
 
 named!(Prefer, "preference");
@@ -213,7 +217,7 @@ impl Default for ReadPolicy {
             unfenced_window: Self::DEFAULT_UNFENCED_WINDOW,
             when_leader_busy: LeaderBusy::Queue,
             monotonic: false,
-            prefer: Prefer::Replica,
+            prefer: Prefer::Latency,
         }
     }
 }

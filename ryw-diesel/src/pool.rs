@@ -91,6 +91,11 @@ impl<B: ReplicationBackend> ReplicaPool<B> {
 pub struct ReplicatedPool<B: ReplicationBackend> {
     pub(crate) backend: B,
     pub(crate) leader: Pool<B::Manager>,
+    /// The leader's connections for reads (fallbacks, pinned and verification reads): apart
+    /// from the writes' pool, so a read the router sends to the leader never queues behind
+    /// writes for a connection, and without the per-checkout liveness query, as the replica
+    /// pools (a dead connection is found by the read and the read retried).
+    pub(crate) leader_reads: Pool<B::Manager>,
     pub(crate) replicas: Vec<ReplicaPool<B>>,
 }
 
@@ -108,6 +113,7 @@ impl<B: ReplicationBackend> Clone for ReplicatedPool<B> {
         Self {
             backend: self.backend.clone(),
             leader: self.leader.clone(),
+            leader_reads: self.leader_reads.clone(),
             replicas: self.replicas.clone(),
         }
     }
@@ -172,6 +178,7 @@ impl<B: ReplicationBackend> ReplicatedPoolBuilder<B> {
         }
         Ok(ReplicatedPool {
             leader: make(&self.leader, true)?,
+            leader_reads: make(&self.leader, false)?,
             backend: self.backend,
             replicas,
         })
@@ -195,6 +202,14 @@ impl<B: ReplicationBackend> ReplicatedPool<B> {
     /// [`Error::Pool`] when none can be had within the timeouts.
     pub async fn leader(&self) -> Result<Conn<B>, Error> {
         self.leader.get().await.map_err(|e| Error::Pool {
+            node: "leader".into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// A connection to the leader for a read (see `leader_reads`).
+    pub(crate) async fn leader_read(&self) -> Result<Conn<B>, Error> {
+        self.leader_reads.get().await.map_err(|e| Error::Pool {
             node: "leader".into(),
             reason: e.to_string(),
         })
@@ -230,7 +245,7 @@ impl<B: ReplicationBackend> ReplicatedPool<B> {
 
 /// Drops every idle connection of `pool`: one of them was found dead, and connections opened
 /// to the same server before it most likely died with it (a restart, a network cut). Only the
-/// replica pools need this: they skip the liveness query at checkout.
+/// pools that skip the liveness query at checkout need this (replicas, the leader's reads).
 pub(crate) fn evict_idle<M: deadpool::managed::Manager>(pool: &Pool<M>) {
     pool.retain(|_, _| false);
 }

@@ -5,7 +5,9 @@
 //!   does not;
 //! * the leader's fallback budget binds: with 2 slots and 12 latency-first reads at once, the
 //!   leader never runs more than 2 of them; the others wait for a slot or the replica, and
-//!   every one sees the write.
+//!   every one sees the write;
+//! * its rate bound binds too: at 3 fallback reads a second, 10 reads at once put at most 3
+//!   on the leader; the others wait for the replica.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -139,4 +141,47 @@ async fn leader_budget_bounds_latency_first_reads() {
     assert!(stats.leader_busy > 0, "the budget never bound: {stats:?}");
     assert_eq!(stats.leader_shed, 0, "{stats:?}");
     assert_eq!(stats.leader_reads + stats.replica_reads, 12, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_budget_rate_bounds_fallback_reads_per_second() {
+    let topo = PgTopology::start(1).await.unwrap();
+    let config = RouterConfig::default().with_leader_fallback_rate(3);
+    let router = setup(&topo, config).await;
+    let reads: Vec<Routed<i64>> = RywContext::new()
+        .run(async {
+            write(&router, 5).await;
+            assert_eq!(naive(&topo).await, 0, "the lag is not real");
+            // Ten latency-first reads at once (the default policy), three fallback reads a
+            // second: the rest wait for the replica (300 ms) or the window, whichever first.
+            let user = ScopeKey::of("user_id", 1);
+            let policy = ReadPolicy::default();
+            let all = (0..10).map(|_| {
+                router.read_with(&user, &policy, async |conn: &mut AsyncPgConnection| {
+                    diesel::select(sql::<BigInt>("(SELECT v FROM fast WHERE id = 1)"))
+                        .get_result::<i64>(conn)
+                        .await
+                        .map_err(Error::from_diesel)
+                })
+            });
+            futures_util::future::join_all(all)
+                .await
+                .into_iter()
+                .map(Result::unwrap)
+                .collect()
+        })
+        .await;
+    assert!(
+        reads.iter().all(|r| r.value == 5),
+        "a stale read: {reads:?}"
+    );
+    let stats = router.stats();
+    assert_eq!(stats.leader_fallback_rate, Some(3));
+    assert!(stats.leader_reads <= 3, "{stats:?}");
+    assert_eq!(stats.leader_reads + stats.replica_reads, 10, "{stats:?}");
+    assert!(
+        stats.leader_budget_waits >= stats.replica_reads,
+        "every read the replica served waited at the budget: {stats:?}"
+    );
+    assert_eq!(stats.leader_shed, 0, "{stats:?}");
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use ryw::{Fallback, Postgres, ReadPolicy, ReplicatedPool, Router, RouterConfig, read_your_writes};
+use ryw::{
+    Fallback, Postgres, Prefer, ReadPolicy, ReplicatedPool, Router, RouterConfig, read_your_writes,
+};
 use ryw_testkit::{PgTopology, Topology};
 
 #[path = "common/tables.rs"]
@@ -91,7 +93,9 @@ async fn a_named_policy_is_defined_and_redefined_at_run_time() {
     // Redefined (say, a configuration reload): the next call waits for the replica instead.
     router.define_policy(
         "balance",
-        ReadPolicy::default().with_wait_budget(Duration::from_secs(5)),
+        ReadPolicy::default()
+            .with_wait_budget(Duration::from_secs(5))
+            .with_prefer(Prefer::Replica),
     );
     accounts.set(1, 2).await.unwrap();
     let before = router.stats();

@@ -52,8 +52,11 @@ async fn router(topo: &PgTopology, store: bool) -> Router<Postgres> {
         .replica("r0", &topo.replica_urls()[0])
         .build()
         .unwrap();
+    // Replica first: a fresh read then comes from the fence on a replica, not from the
+    // leader (latency first, the default policy, would read the leader after each write).
+    let policy = ryw_core::ReadPolicy::default().with_prefer(ryw_core::Prefer::Replica);
     let router = if store {
-        Router::new(pool, RouterConfig::default()).await
+        Router::new(pool, RouterConfig::default().with_policy(policy)).await
     } else {
         Router::without_store(pool, RouterConfig::default()).await
     }

@@ -108,7 +108,10 @@ macro_rules! verify_both {
         .unwrap();
         topo.wait_caught_up(0, Duration::from_secs(30)).await.unwrap();
         topo.set_lag(0, LAG).await.unwrap();
-        let config = RouterConfig::default().with_verification(1);
+        // Replica first: verification samples the reads replicas serve (latency first,
+        // the default, would read the leader right after each write).
+        let policy = ryw_core::ReadPolicy::default().with_prefer(ryw_core::Prefer::Replica);
+        let config = RouterConfig::default().with_verification(1).with_policy(policy);
         macro_rules! pool {
             ($b:expr) => {
                 ReplicatedPool::builder($b, topo.primary_url())

@@ -133,9 +133,10 @@ async fn a_second_instance_sharing_redis_reads_fresh_without_a_token() {
     RywContext::new().run(async { write(&a, 10).await }).await;
     let unfenced = RywContext::new().run(async { read(&c).await }).await;
     assert!(unfenced.position.is_none());
-    assert_eq!(
-        unfenced.value, 9,
-        "without the shared store the read is stale"
+    assert!(
+        unfenced.value < 10,
+        "without the shared store the read is stale, got {}",
+        unfenced.value
     );
 }
 

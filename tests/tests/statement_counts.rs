@@ -73,7 +73,9 @@ fn one_connection() -> PoolConfig {
 /// during the measurement.
 fn quiet() -> RouterConfig {
     let slow = Duration::from_secs(600);
-    RouterConfig::default().with_tracker(
+    // Replica first: the fenced read measured is the one a caught-up replica serves.
+    let policy = ryw_core::ReadPolicy::default().with_prefer(ryw_core::Prefer::Replica);
+    RouterConfig::default().with_policy(policy).with_tracker(
         TrackerConfig::default()
             .with_idle_interval(slow)
             .with_pending_interval(slow)

@@ -12,10 +12,10 @@ use crate::http::{BalanceBody, PayRequest, StatsBody};
 pub enum Mode {
     /// A replica without a fence (`?routing=plain`).
     Plain,
-    /// Through ryw with the default policy (replica first).
+    /// Through ryw with the default policy (latency first).
     Ryw,
-    /// Through ryw, latency first (`#[read(prefer = "latency")]`, `?routing=latency`).
-    LatencyFirst,
+    /// Through ryw, replica first (`#[read(prefer = "replica")]`, `?routing=replica`).
+    ReplicaFirst,
 }
 
 impl Mode {
@@ -23,7 +23,7 @@ impl Mode {
         match self {
             Self::Plain => "?routing=plain",
             Self::Ryw => "",
-            Self::LatencyFirst => "?routing=latency",
+            Self::ReplicaFirst => "?routing=replica",
         }
     }
 }
@@ -159,7 +159,7 @@ pub async fn run_mode(
     Ok(total)
 }
 
-/// Prints the modes side by side: plain replica routing, ryw's default, ryw latency first.
+/// Prints the modes side by side: plain replica routing, ryw's default, ryw replica first.
 #[allow(clippy::print_stdout, clippy::cast_precision_loss)]
 pub fn print_table(modes: [&ModeResult; 3], lag: Duration) {
     let pct = |a: u64, b: u64| {
@@ -181,7 +181,7 @@ pub fn print_table(modes: [&ModeResult; 3], lag: Duration) {
     let head = [
         "plain replica routing",
         "ryw (default)",
-        "ryw latency first",
+        "ryw replica first",
     ];
     println!("{:<30} {:>22} {:>22} {:>22}", "", head[0], head[1], head[2]);
     row("reads", &|m| m.reads.to_string());

@@ -73,7 +73,7 @@ pub struct BalanceBody {
     pub token: Option<String>,
 }
 
-/// `?routing=plain` reads a replica without a fence, `?routing=latency` reads latency first
+/// `?routing=plain` reads a replica without a fence, `?routing=replica` reads replica first
 /// (for the demo's comparison).
 #[derive(Debug, Deserialize)]
 pub struct Routing {
@@ -225,7 +225,7 @@ async fn balance<R: Payments>(
             st.plain_reads.fetch_add(1, Ordering::Relaxed);
             st.repo.balance_unfenced(user).await?
         }
-        Some("latency") => st.repo.balance_fast(user).await?,
+        Some("replica") => st.repo.balance_replica_first(user).await?,
         _ => st.repo.balance(user).await?,
     };
     Ok(Json(BalanceBody {

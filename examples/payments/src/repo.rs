@@ -75,9 +75,12 @@ pub trait Payments: Send + Sync + 'static {
     fn balance(&self, user_id: i64) -> impl Future<Output = Result<i64, AppError>> + Send;
     /// The user's last 20 payments, newest first.
     fn history(&self, user_id: i64) -> impl Future<Output = Result<Vec<Payment>, AppError>> + Send;
-    /// The user's balance, latency first: from the leader at once when no replica is about to
-    /// have the user's last write (for the demo's comparison).
-    fn balance_fast(&self, user_id: i64) -> impl Future<Output = Result<i64, AppError>> + Send {
+    /// The user's balance, replica first: waits for a replica that has the user's last
+    /// write, the leader only if none arrives within the budget (for the demo's comparison).
+    fn balance_replica_first(
+        &self,
+        user_id: i64,
+    ) -> impl Future<Output = Result<i64, AppError>> + Send {
         self.balance(user_id)
     }
     /// A plain replica read (no fence), for the demo's comparison.
@@ -149,8 +152,12 @@ macro_rules! payments_repository {
                 balance_of!(conn, user_id)
             }
 
-            #[read(prefer = "latency")]
-            async fn balance_fast(&self, conn: &mut $conn, user_id: i64) -> Result<i64, AppError> {
+            #[read(prefer = "replica")]
+            async fn balance_replica_first(
+                &self,
+                conn: &mut $conn,
+                user_id: i64,
+            ) -> Result<i64, AppError> {
                 balance_of!(conn, user_id)
             }
 

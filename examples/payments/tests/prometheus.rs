@@ -149,8 +149,10 @@ async fn prometheus_scrapes_every_kind_of_series_and_the_dashboard_queries_run()
         .build()
         .unwrap();
 
-    // Traffic: fenced reads that wait out the lag, writes, and a forged token.
-    let ryw = run_mode(&base, 1, 10, 1_000, 2, Mode::Ryw).await.unwrap();
+    // Traffic: fenced reads that wait out the lag (replica first), writes, a forged token.
+    let ryw = run_mode(&base, 1, 10, 1_000, 2, Mode::ReplicaFirst)
+        .await
+        .unwrap();
     assert_eq!(ryw.stale, 0);
     let forged = http
         .get(format!("{base}/users/1/balance"))

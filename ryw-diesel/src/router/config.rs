@@ -38,6 +38,13 @@ pub struct RouterConfig {
     /// read's [`LeaderBusy`](ryw_core::LeaderBusy) choice applies. `None`: half the leader
     /// pool, so writes always find connections however far the replicas fall behind.
     pub leader_fallback_limit: Option<usize>,
+    /// Fallback reads the leader starts in any one-second window (a sliding window), past
+    /// which reads wait as they do for a slot. `None` (the default): no rate bound — the
+    /// concurrent bound already caps the leader's fallback load at what that many
+    /// connections serve, and it follows the leader's speed, where a rate would have to
+    /// guess the hardware. Set it when the leader is sized for writes and its read load
+    /// must stay under a known figure.
+    pub leader_fallback_rate: Option<u32>,
     /// How long a read queues for a leader slot (or a replica reaching its floor) under
     /// [`LeaderBusy::Queue`](ryw_core::LeaderBusy::Queue) before it fails with
     /// [`Error::LeaderBusy`](crate::Error::LeaderBusy).
@@ -62,6 +69,7 @@ impl Default for RouterConfig {
             max_replica_lag: Duration::from_secs(5),
             max_replica_lag_bytes: 16 << 20,
             leader_fallback_limit: None,
+            leader_fallback_rate: None,
             leader_queue_timeout: Duration::from_secs(2),
             verify_one_in: 0,
         }
@@ -112,6 +120,13 @@ impl RouterConfig {
     pub fn with_leader_fallback_limit(mut self, limit: usize, queue: Duration) -> Self {
         self.leader_fallback_limit = Some(limit);
         self.leader_queue_timeout = queue;
+        self
+    }
+
+    /// Bounds the fallback reads the leader starts per second (a sliding one-second window).
+    #[must_use]
+    pub fn with_leader_fallback_rate(mut self, per_second: u32) -> Self {
+        self.leader_fallback_rate = Some(per_second);
         self
     }
 

@@ -155,6 +155,8 @@ fn the_decision_table() {
         ("latency first, no lag sample yet", fast(floor, b), vec![up(50)], Decision::Leader(Fastest)),
         ("latency first, expected within the hedge", fast(floor, b), vec![lagging(50, 2 * MS, 2 * MS)], Decision::Wait(None)),
         ("latency first, floor old enough", Ask { floor_age: Some(299 * MS), ..fast(floor, b) }, vec![lagging(50, 300 * MS, 300 * MS)], Decision::Wait(None)),
+        ("latency first, fast leader, replica in 20 ms", fast(floor, b), vec![lagging(50, 20 * MS, 20 * MS)], Decision::Leader(Fastest)),
+        ("latency first, slow leader, replica in 20 ms", Ask { hedge: 25 * MS, ..fast(floor, b) }, vec![lagging(50, 20 * MS, 20 * MS)], Decision::Wait(None)),
         ("latency first, hedge spent", Ask { waited: 3 * MS, ..fast(floor, b) }, vec![lagging(50, 2 * MS, 2 * MS)], Decision::Leader(Fastest)),
         ("latency first, no budget", fast(floor, Duration::ZERO), vec![lagging(50, MS, MS)], Decision::Leader(Fastest)),
         ("latency first, unfenced read", fast(None, b), vec![lagging(50, SEC, SEC)], Decision::Replica(0)),

@@ -73,8 +73,9 @@ pub(super) enum Event<'a> {
     DeadConnectionRetried,
     /// A replica read overran and the leader ran it again.
     ReadRerun,
-    /// A read bound for the leader found its fallback slots taken.
-    LeaderBusy,
+    /// A read bound for the leader found its budget used up; `waits`: it then waited for a
+    /// slot (or a replica), rather than failing or reading stale at once.
+    LeaderBusy { waits: bool },
     /// Such a read failed with `Error::LeaderBusy`.
     LeaderShed { limit: usize, waited: Duration },
     /// A write committed: whether its position is known.

@@ -15,11 +15,14 @@ use super::leader_slots::{LeaderSlots, Slot};
 use super::ledger::{Event, Ledger};
 use crate::Error;
 use crate::backend::{Captured, ReplicationBackend};
+use crate::conn_fn::{CallError, ReadFn};
 use crate::leader_history::LeaderHistory;
 use crate::pool::{Conn, ReplicatedPool};
 
 /// Deadline of one epoch-history refresh (a leader checkout and two short queries).
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a leader read connection that failed a read may take to answer a liveness check.
+const LIVENESS_TIMEOUT: Duration = Duration::from_secs(1);
 /// A latency-first read waits for a replica at most this many leader round trips …
 const HEDGE_ROUND_TRIPS: u32 = 3;
 /// … and never less than this (no round trip measured yet, or a leader on the same host) …
@@ -65,7 +68,7 @@ impl<B: ReplicationBackend> Leader<B> {
     pub(super) fn new(
         pool: ReplicatedPool<B>,
         start: Start,
-        slots: usize,
+        slots: LeaderSlots,
         ledger: Arc<Ledger>,
     ) -> Self {
         let history = Arc::new(LeaderHistory::default());
@@ -76,7 +79,7 @@ impl<B: ReplicationBackend> Leader<B> {
             history,
             hint: watch::Sender::new(Some(start.position)),
             epochs: Epochs::new(start.epochs),
-            slots: LeaderSlots::new(slots),
+            slots,
             ledger,
             rtt_us: AtomicU64::new(0),
         }
@@ -128,6 +131,36 @@ impl<B: ReplicationBackend> Leader<B> {
     /// A leader connection.
     pub(super) async fn conn(&self) -> Result<Conn<B>, Error> {
         self.pool.leader().await
+    }
+
+    /// Runs a read on a connection of the leader's read pool. That pool skips the liveness
+    /// query at checkout: when `f` fails and the connection then does not answer, the idle
+    /// read connections are dropped (they most likely died with it) and `f` runs once more
+    /// on a fresh one. Returns the connection it ran on (a monotonic read reads the
+    /// position there).
+    pub(super) async fn run_read<R: Send, E: CallError, F: ReadFn<B::Connection, R, E>>(
+        &self,
+        f: F,
+    ) -> Result<(R, Conn<B>), E> {
+        let mut conn = self.pool.leader_read().await.map_err(E::from)?;
+        let first = match f.clone()(&mut conn).await {
+            Ok(v) => return Ok((v, conn)),
+            Err(e) => e,
+        };
+        let alive = self.pool.backend.is_alive(&mut conn);
+        if matches!(
+            tokio::time::timeout(LIVENESS_TIMEOUT, alive).await,
+            Ok(true)
+        ) {
+            return Err(first);
+        }
+        let _ = deadpool::managed::Object::take(conn);
+        crate::pool::evict_idle(&self.pool.leader_reads);
+        self.ledger.record(Event::DeadConnectionRetried);
+        tracing::debug!("a pooled leader read connection was dead; read retried on a fresh one");
+        let mut fresh = self.pool.leader_read().await.map_err(E::from)?;
+        let v = f(&mut fresh).await?;
+        Ok((v, fresh))
     }
 
     /// The leader had `position` committed by now (a capture, a poll): one entry in the

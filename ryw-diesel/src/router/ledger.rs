@@ -30,6 +30,7 @@ struct Counts {
     store_overlapped_reads: AtomicU64,
     store_overlap_redone: AtomicU64,
     leader_busy: AtomicU64,
+    leader_budget_waits: AtomicU64,
     leader_shed: AtomicU64,
     waits_skipped: AtomicU64,
     dead_connections_retried: AtomicU64,
@@ -126,7 +127,13 @@ impl Ledger {
                 add(&c.reads_rerun_on_leader, 1);
                 metrics::read_rerun();
             }
-            Event::LeaderBusy => add(&c.leader_busy, 1),
+            Event::LeaderBusy { waits } => {
+                add(&c.leader_busy, 1);
+                if waits {
+                    add(&c.leader_budget_waits, 1);
+                    metrics::leader_budget_wait();
+                }
+            }
             Event::LeaderShed { limit, waited } => {
                 add(&c.leader_shed, 1);
                 metrics::fallback("leader_busy");
@@ -258,9 +265,12 @@ impl Ledger {
             store_overlapped_reads: get(&c.store_overlapped_reads),
             store_overlap_redone: get(&c.store_overlap_redone),
             leader_busy: get(&c.leader_busy),
+            leader_budget_waits: get(&c.leader_budget_waits),
             leader_shed: get(&c.leader_shed),
             leader_fallback_peak: 0,
             leader_fallback_limit: 0,
+            leader_fallback_rate: None,
+            leader_fallback_last_second: None,
             waits_skipped: get(&c.waits_skipped),
             dead_connections_retried: get(&c.dead_connections_retried),
             monotonic_misses: get(&c.monotonic_misses),

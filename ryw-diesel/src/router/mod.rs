@@ -34,6 +34,7 @@ pub use crate::conn_fn::ConnFn;
 pub use config::RouterConfig;
 use floor::FloorSource;
 use leader::Leader;
+use leader_slots::LeaderSlots;
 use ledger::Ledger;
 pub use outcome::{FallbackReason, Routed, ServedBy};
 use replicas::Replicas;
@@ -169,9 +170,11 @@ impl<B: ReplicationBackend> Router<B> {
         tracing::info!(%cluster, ?epoch, replicas = pool.replicas.len(), "ryw router started");
         let ledger = Arc::new(Ledger::default());
         let (shutdown, _) = channel::channel(false);
-        let slots = config
+        let limit = config
             .leader_fallback_limit
             .unwrap_or_else(|| pool.leader.status().max_size / 2);
+        let slots = LeaderSlots::new(limit, config.leader_fallback_rate);
+        ryw_core::metrics::leader_fallback_budget(slots.limit(), slots.rate_limit());
         let leader = Arc::new(Leader::new(pool.clone(), start, slots, Arc::clone(&ledger)));
         let hint = leader.hint();
         let replicas = Replicas::start(

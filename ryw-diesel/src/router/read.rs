@@ -195,7 +195,7 @@ impl<B: ReplicationBackend> Router<B> {
                     Decision::Replica(i) => (i, None, false),
                     Decision::Stale { replica, busy } => {
                         if busy {
-                            inner.ledger.record(Event::LeaderBusy);
+                            inner.ledger.record(Event::LeaderBusy { waits: false });
                         }
                         (replica, None, true)
                     }
@@ -224,7 +224,7 @@ impl<B: ReplicationBackend> Router<B> {
                         // Latency first with the leader at its budget: whichever comes
                         // first, a replica past the floor or a leader slot.
                         if !std::mem::replace(&mut s.budget_bound, true) {
-                            inner.ledger.record(Event::LeaderBusy);
+                            inner.ledger.record(Event::LeaderBusy { waits: true });
                         }
                         // One place in the slot queue for the whole budget (FIFO: a read
                         // that left and re-joined it would go to the back).
@@ -278,7 +278,9 @@ impl<B: ReplicationBackend> Router<B> {
                         }
                     },
                     Decision::Queue(reason) => {
-                        inner.ledger.record(Event::LeaderBusy);
+                        if !std::mem::replace(&mut s.budget_bound, true) {
+                            inner.ledger.record(Event::LeaderBusy { waits: true });
+                        }
                         let (joined, until) = *s.queued.get_or_insert_with(|| {
                             let now = Instant::now();
                             (now, now + inner.config.leader_queue_timeout)
@@ -300,7 +302,7 @@ impl<B: ReplicationBackend> Router<B> {
                         }
                     }
                     Decision::Shed => {
-                        inner.ledger.record(Event::LeaderBusy);
+                        inner.ledger.record(Event::LeaderBusy { waits: false });
                         return Err(E::from(self.shed(Duration::ZERO)));
                     }
                     Decision::Fail(position) => {

@@ -137,9 +137,8 @@ impl<B: ReplicationBackend> Router<B> {
         monotonic: bool,
     ) -> Result<Routed<R>, E> {
         let _slot = fell.slot;
-        let mut conn = self.inner.leader.conn().await.map_err(E::from)?;
+        let (value, mut conn) = self.inner.leader.run_read(f).await?;
         self.book_read(true, floor.is_some(), false, Some(fell.reason));
-        let value = f(&mut conn).await?;
         if monotonic {
             self.observe_read(&mut conn, Served::Leader).await;
         }
@@ -187,7 +186,7 @@ impl<B: ReplicationBackend> Router<B> {
         if let Some(slot) = slots.try_take() {
             return Ok(slot);
         }
-        self.inner.ledger.record(Event::LeaderBusy);
+        self.inner.ledger.record(Event::LeaderBusy { waits: true });
         let started = Instant::now();
         let deadline = started + self.inner.config.leader_queue_timeout;
         match slots.take_until(deadline).await {

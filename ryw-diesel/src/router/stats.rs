@@ -58,12 +58,19 @@ pub struct RouterStats {
     pub store_overlap_redone: u64,
     /// Reads bound for the leader that found its fallback slots taken.
     pub leader_busy: u64,
+    /// Of those, reads that waited for a slot (or a replica reaching their floor), once each.
+    pub leader_budget_waits: u64,
     /// Of those, reads that failed with `Error::LeaderBusy` (at once, or after queueing).
     pub leader_shed: u64,
     /// The most fallback reads the leader served at once.
     pub leader_fallback_peak: usize,
     /// The bound on that ([`RouterConfig::leader_fallback_limit`](super::RouterConfig::leader_fallback_limit)).
     pub leader_fallback_limit: usize,
+    /// The bound on fallback reads started per second
+    /// ([`RouterConfig::leader_fallback_rate`](super::RouterConfig::leader_fallback_rate)).
+    pub leader_fallback_rate: Option<usize>,
+    /// Fallback reads started within the last second, counted under a rate bound.
+    pub leader_fallback_last_second: Option<usize>,
     /// Fenced reads that went to their fallback at once, without spending their budget,
     /// because no replica was expected to reach the floor within it.
     pub waits_skipped: u64,
@@ -112,6 +119,8 @@ impl<B: ReplicationBackend> Router<B> {
             position_queries: inner.replicas.queries(),
             leader_fallback_peak: slots.peak(),
             leader_fallback_limit: slots.limit(),
+            leader_fallback_rate: slots.rate_limit(),
+            leader_fallback_last_second: slots.rate_used(),
             ..inner.ledger.stats()
         }
     }

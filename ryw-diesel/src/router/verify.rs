@@ -99,11 +99,7 @@ impl<B: ReplicationBackend> Router<B> {
         if !sampled || read.position.is_none() || read.served_by.is_leader() || read.stale {
             return Ok(read);
         }
-        let leader = async {
-            let mut conn = self.inner.leader.conn().await.map_err(E::from)?;
-            f(&mut conn).await
-        };
-        let verdict = match leader.await {
+        let verdict = match self.inner.leader.run_read(f).await.map(|(v, _)| v) {
             Ok(v) if agree(&read.value, &v) => Verdict::Ok,
             Ok(_) => {
                 tracing::error!(scope = %scope, served_by = ?read.served_by, "self-verification: a fenced replica read disagrees with the leader");

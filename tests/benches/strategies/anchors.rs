@@ -1,8 +1,11 @@
 //! The hand-written anchors, on plain pooled diesel-async connections (ryw's pools, not its
 //! router): the row queries, the position queries, and the checked and waiting reads.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use diesel::dsl::sql;
+use diesel::sql_types::Bool;
 use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use ryw_diesel::{Postgres, ReplicatedPool};
@@ -24,16 +27,35 @@ diesel::define_sql_function!(fn bench_replay_lsn() -> BigInt);
 /// Schema of the bench: one row per user, a version counter, and the position functions.
 pub(crate) const SETUP_SQL: &str = "
     CREATE TABLE users (id BIGINT PRIMARY KEY, v BIGINT NOT NULL);
-    INSERT INTO users (id, v) SELECT g, 0 FROM generate_series(1, 16) g;
+    INSERT INTO users (id, v) SELECT g, 0 FROM generate_series(1, 64) g;
     CREATE FUNCTION bench_insert_lsn() RETURNS bigint LANGUAGE sql VOLATILE
         AS $$ SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint $$;
     CREATE FUNCTION bench_replay_lsn() RETURNS bigint LANGUAGE sql VOLATILE
         AS $$ SELECT COALESCE((pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint, 0) $$;
 ";
 
+/// How long every read takes on the server, ms (0: as fast as it goes). The budget-binding
+/// scenario slows reads on every node alike, so fallback reads hold the leader long enough
+/// to queue for its slots.
+static READ_PAUSE_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Sets [`READ_PAUSE_MS`].
+pub(crate) fn set_read_pause(ms: u64) {
+    READ_PAUSE_MS.store(ms, Ordering::Relaxed);
+}
+
+/// The marker of a paused read in `pg_stat_activity`.
+pub(crate) const PAUSE_MARK: &str = "pg_sleep";
+
 /// Reads the version of row `id`.
 pub(crate) async fn select(c: &mut AsyncPgConnection, id: i64) -> diesel::QueryResult<i64> {
-    users::table.find(id).select(users::v).get_result(c).await
+    let pause = AtomicU64::load(&READ_PAUSE_MS, Ordering::Relaxed);
+    let q = users::table.find(id).select(users::v);
+    if pause == 0 {
+        return q.get_result(c).await;
+    }
+    let slow = format!("(SELECT true FROM {PAUSE_MARK}({}))", pause as f64 / 1000.0);
+    q.filter(sql::<Bool>(&slow)).get_result(c).await
 }
 
 /// Sets the version of row `id`.

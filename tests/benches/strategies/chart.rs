@@ -16,8 +16,10 @@ pub(crate) struct Point {
     /// Post-write read p99, ms.
     pub(crate) y: f64,
     pub(crate) stale: u64,
-    /// Part of ryw's curve (else an anchor).
+    /// One of ryw's (else an anchor).
     pub(crate) ryw: bool,
+    /// ryw's default policy (drawn apart from the replica-first curve).
+    pub(crate) default: bool,
 }
 
 /// One scenario's points.
@@ -27,7 +29,8 @@ pub(crate) struct Panel {
 }
 
 impl Panel {
-    /// ryw's points, sorted by leader share (then latency).
+    /// ryw's points (the default and the replica-first curve), sorted by leader share (then
+    /// latency).
     fn curve(&self) -> Vec<&Point> {
         let mut c: Vec<&Point> = self.points.iter().filter(|p| p.ryw).collect();
         c.sort_by(|a, b| a.x.total_cmp(&b.x).then(a.y.total_cmp(&b.y)));
@@ -70,6 +73,35 @@ pub(crate) fn verdict(panel: &Panel) -> String {
     format!("verdict: ryw at or below {at_or_below} of {total} correct anchors{parts}")
 }
 
+/// "default: …" for `panel`: ryw's default against leader only (post-write p99, the
+/// physical limit) and against the per-read check (leader share).
+pub(crate) fn default_verdict(panel: &Panel) -> String {
+    let find = |label: &str| panel.points.iter().find(|p| p.label == label);
+    let Some(d) = panel.points.iter().find(|p| p.default) else {
+        return "default: not run".to_owned();
+    };
+    let mut out = format!(
+        "default (latency first): {:.1}% leader, post-write p99 {:.1} ms",
+        d.x, d.y
+    );
+    if let Some(l) = find("leader only") {
+        let _ = write!(out, "; vs leader only {:.1} ms: {:+.1} ms", l.y, d.y - l.y);
+    }
+    if let Some(g) = find("per-read check, no wait") {
+        let _ = write!(
+            out,
+            "; leader share vs the per-read check's {:.1}%: {}",
+            g.x,
+            if d.x <= g.x + SHARE_TOLERANCE {
+                "at or below"
+            } else {
+                "ABOVE"
+            }
+        );
+    }
+    out
+}
+
 const ANCHOR_COLOURS: [RGBColor; 6] = [
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
@@ -79,6 +111,7 @@ const ANCHOR_COLOURS: [RGBColor; 6] = [
     RGBColor(23, 190, 207),
 ];
 const RYW_COLOUR: RGBColor = RGBColor(31, 119, 180);
+const DEFAULT_COLOUR: RGBColor = RGBColor(0, 0, 0);
 
 /// Writes one panel per scenario, side by side, to `path`.
 pub(crate) fn write_svg(path: &Path, panels: &[Panel]) -> Result<(), Box<dyn Error>> {
@@ -91,9 +124,9 @@ pub(crate) fn write_svg(path: &Path, panels: &[Panel]) -> Result<(), Box<dyn Err
         draw_panel(area, panel)?;
     }
     bottom.draw(&Text::new(
-        "Filled markers: hand-written anchors with no stale read. Blue line: ryw's router at \
-         increasing wait budgets (leader fallback). Hollow marker, \"(stale)\": the strategy \
-         served stale reads.",
+        "Filled markers: hand-written anchors with no stale read. Black: ryw's default (latency \
+         first). Blue line: ryw replica first at increasing wait budgets (leader fallback). \
+         Hollow marker, \"(stale)\": the strategy served stale reads.",
         (20, 8),
         ("sans-serif", 13),
     ))?;
@@ -126,12 +159,14 @@ where
 
     let curve = panel.curve();
     chart.draw_series(LineSeries::new(
-        curve.iter().map(|p| (p.x, p.y)),
+        curve.iter().filter(|p| !p.default).map(|p| (p.x, p.y)),
         RYW_COLOUR.stroke_width(2),
     ))?;
     let mut colours = ANCHOR_COLOURS.iter().cycle();
     for (i, p) in panel.points.iter().enumerate() {
-        let colour = if p.ryw {
+        let colour = if p.default {
+            DEFAULT_COLOUR
+        } else if p.ryw {
             RYW_COLOUR
         } else {
             *colours.next().unwrap_or(&BLACK)
@@ -165,7 +200,7 @@ where
         );
         let font = ("sans-serif", 12).into_font().color(&colour).pos(anchor);
         let marker = EmptyElement::at((p.x, p.y))
-            + Circle::new((0, 0), if p.ryw { 4 } else { 6 }, style)
+            + Circle::new((0, 0), if p.ryw && !p.default { 4 } else { 6 }, style)
             + Text::new(label, offset, font);
         chart.draw_series(std::iter::once(marker))?;
     }

@@ -10,7 +10,9 @@ macro_rules! router_suite {
         use diesel::dsl::sql;
         use diesel::sql_types::BigInt;
         use diesel_async::RunQueryDsl;
-        use ryw_core::{ClusterId, Fallback, MemoryStore, ReadPolicy, RywContext, ScopeKey};
+        use ryw_core::{
+            ClusterId, Fallback, MemoryStore, Prefer, ReadPolicy, RywContext, ScopeKey,
+        };
         use ryw_diesel::{
             Error, FallbackReason, ReplicatedPool, Router, RouterConfig, ServedBy, TrackerConfig,
         };
@@ -57,6 +59,14 @@ macro_rules! router_suite {
 
         async fn fixture() -> Fixture<impl Topology> {
             fixture_with(ReadPolicy::default().with_wait_budget(Duration::from_secs(3))).await
+        }
+
+        /// Replica first (`Prefer::Replica`): a fenced read waits for a replica while the
+        /// wait pays off, the leader only as the fallback.
+        fn replica_first() -> ReadPolicy {
+            ReadPolicy::default()
+                .with_wait_budget(Duration::from_secs(3))
+                .with_prefer(Prefer::Replica)
         }
 
         fn user(id: i64) -> ScopeKey {
@@ -137,8 +147,8 @@ macro_rules! router_suite {
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn budget_above_lag_waits_for_a_replica() {
-            let fx = fixture().await;
+        async fn prefer_replica_budget_above_lag_waits_for_a_replica() {
+            let fx = fixture_with(replica_first()).await;
             fx.set_lag_all(LAG).await;
             RywContext::new()
                 .run(async {
@@ -168,7 +178,7 @@ macro_rules! router_suite {
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn budget_below_lag_falls_back_to_the_leader() {
+        async fn prefer_replica_budget_below_lag_falls_back_to_the_leader() {
             let fx = fixture().await;
             fx.set_lag_all(Duration::from_millis(1500)).await;
             RywContext::new()
@@ -177,7 +187,7 @@ macro_rules! router_suite {
                     assert_eq!(fx.naive(0, 1).await, 0, "lag must be real");
                     let budget = Duration::from_millis(150);
                     let read = fx
-                        .balance_with(1, Some(ReadPolicy::default().with_wait_budget(budget)))
+                        .balance_with(1, Some(replica_first().with_wait_budget(budget)))
                         .await
                         .unwrap();
                     assert_eq!(read.value, 8);
@@ -222,8 +232,8 @@ macro_rules! router_suite {
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn paused_replica_is_skipped_without_waiting() {
-            let fx = fixture().await;
+        async fn prefer_replica_paused_replica_is_skipped_without_waiting() {
+            let fx = fixture_with(replica_first()).await;
             fx.topo.pause_replay(0).await.unwrap();
             RywContext::new()
                 .run(async {
