@@ -77,18 +77,36 @@ struct Scenario {
 
 /// Brings a fresh router to the steady state of a long-running service: it has seen each
 /// replica apply a write, so it knows their replay lag (until then its first fenced reads
-/// wait up to their whole budget, as nothing says waiting cannot pay off). The write leaves
-/// every version as it was.
-async fn warm_up(router: &Router<Postgres>) {
-    router
-        .write(&ryw_core::ScopeKey::of("warm_up", 0), async |c| {
+/// wait up to their whole budget, as nothing says waiting cannot pay off), and its leader
+/// read pool holds as many connections as the leader budget lets reads use at once (the
+/// anchors' pools are warmed the same way, so nobody's p99 is a connection being opened).
+/// The write leaves every version as it was.
+async fn warm_up(router: &Router<Postgres>, users: usize) {
+    let scope = ryw_core::ScopeKey::of("warm_up", 0);
+    let ctx = ryw_core::RywContext::new();
+    ctx.clone()
+        .run(router.write(&scope, async |c| {
             diesel::sql_query("UPDATE users SET v = v WHERE id = 1")
                 .execute(c)
                 .await
                 .map_err(ryw_diesel::Error::from_diesel)
-        })
+        }))
         .await
         .expect("warm-up write");
+    // Right after the write no replica has it: every one of these reads is a fallback read
+    // on the leader, each holding its connection a moment so the next needs another.
+    let now = ReadPolicy::leader_fallback_immediately();
+    let reads = (0..users).map(|_| {
+        ctx.clone().run(router.read_with(&scope, &now, async |c| {
+            diesel::sql_query("SELECT pg_sleep(0.02)")
+                .execute(c)
+                .await
+                .map_err(ryw_diesel::Error::from_diesel)
+        }))
+    });
+    for r in futures_util::future::join_all(reads).await {
+        r.expect("warm-up read");
+    }
     let known = async {
         while router
             .replica_status()
@@ -255,7 +273,7 @@ async fn scenario(topo: &PgTopology, sc: &Scenario, d: Duration) -> Panel {
                 }
                 let router = Router::new(pool.clone(), config).await.expect("router");
                 assert!(router.ready(Duration::from_secs(5)).await, "trackers");
-                warm_up(&router).await;
+                warm_up(&router, sc.users).await;
                 let ryw = (router.clone(), policy.wait_budget);
                 (Strategy::Ryw { router, policy }, Some(ryw))
             }
@@ -306,6 +324,13 @@ async fn scenario(topo: &PgTopology, sc: &Scenario, d: Duration) -> Panel {
         points,
     };
     println!("\n{}", chart::verdict(&panel));
+    if let Some(n) = sc.budget {
+        println!(
+            "(the anchors are bound by no leader budget: up to {} reads on the leader at once; \
+             ryw at most {n})",
+            sc.users
+        );
+    }
     println!("{}", chart::default_verdict(&panel));
     if !budget_rows.is_empty() {
         budget::print(&budget_rows);

@@ -154,6 +154,11 @@ async fn prometheus_scrapes_every_kind_of_series_and_the_dashboard_queries_run()
         .await
         .unwrap();
     assert_eq!(ryw.stale, 0);
+    // … and the default (latency first), whose reads right after a write use the leader's
+    // budget.
+    let fast = run_mode(&base, 11, 10, 1_000, 2, Mode::Ryw).await.unwrap();
+    assert_eq!(fast.stale, 0);
+    assert!(fast.stats.leader_reads > 0, "{:?}", fast.stats);
     let forged = http
         .get(format!("{base}/users/1/balance"))
         .header("ryw-token", "v1.not-a-token")
@@ -239,6 +244,7 @@ async fn prometheus_scrapes_every_kind_of_series_and_the_dashboard_queries_run()
         "Position queries",
         "Token rejections by reason",
         "Writes by capture",
+        "Leader budget",
     ] {
         assert!(
             with_data.iter().any(|t| t == core),
