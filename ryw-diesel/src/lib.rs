@@ -41,7 +41,7 @@ pub use ryw_macros::read_your_writes;
 pub mod __private {
     pub use crate::repository::{
         AsRouter, RoutedError, RywErrorTarget, RywRepository, convert_ryw_error, policy,
-        preferring, read, scope_key, write, write_scopes,
+        preferring, read, scope_key, write, write_autocommit, write_scopes,
     };
     pub use ryw_core::{Fallback, Prefer};
 }

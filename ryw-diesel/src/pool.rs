@@ -201,18 +201,7 @@ impl<B: ReplicationBackend> ReplicatedPool<B> {
     /// # Errors
     /// [`Error::Pool`] when none can be had within the timeouts.
     pub async fn leader(&self) -> Result<Conn<B>, Error> {
-        self.leader.get().await.map_err(|e| Error::Pool {
-            node: "leader".into(),
-            reason: e.to_string(),
-        })
-    }
-
-    /// A connection to the leader for a read (see `leader_reads`).
-    pub(crate) async fn leader_read(&self) -> Result<Conn<B>, Error> {
-        self.leader_reads.get().await.map_err(|e| Error::Pool {
-            node: "leader".into(),
-            reason: e.to_string(),
-        })
+        checkout(&self.leader, "leader").await
     }
 
     /// A connection to replica number `index`.
@@ -224,10 +213,7 @@ impl<B: ReplicationBackend> ReplicatedPool<B> {
             .replicas
             .get(index)
             .ok_or_else(|| Error::Config(format!("no replica number {index}")))?;
-        r.pool.get().await.map_err(|e| Error::Pool {
-            node: r.name.to_string(),
-            reason: e.to_string(),
-        })
+        checkout(&r.pool, &r.name).await
     }
 
     /// The replicas, in configuration order.
@@ -241,6 +227,20 @@ impl<B: ReplicationBackend> ReplicatedPool<B> {
     pub fn backend(&self) -> &B {
         &self.backend
     }
+}
+
+/// A connection of `pool`, whose node is called `node` in the error.
+pub(crate) async fn checkout<M: deadpool::managed::Manager>(
+    pool: &Pool<M>,
+    node: &str,
+) -> Result<Object<M>, Error>
+where
+    M::Error: std::fmt::Display,
+{
+    pool.get().await.map_err(|e| Error::Pool {
+        node: node.into(),
+        reason: e.to_string(),
+    })
 }
 
 /// Drops every idle connection of `pool`: one of them was found dead, and connections opened

@@ -211,6 +211,30 @@ where
         .map(|r| r.value)
 }
 
+/// [`Router::write_autocommit`] returning only the value (a `#[write(autocommit)]` method).
+///
+/// # Errors
+/// As [`Router::write_autocommit`].
+#[doc(hidden)]
+pub async fn write_autocommit<B, R, E, F>(
+    router: &Router<B>,
+    scopes: &[ScopeKey],
+    f: F,
+) -> Result<R, RoutedError<E>>
+where
+    B: ReplicationBackend,
+    F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Send,
+    E: Send,
+    R: Send,
+{
+    router
+        .write_autocommit(scopes, async move |conn: &mut B::Connection| {
+            f(conn).await.map_err(RoutedError::User)
+        })
+        .await
+        .map(|r| r.value)
+}
+
 /// [`Router::read_with`] returning only the value (what a `#[read]` method returns), with the
 /// body's error kept apart from ryw's (see [`into_user_error`]).
 ///

@@ -4,7 +4,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection, TransactionManager};
 
 use crate::Error;
-use crate::backend::ReplicationBackend;
+use crate::backend::{Captured, ReplicationBackend};
 use crate::conn_fn::ConnFn;
 use crate::pool::{Conn, ReplicatedPool};
 
@@ -43,14 +43,20 @@ pub(crate) async fn begin<B: ReplicationBackend>(
     })
 }
 
-/// Runs `f` in the transaction [`begin`] opened on `conn`, then COMMITs (or ROLLBACKs when
-/// `f` fails).
+/// Runs `f` in the transaction [`begin`] opened on `conn`, then COMMITs and captures the
+/// position that covers the commit ([`ReplicationBackend::commit_and_capture`]: one round
+/// trip on Postgres), or ROLLBACKs when `f` fails. Returns `f`'s value and the capture's
+/// result.
 ///
 /// A COMMIT that fails with a definite answer from the server (a serialization failure, a
 /// deferred constraint) is [`Error::Query`]; one that fails because the connection broke
 /// while it was in flight is [`Error::CommitOutcomeUnknown`]: the transaction may have
 /// committed, and must not be retried blindly.
-pub(crate) async fn run_in_transaction<B, R, E, F>(conn: &mut B::Connection, f: F) -> Result<R, E>
+pub(crate) async fn run_and_capture<B, R, E, F>(
+    backend: &B,
+    conn: &mut B::Connection,
+    f: F,
+) -> Result<(R, Result<Captured, Error>), E>
 where
     B: ReplicationBackend,
     F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Send,
@@ -59,10 +65,11 @@ where
 {
     match f(&mut *conn).await {
         Ok(v) => {
-            Tm::<B::Connection>::commit_transaction(conn)
+            let captured = backend
+                .commit_and_capture(conn)
                 .await
                 .map_err(|source| E::from(commit_error(source)))?;
-            Ok(v)
+            Ok((v, captured))
         }
         Err(e) => {
             if let Err(rb) = Tm::<B::Connection>::rollback_transaction(conn).await {

@@ -151,6 +151,8 @@ pub(crate) struct MethodArgs {
     pub(crate) prefer: Option<Ident>,
     /// `policy = "name"`: a policy the router defines at run time.
     pub(crate) policy: Option<LitStr>,
+    /// `#[write(autocommit)]`: one statement, committed on its own (no BEGIN / COMMIT).
+    pub(crate) autocommit: bool,
 }
 
 /// Finds and removes the `#[read]` / `#[write]` markers of a method.
@@ -192,6 +194,7 @@ pub(crate) fn take_marker(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Op
             fallback: None,
             prefer: None,
             policy: None,
+            autocommit: false,
         };
         if !matches!(attr.meta, syn::Meta::Path(_)) {
             let res = attr.parse_nested_meta(|meta| {
@@ -219,6 +222,15 @@ pub(crate) fn take_marker(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Op
                         if args.scopes.is_empty() {
                             errors.at(name.span(), "`scopes(…)` names at least one parameter, e.g. `scopes(\"user_id\", \"org_id\")`");
                         }
+                    }
+                    ("autocommit", Kind::Write) => {
+                        if args.autocommit {
+                            errors.at(name.span(), "duplicate `autocommit`");
+                        }
+                        args.autocommit = true;
+                    }
+                    ("autocommit", Kind::Read) => {
+                        return Err(meta.error("`autocommit` is a `#[write]` option: a write of one statement that commits on its own"));
                     }
                     ("scopes", Kind::Read) => {
                         return Err(meta.error("`#[read]` reads one scope: write `scope = \"param\"` (a read sees every write of that scope, whichever other scopes they changed)"));
@@ -261,7 +273,7 @@ pub(crate) fn take_marker(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Op
                     }
                     (other, Kind::Write) => {
                         return Err(meta.error(format!(
-                            "unknown argument `{other}`; `#[write]` takes only `scope = \"param\"` or `scopes(\"param\", …)` (writes always run on the leader)"
+                            "unknown argument `{other}`; `#[write]` takes only `scope = \"param\"` or `scopes(\"param\", …)`, and `autocommit` (writes always run on the leader)"
                         )));
                     }
                 }

@@ -226,6 +226,16 @@ fn expand_method(
         }
     };
     let call = match marker.kind {
+        Kind::Write if marker.autocommit => {
+            let scopes = if many {
+                quote!(&#scope_key)
+            } else {
+                quote!(::core::slice::from_ref(&#scope_key))
+            };
+            quote! {
+                #krate::__private::write_autocommit(#router, #scopes, #body_fn).await
+            }
+        }
         Kind::Write if many => quote! {
             #krate::__private::write_scopes(#router, &#scope_key, #body_fn).await
         },

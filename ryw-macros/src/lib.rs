@@ -37,8 +37,10 @@ use proc_macro::TokenStream;
 /// Arguments: `scope = "param"` (required unless every marked method sets its own),
 /// `router = "field"`, `crate = "path"` (where `ryw` is, for re-exports; found in `Cargo.toml` otherwise). Method
 /// arguments: `#[read(scope = "other_param", policy = "name", wait_ms = 250, fallback = "leader"
-/// | "error" | "stale")]`, `#[write(scope = "other_param")]`, `#[write(scopes("user_id",
-/// "org_id"))]` (a write that changes several scopes: one capture, every floor raised). `policy`
+/// | "error" | "stale", prefer = "latency" | "replica")]`, `#[write(scope = "other_param")]`,
+/// `#[write(scopes("user_id", "org_id"))]` (a write that changes several scopes: one capture,
+/// every floor raised), `#[write(autocommit)]` (one statement that commits on its own: no
+/// BEGIN or COMMIT, two round trips; combines with `scope` and `scopes`). `policy`
 /// names a policy the router
 /// defines at run time with `Router::define_policy` (so each deployment sets its own budgets;
 /// an undefined name is `ryw::Error::UnknownPolicy` from the call); `wait_ms` and `fallback`

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use diesel::{ExpressionMethods, QueryDsl, QueryableByName};
-use diesel_async::{AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{
+    AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl, TransactionManager,
+};
 use ryw_diesel::backend::Decorator;
 use ryw_diesel::{Captured, Error, Mysql, Postgres, ReplicationBackend};
 
@@ -166,11 +168,29 @@ impl<B: ProofBackend> Decorator for CaptureFault<B> {
         self.inner.manager(url, verify && !self.unverified)
     }
 
+    /// The capture of a write without a transaction (`write_autocommit`); armed, its
+    /// connection is killed under it first.
     async fn capture(&self, conn: &mut B::Connection) -> Result<Captured, Error> {
         if self.take() {
             self.fired.fetch_add(1, Ordering::SeqCst);
             B::kill_self(conn).await;
         }
         self.inner.capture(conn).await
+    }
+
+    /// Unarmed, the inner backend's own path (on Postgres COMMIT and the capture in one
+    /// round trip), so the checker judges what production runs. Armed, the COMMIT alone, then
+    /// the connection killed under the capture: a capture lost after a successful COMMIT.
+    async fn commit_and_capture(
+        &self,
+        conn: &mut B::Connection,
+    ) -> Result<Result<Captured, Error>, diesel::result::Error> {
+        if !self.take() {
+            return self.inner.commit_and_capture(conn).await;
+        }
+        <B::Connection as AsyncConnection>::TransactionManager::commit_transaction(conn).await?;
+        self.fired.fetch_add(1, Ordering::SeqCst);
+        B::kill_self(conn).await;
+        Ok(self.inner.capture(conn).await)
     }
 }

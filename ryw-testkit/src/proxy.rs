@@ -35,21 +35,8 @@ pub(crate) struct DelayProxy {
 impl DelayProxy {
     /// Listens on a fresh loopback port and forwards to `127.0.0.1:upstream_port`.
     pub(crate) fn start(upstream_port: u16) -> Result<DelayProxy, TestkitError> {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .map_err(|e| TestkitError::io("bind proxy listener", e))?;
-        std_listener
-            .set_nonblocking(true)
-            .map_err(|e| TestkitError::io("proxy listener nonblocking", e))?;
-        let port = std_listener
-            .local_addr()
-            .map_err(|e| TestkitError::io("proxy local_addr", e))?
-            .port();
+        let (listener, port) = listen()?;
         let rt = runtime()?;
-        let listener = {
-            let _guard = rt.enter();
-            TcpListener::from_std(std_listener)
-                .map_err(|e| TestkitError::io("register proxy listener", e))?
-        };
         let lag_nanos = Arc::new(AtomicU64::new(0));
         let upstream = Arc::new(AtomicU16::new(upstream_port));
         let lag = Arc::clone(&lag_nanos);
@@ -93,6 +80,23 @@ impl DelayProxy {
     pub(crate) fn cut(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+/// A listener on a fresh loopback port, registered with the testkit's runtime, and its port.
+pub(crate) fn listen() -> Result<(TcpListener, u16), TestkitError> {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| TestkitError::io("bind proxy listener", e))?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| TestkitError::io("proxy listener nonblocking", e))?;
+    let port = std_listener
+        .local_addr()
+        .map_err(|e| TestkitError::io("proxy local_addr", e))?
+        .port();
+    let _guard = runtime()?.enter();
+    let listener = TcpListener::from_std(std_listener)
+        .map_err(|e| TestkitError::io("register proxy listener", e))?;
+    Ok((listener, port))
 }
 
 impl Drop for DelayProxy {

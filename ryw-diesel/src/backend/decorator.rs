@@ -33,6 +33,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use diesel_async::{AsyncConnection, TransactionManager};
 use ryw_core::{ClusterId, EpochHistory, Family, Position, PositionKind};
 
 use super::{Captured, ReplicaPosition, ReplicationBackend, WaitMethod, WaitOutcome};
@@ -86,6 +87,21 @@ pub trait Decorator: Clone + Send + Sync + 'static {
         conn: &mut Conn<Self>,
     ) -> impl Future<Output = Result<Captured, Error>> + Send {
         self.inner().capture(conn)
+    }
+
+    /// See [`ReplicationBackend::commit_and_capture`]. The default is the two-step one —
+    /// COMMIT, then this decorator's [`capture`](Self::capture) — so a decorator that changes
+    /// the capture is never bypassed by the inner backend's one-round-trip path. A decorator
+    /// that leaves the capture alone can forward to `self.inner().commit_and_capture(conn)`
+    /// to keep that path.
+    fn commit_and_capture(
+        &self,
+        conn: &mut Conn<Self>,
+    ) -> impl Future<Output = Result<Result<Captured, Error>, diesel::result::Error>> + Send {
+        async move {
+            <Conn<Self> as AsyncConnection>::TransactionManager::commit_transaction(conn).await?;
+            Ok(Decorator::capture(self, conn).await)
+        }
     }
 
     /// See [`ReplicationBackend::leader_position`].
@@ -168,6 +184,13 @@ impl<D: Decorator> ReplicationBackend for D {
         conn: &mut Self::Connection,
     ) -> impl Future<Output = Result<Captured, Error>> + Send {
         Decorator::capture(self, conn)
+    }
+
+    fn commit_and_capture(
+        &self,
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<Result<Captured, Error>, diesel::result::Error>> + Send {
+        Decorator::commit_and_capture(self, conn)
     }
 
     fn leader_position(

@@ -31,6 +31,8 @@ mod my_sql;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
+mod pg_commit;
+#[cfg(feature = "postgres")]
 mod pg_sql;
 #[cfg(feature = "postgres")]
 mod pg_timeline;
@@ -40,10 +42,11 @@ mod postgres;
 use std::future::Future;
 use std::time::Duration;
 
-use diesel_async::AsyncConnection;
+use diesel::result::Error as DieselError;
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
 };
+use diesel_async::{AsyncConnection, TransactionManager};
 use ryw_core::{ClusterId, EpochHistory, Family, Position, PositionKind};
 
 #[cfg(feature = "mysql")]
@@ -151,6 +154,24 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
         &self,
         conn: &mut Self::Connection,
     ) -> impl Future<Output = Result<Captured, Error>> + Send;
+
+    /// COMMITs the transaction open on `conn` and captures the position that covers it.
+    /// `Err` is COMMIT's own error (the write path tells a refused COMMIT from one whose
+    /// outcome is unknown); `Ok` carries the capture's result (a capture that failed after
+    /// a successful COMMIT is retried on a fresh connection). The default sends COMMIT, then
+    /// [`capture`](Self::capture): two round trips. A backend whose driver can send both at
+    /// once overrides it (Postgres pipelines them: one round trip); the capture must still
+    /// run after the COMMIT on the server.
+    fn commit_and_capture(
+        &self,
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<Result<Captured, Error>, DieselError>> + Send {
+        async move {
+            <Self::Connection as AsyncConnection>::TransactionManager::commit_transaction(conn)
+                .await?;
+            Ok(self.capture(conn).await)
+        }
+    }
 
     /// The leader's current position and epoch (for lag in bytes, for recapturing a lost
     /// commit position, for fencing a scope written without one).

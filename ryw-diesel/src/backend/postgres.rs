@@ -8,7 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use ryw_core::position::Lsn;
 use ryw_core::{ClusterId, EpochHistory, Family, Position, PositionKind};
 
-use super::pg_sql::{pg_current_wal_insert_lsn, pg_walfile_name};
+use super::pg_commit::{CaptureRow, capture_row};
 use super::pg_timeline::{history_file, parse_history, timeline_of_walfile};
 use super::{Captured, ReplicaPosition, ReplicationBackend};
 use crate::Error;
@@ -25,7 +25,8 @@ const DEFAULT_SEGMENT: u64 = 16 * 1024 * 1024;
 
 /// The PostgreSQL backend: LSN fences on `AsyncPgConnection`.
 ///
-/// * Capture: `pg_current_wal_insert_lsn()` on the writing connection after COMMIT. The insert
+/// * Capture: `pg_current_wal_insert_lsn()` on the writing connection after COMMIT, sent
+///   with the COMMIT in one round trip (pipelined: `pg_commit.rs`). The insert
 ///   position is at or past the end of the session's commit record even with
 ///   `synchronous_commit = off` (where `pg_current_wal_lsn()` can sit before it). When a commit
 ///   ends exactly on a page boundary the insert position points past the next page's header,
@@ -79,9 +80,22 @@ impl Postgres {
     }
 }
 
-fn query_err(what: &'static str, node: &str) -> impl FnOnce(diesel::result::Error) -> Error {
+pub(super) fn query_err(
+    what: &'static str,
+    node: &str,
+) -> impl FnOnce(diesel::result::Error) -> Error {
     let node = node.to_owned();
     move |source| Error::Query { what, node, source }
+}
+
+impl Postgres {
+    /// A capture row as a position (normalised) and its epoch (the timeline).
+    pub(super) fn captured(&self, (lsn, walfile): CaptureRow) -> Result<Captured, Error> {
+        Ok(Captured {
+            position: Position::Lsn(self.normalise_insert_lsn(Lsn::new(lsn.0))),
+            epoch: Some(timeline_of_walfile(&walfile)?),
+        })
+    }
 }
 
 fn parse_lsn(text: &str, node: &str, what: &'static str) -> Result<Lsn, Error> {
@@ -132,19 +146,17 @@ impl ReplicationBackend for Postgres {
     }
 
     async fn capture(&self, conn: &mut AsyncPgConnection) -> Result<Captured, Error> {
-        // Declared functions, not raw SQL: the statement is prepared once per connection.
-        let (lsn, walfile): (diesel::pg::data_types::PgLsn, String) = diesel::select((
-            pg_current_wal_insert_lsn(),
-            pg_walfile_name(pg_current_wal_insert_lsn()),
-        ))
-        .get_result(conn)
-        .await
-        .map_err(query_err("capturing the commit position", "leader"))?;
-        let lsn = Lsn::new(lsn.0);
-        Ok(Captured {
-            position: Position::Lsn(self.normalise_insert_lsn(lsn)),
-            epoch: Some(timeline_of_walfile(&walfile)?),
-        })
+        let row = capture_row(conn)
+            .await
+            .map_err(query_err("capturing the commit position", "leader"))?;
+        self.captured(row)
+    }
+
+    async fn commit_and_capture(
+        &self,
+        conn: &mut AsyncPgConnection,
+    ) -> Result<Result<Captured, Error>, diesel::result::Error> {
+        self.commit_pipelined(conn).await
     }
 
     async fn leader_position(&self, conn: &mut AsyncPgConnection) -> Result<Captured, Error> {

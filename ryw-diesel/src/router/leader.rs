@@ -17,7 +17,7 @@ use crate::Error;
 use crate::backend::{Captured, ReplicationBackend};
 use crate::conn_fn::{CallError, ReadFn};
 use crate::leader_history::LeaderHistory;
-use crate::pool::{Conn, ReplicatedPool};
+use crate::pool::{Conn, ReplicatedPool, checkout};
 
 /// Deadline of one epoch-history refresh (a leader checkout and two short queries).
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(1);
@@ -29,6 +29,14 @@ const HEDGE_ROUND_TRIPS: u32 = 3;
 const MIN_HEDGE: Duration = Duration::from_millis(1);
 /// … nor more than this (a slow or distant leader is still faster than a lagging replica).
 const MAX_HEDGE: Duration = Duration::from_millis(25);
+
+/// The leader's two pools: one for writes (and the router's position reads), one for the
+/// reads it serves.
+#[derive(Debug, Clone, Copy)]
+enum Pools {
+    Writes,
+    Reads,
+}
 
 /// The leader part of a router.
 pub(super) struct Leader<B: ReplicationBackend> {
@@ -128,21 +136,29 @@ impl<B: ReplicationBackend> Leader<B> {
         self.epochs.current()
     }
 
-    /// A leader connection.
-    pub(super) async fn conn(&self) -> Result<Conn<B>, Error> {
-        self.pool.leader().await
-    }
-
-    /// Runs a read on a connection of the leader's read pool. That pool skips the liveness
-    /// query at checkout: when `f` fails and the connection then does not answer, the idle
-    /// read connections are dropped (they most likely died with it) and `f` runs once more
-    /// on a fresh one. Returns the connection it ran on (a monotonic read reads the
-    /// position there).
+    /// Runs a read on a connection of the leader's read pool (see [`run_on`](Self::run_on)).
+    /// Returns the connection it ran on (a monotonic read reads the position there).
     pub(super) async fn run_read<R: Send, E: CallError, F: ReadFn<B::Connection, R, E>>(
         &self,
         f: F,
     ) -> Result<(R, Conn<B>), E> {
-        let mut conn = self.pool.leader_read().await.map_err(E::from)?;
+        self.run_on(Pools::Reads, f).await
+    }
+
+    /// Runs `f` on a leader connection of `pools`. Neither pool checks a connection at
+    /// checkout: when `f` fails and the connection then does not answer, the pool's idle
+    /// connections are dropped (they most likely died with it) and `f` runs once more on a
+    /// fresh one.
+    async fn run_on<R: Send, E: CallError, F: ReadFn<B::Connection, R, E>>(
+        &self,
+        pools: Pools,
+        f: F,
+    ) -> Result<(R, Conn<B>), E> {
+        let pool = match pools {
+            Pools::Reads => &self.pool.leader_reads,
+            Pools::Writes => &self.pool.leader,
+        };
+        let mut conn = checkout(pool, "leader").await.map_err(E::from)?;
         let first = match f.clone()(&mut conn).await {
             Ok(v) => return Ok((v, conn)),
             Err(e) => e,
@@ -155,10 +171,13 @@ impl<B: ReplicationBackend> Leader<B> {
             return Err(first);
         }
         let _ = deadpool::managed::Object::take(conn);
-        crate::pool::evict_idle(&self.pool.leader_reads);
+        crate::pool::evict_idle(pool);
         self.ledger.record(Event::DeadConnectionRetried);
-        tracing::debug!("a pooled leader read connection was dead; read retried on a fresh one");
-        let mut fresh = self.pool.leader_read().await.map_err(E::from)?;
+        tracing::debug!(
+            ?pools,
+            "a pooled leader connection was dead; ran again on a fresh one"
+        );
+        let mut fresh = checkout(pool, "leader").await.map_err(E::from)?;
         let v = f(&mut fresh).await?;
         Ok((v, fresh))
     }
@@ -180,9 +199,10 @@ impl<B: ReplicationBackend> Leader<B> {
     /// (the [`Error::Deadline`] names it). The position is recorded as an advance.
     pub(super) async fn position(&self, within: Duration) -> Result<Captured, Error> {
         let started = Instant::now();
+        let backend = &self.pool.backend;
         let read = async {
-            let mut conn = self.conn().await?;
-            self.pool.backend.leader_position(&mut conn).await
+            let at = async |c: &mut B::Connection| backend.leader_position(c).await;
+            self.run_on(Pools::Writes, at).await.map(|(p, _)| p)
         };
         let captured = tokio::time::timeout(within, read)
             .await
@@ -211,9 +231,10 @@ impl<B: ReplicationBackend> Leader<B> {
     /// Re-reads the epoch history (a capture, a tracker or a floor showed a later epoch).
     /// Returns whether the epoch moved on.
     pub(super) async fn refresh_epochs(&self) -> bool {
+        let backend = &self.pool.backend;
         let read = async {
-            let mut conn = self.conn().await?;
-            self.pool.backend.epoch_history(&mut conn).await
+            let history = async |c: &mut B::Connection| backend.epoch_history(c).await;
+            self.run_on(Pools::Writes, history).await.map(|(h, _)| h)
         };
         let moved = self
             .epochs

@@ -12,7 +12,16 @@ use super::outcome::{Routed, ServedBy};
 use crate::Error;
 use crate::backend::{Captured, ReplicationBackend};
 use crate::conn_fn::ConnFn;
-use crate::transaction::{begin, run_in_transaction};
+use crate::transaction::{begin, run_and_capture};
+
+/// How a write commits.
+#[derive(Debug, Clone, Copy)]
+enum Commit {
+    /// BEGIN, the closure, then COMMIT with the capture.
+    Transaction,
+    /// The closure's one statement commits on its own; then the capture.
+    Autocommit,
+}
 
 impl<B: ReplicationBackend> Router<B> {
     /// Runs `f` in a transaction on the leader, then captures the commit position and raises
@@ -53,20 +62,66 @@ impl<B: ReplicationBackend> Router<B> {
         E: From<Error> + Send,
         R: Send,
     {
+        self.write_as(scopes, f, Commit::Transaction).await
+    }
+
+    /// As [`write_scopes`](Self::write_scopes) for a write that needs no transaction: one
+    /// statement (an `UPDATE`, an `INSERT`), which the server commits on its own. No BEGIN and
+    /// no COMMIT: the statement, then the capture on the same connection — two round trips
+    /// where a transactional write takes four (BEGIN, the statement, COMMIT with the capture).
+    /// The closure must run exactly one statement that writes: a second one would commit on
+    /// its own too, and a failure between them would leave the first one written.
+    ///
+    /// A statement whose connection is lost while it runs has an unknown outcome, as a
+    /// COMMIT in flight has (the closure's error says so: [`is_connection_lost`](crate::is_connection_lost)):
+    /// retry it only if it is idempotent. A capture lost after the statement is recaptured,
+    /// else the scopes are marked, as for [`write`](Self::write).
+    ///
+    /// # Errors
+    /// The closure's error, a pool error, or [`Error::Config`] for an empty `scopes`.
+    pub async fn write_autocommit<R, E, F>(&self, scopes: &[ScopeKey], f: F) -> Result<Routed<R>, E>
+    where
+        F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Send,
+        E: From<Error> + Send,
+        R: Send,
+    {
+        self.write_as(scopes, f, Commit::Autocommit).await
+    }
+
+    async fn write_as<R, E, F>(
+        &self,
+        scopes: &[ScopeKey],
+        f: F,
+        commit: Commit,
+    ) -> Result<Routed<R>, E>
+    where
+        F: for<'r> ConnFn<&'r mut B::Connection, Result<R, E>, Fut: Send> + Send,
+        E: From<Error> + Send,
+        R: Send,
+    {
         let Some(first) = scopes.first() else {
             return Err(E::from(Error::Config(
                 "a write must name at least one scope".into(),
             )));
         };
-        let span = tracing::debug_span!("ryw.write", scope = %first, scopes = scopes.len());
+        let span =
+            tracing::debug_span!("ryw.write", scope = %first, scopes = scopes.len(), ?commit);
         // Boxed once per write (beside several round trips), so a caller's future stays small.
         let write = async move {
             let inner = &*self.inner;
-            let (mut conn, retries) = begin(&inner.pool).await.map_err(E::from)?;
-            inner.ledger.record(Event::BeginRetries(retries));
-            let value = run_in_transaction::<B, R, E, F>(&mut conn, f).await?;
-            let captured = inner.pool.backend.capture(&mut conn).await;
-            drop(conn);
+            let backend = &inner.pool.backend;
+            let (value, captured) = match commit {
+                Commit::Transaction => {
+                    let (mut conn, retries) = begin(&inner.pool).await.map_err(E::from)?;
+                    inner.ledger.record(Event::BeginRetries(retries));
+                    run_and_capture::<B, R, E, F>(backend, &mut conn, f).await?
+                }
+                Commit::Autocommit => {
+                    let mut conn = inner.pool.leader().await.map_err(E::from)?;
+                    let value = f(&mut *conn).await?;
+                    (value, backend.capture(&mut conn).await)
+                }
+            };
             let captured = match captured {
                 Ok(p) => Some(p),
                 Err(e) => self.recapture(first, &e).await,

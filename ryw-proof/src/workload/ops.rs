@@ -96,11 +96,18 @@ pub(super) async fn ryw_write<B: ProofBackend>(shared: &Shared<B>, s: &mut Sessi
     let key = ScopeKey::of("user_id", scope);
     let via_macro = s.via_macro;
     let fut = ctx.clone().run(async move {
+        let set = async move |conn: &mut B::Connection| B::set_version(conn, scope, v).await;
         if via_macro {
             repo.set_version(scope, v).await.map(|()| None)
+        } else if v % 2 == 0 {
+            // Every other direct write without a transaction: one statement, then the capture.
+            let keys = std::slice::from_ref(&key);
+            router
+                .write_autocommit(keys, set)
+                .await
+                .map(|r| Some(r.served_by))
         } else {
-            let w = router.write(&key, async move |conn| B::set_version(conn, scope, v).await);
-            w.await.map(|r| Some(r.served_by))
+            router.write(&key, set).await.map(|r| Some(r.served_by))
         }
     });
     match settle(
