@@ -19,7 +19,7 @@ pub struct PoolConfig {
     pub wait_timeout: Duration,
     /// How long to wait for a new connection to be established.
     pub create_timeout: Duration,
-    /// How long the liveness check of a reused connection may take.
+    /// How long recycling a reused connection may take (its local checks; no query).
     pub recycle_timeout: Duration,
 }
 
@@ -93,8 +93,8 @@ pub struct ReplicatedPool<B: ReplicationBackend> {
     pub(crate) leader: Pool<B::Manager>,
     /// The leader's connections for reads (fallbacks, pinned and verification reads): apart
     /// from the writes' pool, so a read the router sends to the leader never queues behind
-    /// writes for a connection, and without the per-checkout liveness query, as the replica
-    /// pools (a dead connection is found by the read and the read retried).
+    /// writes for a connection. As every pool, without a per-checkout liveness query (a dead
+    /// connection is found by the read, and the read run again on a fresh one).
     pub(crate) leader_reads: Pool<B::Manager>,
     pub(crate) replicas: Vec<ReplicaPool<B>>,
 }
@@ -151,9 +151,10 @@ impl<B: ReplicationBackend> ReplicatedPoolBuilder<B> {
         if self.config.max_size == 0 {
             return Err(Error::Config("pool max_size must be at least 1".into()));
         }
-        // Replica pools skip the per-checkout `SELECT 1`: a read is one round trip.
-        let make = |url: &str, verify: bool| -> Result<Pool<B::Manager>, Error> {
-            Pool::builder(self.backend.manager(url, verify))
+        // No pool sends a `SELECT 1` per checkout (see `ReplicationBackend::manager`): a
+        // read is one round trip, a write no more than without ryw.
+        let make = |url: &str| -> Result<Pool<B::Manager>, Error> {
+            Pool::builder(self.backend.manager(url))
                 .max_size(self.config.max_size)
                 .timeouts(Timeouts {
                     wait: Some(self.config.wait_timeout),
@@ -173,12 +174,12 @@ impl<B: ReplicationBackend> ReplicatedPoolBuilder<B> {
             }
             replicas.push(ReplicaPool {
                 name: name.as_str().into(),
-                pool: make(url, false)?,
+                pool: make(url)?,
             });
         }
         Ok(ReplicatedPool {
-            leader: make(&self.leader, true)?,
-            leader_reads: make(&self.leader, false)?,
+            leader: make(&self.leader)?,
+            leader_reads: make(&self.leader)?,
             backend: self.backend,
             replicas,
         })
@@ -244,8 +245,8 @@ where
 }
 
 /// Drops every idle connection of `pool`: one of them was found dead, and connections opened
-/// to the same server before it most likely died with it (a restart, a network cut). Only the
-/// pools that skip the liveness query at checkout need this (replicas, the leader's reads).
+/// to the same server before it most likely died with it (a restart, a network cut): no pool
+/// checks its connections with a query at checkout.
 pub(crate) fn evict_idle<M: deadpool::managed::Manager>(pool: &Pool<M>) {
     pool.retain(|_, _| false);
 }

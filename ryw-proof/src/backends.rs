@@ -110,14 +110,12 @@ impl ProofBackend for Mysql {
 
 /// A backend wrapper that, while armed, kills the committing session right after COMMIT and
 /// before the position capture: the lost-capture case of a connection that dies between the
-/// two, made reachable on demand. Optionally its pools skip the checkout check, so dead
-/// pooled connections reach the router. Everything else is delegated.
+/// two, made reachable on demand. Everything else is delegated.
 #[derive(Clone)]
 pub struct CaptureFault<B> {
     inner: B,
     armed: Arc<AtomicU32>,
     fired: Arc<AtomicU64>,
-    unverified: bool,
 }
 
 impl<B> CaptureFault<B> {
@@ -127,16 +125,7 @@ impl<B> CaptureFault<B> {
             inner,
             armed: Arc::new(AtomicU32::new(0)),
             fired: Arc::new(AtomicU64::new(0)),
-            unverified: false,
         }
-    }
-
-    /// Pools built on this backend hand out idle connections unchecked (see
-    /// no `SELECT 1` per checkout): dead ones reach the router.
-    #[must_use]
-    pub fn with_unverified_pools(mut self) -> Self {
-        self.unverified = true;
-        self
     }
 
     /// Makes the next `writes` captures (over every clone) lose their connection.
@@ -162,10 +151,6 @@ impl<B: ProofBackend> Decorator for CaptureFault<B> {
 
     fn inner(&self) -> &B {
         &self.inner
-    }
-
-    fn manager(&self, url: &str, verify: bool) -> B::Manager {
-        self.inner.manager(url, verify && !self.unverified)
     }
 
     /// The capture of a write without a transaction (`write_autocommit`); armed, its

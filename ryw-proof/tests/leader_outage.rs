@@ -33,7 +33,7 @@ async fn leader_outage<B: ProofBackend, T: Faults>(
     must_meet_dead_connections: bool,
 ) {
     topo.execute_on_primary(&setup_sql(1)).await.unwrap();
-    let backend = CaptureFault::new(inner).with_unverified_pools();
+    let backend = CaptureFault::new(inner);
     let pool = ReplicatedPool::builder(backend, topo.primary_url())
         .replica("r0", &topo.replica_urls()[0])
         .config(PoolConfig::default().with_max_size(4))

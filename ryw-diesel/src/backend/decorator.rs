@@ -54,8 +54,8 @@ pub trait Decorator: Clone + Send + Sync + 'static {
     fn inner(&self) -> &Self::Inner;
 
     /// See [`ReplicationBackend::manager`].
-    fn manager(&self, url: &str, verify: bool) -> Manager<Self> {
-        self.inner().manager(url, verify)
+    fn manager(&self, url: &str) -> Manager<Self> {
+        self.inner().manager(url)
     }
 
     /// See [`ReplicationBackend::kind`].
@@ -156,8 +156,8 @@ impl<D: Decorator> ReplicationBackend for D {
     type Manager = Manager<D>;
     const WAIT: WaitMethod = <D as Decorator>::WAIT;
 
-    fn manager(&self, url: &str, verify: bool) -> Self::Manager {
-        Decorator::manager(self, url, verify)
+    fn manager(&self, url: &str) -> Self::Manager {
+        Decorator::manager(self, url)
     }
 
     fn kind(&self) -> PositionKind {

@@ -123,11 +123,12 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
         + Sync
         + 'static;
 
-    /// A pool manager for `url`. With `verify`, a reused connection is checked with a query
-    /// at each checkout (one round trip more per checkout); without, only its local state is
-    /// (the router's replica pools: their trackers already know the server is alive, and a
-    /// read that meets a dead connection is retried once on a fresh one).
-    fn manager(&self, url: &str, verify: bool) -> Self::Manager;
+    /// A pool manager for `url`. A reused connection is checked for its local state only
+    /// (a broken transaction, a socket the driver saw close), never with a query: that would
+    /// be one round trip more per checkout. A dead connection is found by its first
+    /// statement instead — BEGIN, retried on the next connection; a read or a position read,
+    /// run once more on a fresh one — and the pool's idle connections are dropped with it.
+    fn manager(&self, url: &str) -> Self::Manager;
 
     /// The kind of position this backend produces.
     fn kind(&self) -> PositionKind;
@@ -249,17 +250,13 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
     }
 }
 
-/// A diesel-async pool manager for `url`, checking reused connections with a query at
-/// checkout only when `verify` is set.
-fn manager<C>(url: &str, verify: bool) -> AsyncDieselConnectionManager<C>
+/// A diesel-async pool manager for `url` whose reused connections are checked only for
+/// their local state, never with a query (see [`ReplicationBackend::manager`]).
+fn manager<C>(url: &str) -> AsyncDieselConnectionManager<C>
 where
     C: AsyncConnection + 'static,
 {
     let mut config = ManagerConfig::<C>::default();
-    config.recycling_method = if verify {
-        RecyclingMethod::Verified
-    } else {
-        RecyclingMethod::Fast
-    };
+    config.recycling_method = RecyclingMethod::Fast;
     AsyncDieselConnectionManager::new_with_config(url, config)
 }

@@ -201,8 +201,8 @@ impl ReplicationBackend for Mysql {
     type Connection = AsyncMysqlConnection;
     type Manager = AsyncDieselConnectionManager<AsyncMysqlConnection>;
 
-    fn manager(&self, url: &str, verify: bool) -> Self::Manager {
-        super::manager(url, verify)
+    fn manager(&self, url: &str) -> Self::Manager {
+        super::manager(url)
     }
 
     fn kind(&self) -> PositionKind {

@@ -111,8 +111,8 @@ impl ReplicationBackend for Postgres {
     type Connection = AsyncPgConnection;
     type Manager = AsyncDieselConnectionManager<AsyncPgConnection>;
 
-    fn manager(&self, url: &str, verify: bool) -> Self::Manager {
-        super::manager(url, verify)
+    fn manager(&self, url: &str) -> Self::Manager {
+        super::manager(url)
     }
 
     fn kind(&self) -> PositionKind {
