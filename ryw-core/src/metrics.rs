@@ -11,7 +11,8 @@
 //! | `ryw_stale_reads_total` | counter | — (reads served stale by `Fallback::Stale`) |
 //! | `ryw_writes_total` | counter | `captured` = `true` / `false` |
 //! | `ryw_replica_lag_bytes` | gauge | `replica` |
-//! | `ryw_replica_lag_seconds` | gauge | `replica` |
+//! | `ryw_replica_lag_seconds` | gauge | `replica` (replay lag: the age of the oldest commit the leader had that the replica has not applied; 0 when it has everything the router knows of) |
+//! | `ryw_replica_last_replay_age_seconds` | gauge | `replica` (time since the replica replayed its last commit, as the server reports it — Postgres; it grows whenever writes pause) |
 //! | `ryw_replica_online` | gauge | `replica` (1 online, 0 offline) |
 //! | `ryw_position_queries_total` | counter | `replica` |
 //! | `ryw_tokens_rejected_total` | counter | `reason` |
@@ -44,8 +45,10 @@ pub mod names {
     pub const WRITES: &str = "ryw_writes_total";
     /// Replica lag in bytes of log (where the backend can tell).
     pub const REPLICA_LAG_BYTES: &str = "ryw_replica_lag_bytes";
-    /// Replica lag in seconds.
+    /// Replica replay lag in seconds (0 when caught up).
     pub const REPLICA_LAG_SECONDS: &str = "ryw_replica_lag_seconds";
+    /// Time since the replica replayed its last commit.
+    pub const REPLICA_LAST_REPLAY_AGE: &str = "ryw_replica_last_replay_age_seconds";
     /// Whether the tracker sees a replica online.
     pub const REPLICA_ONLINE: &str = "ryw_replica_online";
     /// Position queries sent to replicas by trackers.
@@ -111,8 +114,14 @@ pub fn write(captured: bool) {
         .increment(1);
 }
 
-/// Publishes a replica's lag.
-pub fn replica_lag(replica: &str, bytes: Option<u64>, seconds: Option<f64>) {
+/// Publishes a replica's lag: in log bytes (where known), its replay lag, and the time since
+/// its last replayed commit (where the server reports it).
+pub fn replica_lag(
+    replica: &str,
+    bytes: Option<u64>,
+    replay: std::time::Duration,
+    last_replay_age: Option<f64>,
+) {
     #[cfg(feature = "metrics")]
     {
         if let Some(b) = bytes {
@@ -120,8 +129,10 @@ pub fn replica_lag(replica: &str, bytes: Option<u64>, seconds: Option<f64>) {
             metrics::gauge!(names::REPLICA_LAG_BYTES, "replica" => replica.to_owned())
                 .set(b as f64);
         }
-        if let Some(s) = seconds {
-            metrics::gauge!(names::REPLICA_LAG_SECONDS, "replica" => replica.to_owned()).set(s);
+        metrics::gauge!(names::REPLICA_LAG_SECONDS, "replica" => replica.to_owned())
+            .set(replay.as_secs_f64());
+        if let Some(s) = last_replay_age {
+            metrics::gauge!(names::REPLICA_LAST_REPLAY_AGE, "replica" => replica.to_owned()).set(s);
         }
     }
 }

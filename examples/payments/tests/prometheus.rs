@@ -205,6 +205,30 @@ async fn prometheus_scrapes_every_kind_of_series_and_the_dashboard_queries_run()
     let rejected = wait_for(&http, &prom, "sum(ryw_tokens_rejected_total)").await;
     assert!(value(&rejected[0]) >= 1.0);
 
+    // Writes over, the replica catches up and idles: its replay lag is 0 (it has every
+    // commit), while the time since its last replayed commit keeps growing — the series an
+    // alert on "lag" used to read, and cry wolf whenever writes paused.
+    wait_for(
+        &http,
+        &prom,
+        "ryw_replica_lag_seconds{replica=\"replica-0\"} == 0",
+    )
+    .await;
+    wait_for(
+        &http,
+        &prom,
+        "ryw_replica_last_replay_age_seconds{replica=\"replica-0\"} > 1",
+    )
+    .await;
+    let idle = query(
+        &http,
+        &prom,
+        "ryw_replica_lag_seconds{replica=\"replica-0\"}",
+    )
+    .await
+    .unwrap();
+    assert_eq!(value(&idle[0]), 0.0, "an idle caught-up replica lags 0 s");
+
     // Every dashboard query is valid PromQL; the core panels have data (rates need two
     // scrapes of a series).
     wait_for(&http, &prom, "sum(rate(ryw_tokens_rejected_total[1m]))").await;

@@ -102,10 +102,12 @@ pub(super) enum Event<'a> {
         scope: &'a ScopeKey,
         error: &'a Error,
     },
-    /// A floor of another cluster of the same family was ignored.
+    /// A floor of another cluster of the same family (`foreign`) was ignored by this
+    /// router's cluster (`ours`).
     ForeignFloor {
         scope: &'a ScopeKey,
-        cluster: &'a ClusterId,
+        foreign: &'a ClusterId,
+        ours: &'a ClusterId,
     },
     /// The scope store failed.
     StoreError {

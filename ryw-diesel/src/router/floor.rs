@@ -226,14 +226,19 @@ impl FloorSource {
     /// Books a floor of another cluster of the same family in the context (a token of
     /// another deployment): it is ignored.
     fn count_foreign(&self, ctx: &RywContext, scope: &ScopeKey) {
-        let cluster = &self.cluster;
-        let foreign = ctx.floors().clusters().any(|(c, f)| {
-            c != cluster
+        let ours = &self.cluster;
+        let floors = ctx.floors();
+        let foreign = floors.clusters().find(|(c, f)| {
+            *c != ours
                 && c.family() == Some(self.family)
                 && (f.session().is_some() || f.scopes().any(|(s, _)| s == scope))
         });
-        if foreign {
-            self.ledger.record(Event::ForeignFloor { scope, cluster });
+        if let Some((foreign, _)) = foreign {
+            self.ledger.record(Event::ForeignFloor {
+                scope,
+                foreign,
+                ours,
+            });
         }
     }
 }

@@ -174,11 +174,15 @@ impl Ledger {
                     tracing::warn!(scope = %scope, error = %error, folded, "a scope written without a known position cannot be fenced: reading it from the leader");
                 }
             }
-            Event::ForeignFloor { scope, cluster } => {
+            Event::ForeignFloor {
+                scope,
+                foreign,
+                ours,
+            } => {
                 add(&c.foreign_floors, 1);
                 metrics::foreign_floor();
                 if let Some(folded) = w.foreign.check() {
-                    tracing::warn!(scope = %scope, cluster = %cluster, folded, "ignoring a floor from another cluster (a token or store entry of another deployment?)");
+                    tracing::warn!(scope = %scope, foreign = %foreign, ours = %ours, folded, "ignoring a floor from another cluster (a token or store entry of another deployment?)");
                 }
             }
             Event::StoreError {
@@ -280,3 +284,7 @@ impl Ledger {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "ledger_tests.rs"]
+mod tests;

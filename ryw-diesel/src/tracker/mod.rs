@@ -90,7 +90,9 @@ pub struct ReplicaStatus {
     pub online: bool,
     /// The last applied position seen (kept while offline, for diagnostics).
     pub applied: Option<Position>,
-    /// Seconds behind, where the server tells.
+    /// Seconds since the last replayed transaction's commit on the leader, where the server
+    /// tells: it grows while writes pause, so it is not the replay lag (see `replay_lag` and
+    /// the `ryw_replica_lag_seconds` metric).
     pub lag_seconds: Option<f64>,
     /// Bytes of log behind the leader's last known position (Postgres).
     pub lag_bytes: Option<u64>,

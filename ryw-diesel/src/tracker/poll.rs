@@ -64,9 +64,15 @@ fn publish(tracker: &Tracker, at: crate::backend::ReplicaPosition, ctx: &Ctx) ->
         .borrow()
         .as_ref()
         .and_then(|leader| leader.bytes_since(&at.applied));
-    ryw_core::metrics::replica_lag(&tracker.name, lag_bytes, at.lag_seconds);
-    ryw_core::metrics::replica_online(&tracker.name, true);
     let now = tokio::time::Instant::now();
+    // Replay lag: how old the oldest commit is that the leader had and this replica has not
+    // applied — zero when it has everything known, however long ago its last commit was.
+    let replay = ctx
+        .history
+        .oldest_missing(&at.applied)
+        .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+    ryw_core::metrics::replica_lag(&tracker.name, lag_bytes, replay, at.lag_seconds);
+    ryw_core::metrics::replica_online(&tracker.name, true);
     tracker.status.send_if_modified(|s| {
         let moved = !s.online || s.applied.as_ref() != Some(&at.applied);
         // The newest commit seen applied since the last poll gives a fresh lag sample (not
