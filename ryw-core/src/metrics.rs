@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `ryw_reads_total` | counter | `route` = `replica` / `leader`, `fenced` = `true` / `false` |
 //! | `ryw_read_wait_seconds` | histogram | `outcome` = `caught_up` / `timed_out` |
-//! | `ryw_fallbacks_total` | counter | `reason` = `latency_first` / `budget_exhausted` / `no_healthy_replica` / `unfenced` / `pinned` / `replica_deadline` / `leader_busy` (shed) |
+//! | `ryw_fallbacks_total` | counter | `reason` = `latency_first` / `budget_exhausted` / `no_healthy_replica` / `unfenced` / `pinned` / `replica_deadline` / `replica_lost` / `leader_busy` (shed) |
 //! | `ryw_stale_reads_total` | counter | — (reads served stale by `Fallback::Stale`) |
 //! | `ryw_writes_total` | counter | `captured` = `true` / `false` |
 //! | `ryw_replica_lag_bytes` | gauge | `replica` |

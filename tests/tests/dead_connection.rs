@@ -1,7 +1,8 @@
 //! Replica pools skip the per-checkout `SELECT 1`, so a pooled connection the server has
 //! closed can reach a read. The read must not fail for it: the dead connection is dropped
 //! (with the pool's idle ones) and the read runs once more on a fresh one. A read that fails
-//! on a live connection keeps its own error and is not run again.
+//! on a live connection keeps its own error and is not run again. A read whose replica dies
+//! under it (no fresh connection either) runs again on the leader.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
@@ -140,4 +141,33 @@ async fn postgres_reads_survive_a_terminated_pooled_connection() {
     assert!(router.stats().dead_connections_retried <= 1);
     let err = read_one(&router, MISSING).await.unwrap_err();
     assert!(err.to_string().contains("no_such_table"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_replica_killed_under_a_read_is_rerun_on_the_leader() {
+    // Half a second on the server: long enough to kill the replica under it.
+    const SLOW: &str = "(SELECT 1::bigint FROM pg_sleep(0.5))";
+    let topo = PgTopology::start(1).await.unwrap();
+    let router = one_connection_router(&topo, Postgres::new()).await;
+    assert!(
+        !read_one(&router, "1::bigint")
+            .await
+            .unwrap()
+            .served_by
+            .is_leader()
+    );
+
+    let read = tokio::spawn({
+        let router = router.clone();
+        async move { read_one(&router, SLOW).await }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    topo.kill_replica(0).await.unwrap();
+    // Its connection dies under the read and no fresh one can be had: the leader runs the
+    // read again, as it does for a replica read that overran its deadline.
+    let read = read.await.unwrap().unwrap();
+    assert_eq!(read.value, 1);
+    assert!(read.served_by.is_leader(), "{read:?}");
+    assert_eq!(read.fallback, Some(ryw::FallbackReason::ReplicaLost));
+    assert_eq!(router.stats().reads_rerun_on_leader, 1);
 }

@@ -37,6 +37,9 @@ pub enum FallbackReason {
     Pinned,
     /// The read overran its deadline on a replica and was run again on the leader.
     ReplicaDeadline,
+    /// The replica went away under the read (its connection died, and no fresh one could be
+    /// had, or that one died too) and the read was run again on the leader.
+    ReplicaLost,
     /// Latency first: no replica was expected past the floor within the hedge, and the
     /// leader had room in its fallback budget.
     Fastest,
@@ -50,6 +53,7 @@ impl FallbackReason {
             Self::Unfenced => "unfenced",
             Self::Pinned => "pinned",
             Self::ReplicaDeadline => "replica_deadline",
+            Self::ReplicaLost => "replica_lost",
             Self::Fastest => "latency_first",
         }
     }

@@ -71,15 +71,15 @@ impl<B: ReplicationBackend> Router<B> {
                     fallback: None,
                 }))
             }
-            // A frozen replica is handled as on the sequential path: the leader reruns the
-            // read (it has every write), or the caller gets the deadline error.
-            Some(Ran::Overran(abandoned)) if !in_window(marked, policy) => {
+            // A frozen or vanished replica is handled as on the sequential path: the leader
+            // reruns the read (it has every write), or the caller gets the error.
+            Some(Ran::Abandoned { why, error }) if !in_window(marked, policy) => {
                 let rerun = (Duration::ZERO, floor);
-                let again = f.clone();
-                let rerun = self.rerun(abandoned, policy.fallback, again, rerun, policy.monotonic);
+                let (again, fallback) = (f.clone(), policy.fallback);
+                let rerun = self.rerun(error, why, fallback, again, rerun, policy.monotonic);
                 Overlap::Done(Box::pin(rerun).await)
             }
-            Some(Ran::Done(_) | Ran::Overran(_)) => {
+            Some(Ran::Done(_) | Ran::Abandoned { .. }) => {
                 inner.ledger.record(Event::StoreOverlapRedone);
                 Overlap::Redo(stored)
             }

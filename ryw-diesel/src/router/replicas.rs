@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::decide::ReplicaView;
 use super::ledger::{Event, Ledger, Overran};
+use super::outcome::FallbackReason;
 use super::watch::Watch;
 use crate::backend::{ReplicationBackend, WaitOutcome};
 use crate::conn_fn::{CallError, ReadFn};
@@ -26,8 +27,10 @@ use crate::{Error, RouterConfig};
 pub(super) enum Ran<T> {
     /// The closure returned: its value (with the connection that served it) or its error.
     Done(T),
-    /// It overran the read deadline and was abandoned.
-    Overran(Error),
+    /// It was given up on there, `why` (the leader may run it again): it overran the read
+    /// deadline (`ReplicaDeadline`), or its replica went away under it — the connection
+    /// died, and a fresh one could not be had or died too (`ReplicaLost`).
+    Abandoned { why: FallbackReason, error: Error },
 }
 
 /// The replica part of a router.
@@ -254,11 +257,17 @@ impl<B: ReplicationBackend> Replicas<B> {
         self.ledger.record(Event::DeadConnectionRetried);
         tracing::debug!(replica = %self.name(i), "a pooled replica connection was dead; read retried on a fresh one");
         let Some(mut fresh) = self.conn(i).await else {
-            return Ran::Done(Err(first));
+            return self.lost(i, "no fresh connection after the pooled one died");
         };
         match self.attempt(i, &mut fresh, floor, f).await {
             Ok(Ok(v)) => Ran::Done(Ok((v, fresh))),
-            Ok(Err(e)) => Ran::Done(Err(e)),
+            Ok(Err(e)) => {
+                if self.answers(&mut fresh).await {
+                    return Ran::Done(Err(e));
+                }
+                let _ = deadpool::managed::Object::take(fresh);
+                self.lost(i, "the fresh connection died too")
+            }
             Err(()) => self.overran(i, fresh),
         }
     }
@@ -284,14 +293,30 @@ impl<B: ReplicationBackend> Replicas<B> {
             .map_err(|_| ())
     }
 
+    /// The replica went away under a read: its tracker polls at once (it may mark it offline
+    /// for the next reads), and the read is given up on it.
+    fn lost<T>(&self, i: usize, reason: &str) -> Ran<T> {
+        self.trackers[i].poke();
+        Ran::Abandoned {
+            why: FallbackReason::ReplicaLost,
+            error: Error::Pool {
+                node: self.name(i).to_string(),
+                reason: format!("replica connection lost during a read: {reason}"),
+            },
+        }
+    }
+
     fn overran<T>(&self, i: usize, conn: Conn<B>) -> Ran<T> {
         let after = self.read_timeout;
         self.abandon(i, conn, Overran::Read, after);
-        Ran::Overran(Error::Deadline {
-            node: self.name(i).to_string(),
-            what: "replica read",
-            after,
-        })
+        Ran::Abandoned {
+            why: FallbackReason::ReplicaDeadline,
+            error: Error::Deadline {
+                node: self.name(i).to_string(),
+                what: "replica read",
+                after,
+            },
+        }
     }
 
     /// Something on `conn` overran its deadline: the connection is dropped (not returned to

@@ -88,9 +88,9 @@ impl<B: ReplicationBackend> Router<B> {
                 stale,
                 fallback: None,
             }),
-            Some(Ran::Overran(abandoned)) => {
+            Some(Ran::Abandoned { why, error }) => {
                 let again = (waited, floor);
-                Box::pin(self.rerun(abandoned, after.fallback, f, again, monotonic)).await
+                Box::pin(self.rerun(error, why, after.fallback, f, again, monotonic)).await
             }
             None => {
                 let slot = self.rerun_slot().await.map_err(E::from)?;
@@ -124,7 +124,7 @@ impl<B: ReplicationBackend> Router<B> {
                 Ran::Done(Ok(value))
             }
             Ran::Done(Err(e)) => Ran::Done(Err(e)),
-            Ran::Overran(e) => Ran::Overran(e),
+            Ran::Abandoned { why, error } => Ran::Abandoned { why, error },
         }
     }
 
@@ -152,12 +152,13 @@ impl<B: ReplicationBackend> Router<B> {
         })
     }
 
-    /// A replica read overran its deadline (already abandoned): under [`Fallback::Leader`]
-    /// the leader runs it again (reads are re-runnable: the closure is `Clone`), else the
-    /// caller gets the retryable deadline error.
+    /// A replica read was given up on (it overran its deadline, or its replica went away):
+    /// under [`Fallback::Leader`] the leader runs it again (reads are re-runnable: the
+    /// closure is `Clone`), booked with `why`; else the caller gets the retryable error.
     pub(super) async fn rerun<R: Send, E: CallError, F: ReadFn<B::Connection, R, E>>(
         &self,
         abandoned: Error,
+        why: FallbackReason,
         fallback: Fallback,
         again: F,
         (waited, floor): (Duration, Option<Position>),
@@ -169,7 +170,7 @@ impl<B: ReplicationBackend> Router<B> {
         self.inner.ledger.record(Event::ReadRerun);
         let slot = self.rerun_slot().await.map_err(E::from)?;
         let fell = Fell {
-            reason: FallbackReason::ReplicaDeadline,
+            reason: why,
             slot: Some(slot),
             waited,
         };
