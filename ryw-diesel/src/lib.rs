@@ -8,6 +8,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backend;
+mod circuit;
 mod conn_fn;
 mod connection_lost;
 mod error;

@@ -8,6 +8,7 @@ use deadpool::managed::{Object, Pool, Timeouts};
 
 use crate::Error;
 use crate::backend::ReplicationBackend;
+use crate::circuit::Circuit;
 
 /// Sizes and timeouts of every pool in a [`ReplicatedPool`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +92,8 @@ impl<B: ReplicationBackend> ReplicaPool<B> {
 pub struct ReplicatedPool<B: ReplicationBackend> {
     pub(crate) backend: B,
     pub(crate) leader: Pool<B::Manager>,
+    /// The circuit on connecting to the leader, shared by its two pools.
+    pub(crate) leader_circuit: Arc<Circuit>,
     /// The leader's connections for reads (fallbacks, pinned and verification reads): apart
     /// from the writes' pool, so a read the router sends to the leader never queues behind
     /// writes for a connection. As every pool, without a per-checkout liveness query (a dead
@@ -113,6 +116,7 @@ impl<B: ReplicationBackend> Clone for ReplicatedPool<B> {
         Self {
             backend: self.backend.clone(),
             leader: self.leader.clone(),
+            leader_circuit: Arc::clone(&self.leader_circuit),
             leader_reads: self.leader_reads.clone(),
             replicas: self.replicas.clone(),
         }
@@ -179,6 +183,7 @@ impl<B: ReplicationBackend> ReplicatedPoolBuilder<B> {
         }
         Ok(ReplicatedPool {
             leader: make(&self.leader)?,
+            leader_circuit: Arc::default(),
             leader_reads: make(&self.leader)?,
             backend: self.backend,
             replicas,
@@ -202,7 +207,7 @@ impl<B: ReplicationBackend> ReplicatedPool<B> {
     /// # Errors
     /// [`Error::Pool`] when none can be had within the timeouts.
     pub async fn leader(&self) -> Result<Conn<B>, Error> {
-        checkout(&self.leader, "leader").await
+        self.leader_circuit.checkout(&self.leader, "leader").await
     }
 
     /// A connection to replica number `index`.

@@ -7,6 +7,9 @@
 //! after the client was last handed server bytes (or the first flight on a connection):
 //! sequential statements count one each, pipelined ones one together. Counted over every
 //! connection through the relay; measure around an operation on warm connections.
+//!
+//! It also counts the connections clients open through it, and can play an unreachable
+//! server ([`RoundTrips::set_down`]): relayed connections are cut, new ones closed at once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,6 +17,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::error::TestkitError;
@@ -29,6 +33,8 @@ pub const HOLD: Duration = Duration::from_millis(15);
 pub struct RoundTrips {
     port: u16,
     count: Arc<AtomicU64>,
+    connections: Arc<AtomicU64>,
+    down: Arc<watch::Sender<bool>>,
     task: JoinHandle<()>,
 }
 
@@ -40,8 +46,22 @@ impl RoundTrips {
     pub fn start(upstream_port: u16) -> Result<Self, TestkitError> {
         let (listener, port) = listen()?;
         let count = Arc::new(AtomicU64::new(0));
-        let task = runtime()?.spawn(accept(listener, upstream_port, Arc::clone(&count)));
-        Ok(Self { port, count, task })
+        let connections = Arc::new(AtomicU64::new(0));
+        let down = Arc::new(watch::Sender::new(false));
+        let relay = Relay {
+            upstream: upstream_port,
+            count: Arc::clone(&count),
+            connections: Arc::clone(&connections),
+            down: Arc::clone(&down),
+        };
+        let task = runtime()?.spawn(accept(listener, relay));
+        Ok(Self {
+            port,
+            count,
+            connections,
+            down,
+            task,
+        })
     }
 
     /// Relays the server of `url` (`scheme://user@127.0.0.1:PORT/db`).
@@ -75,6 +95,18 @@ impl RoundTrips {
     pub fn count(&self) -> u64 {
         self.count.load(Ordering::SeqCst)
     }
+
+    /// Connections clients opened through the relay so far (while it is down too).
+    #[must_use]
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Down: every relayed connection is cut, and each new one closed as soon as it is
+    /// accepted (counted), as an unreachable server would. Up again: relayed as before.
+    pub fn set_down(&self, down: bool) {
+        self.down.send_replace(down);
+    }
 }
 
 impl Drop for RoundTrips {
@@ -90,14 +122,33 @@ fn port_of(url: &str) -> Option<u16> {
     digits.parse().ok()
 }
 
-async fn accept(listener: TcpListener, upstream: u16, count: Arc<AtomicU64>) {
+/// What every relayed connection shares.
+#[derive(Clone)]
+struct Relay {
+    upstream: u16,
+    count: Arc<AtomicU64>,
+    connections: Arc<AtomicU64>,
+    down: Arc<watch::Sender<bool>>,
+}
+
+async fn accept(listener: TcpListener, relay: Relay) {
     // Dropping the JoinSet (when this task is aborted) drops every connection.
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                if let Ok((down, _)) = accepted {
-                    conns.spawn(relay(down, upstream, Arc::clone(&count)));
+                if let Ok((client, _)) = accepted {
+                    relay.connections.fetch_add(1, Ordering::SeqCst);
+                    if !*relay.down.borrow() {
+                        let relay = relay.clone();
+                        conns.spawn(async move {
+                            let mut down = relay.down.subscribe();
+                            tokio::select! {
+                                () = forward(client, relay.upstream, relay.count) => {}
+                                _ = down.wait_for(|d| *d) => {}
+                            }
+                        });
+                    }
                 }
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -105,7 +156,7 @@ async fn accept(listener: TcpListener, upstream: u16, count: Arc<AtomicU64>) {
     }
 }
 
-async fn relay(down: TcpStream, upstream: u16, count: Arc<AtomicU64>) {
+async fn forward(down: TcpStream, upstream: u16, count: Arc<AtomicU64>) {
     let Ok(up) = TcpStream::connect(("127.0.0.1", upstream)).await else {
         return;
     };

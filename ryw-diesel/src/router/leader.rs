@@ -17,7 +17,7 @@ use crate::Error;
 use crate::backend::{Captured, ReplicationBackend};
 use crate::conn_fn::{CallError, ReadFn};
 use crate::leader_history::LeaderHistory;
-use crate::pool::{Conn, ReplicatedPool, checkout};
+use crate::pool::{Conn, ReplicatedPool};
 
 /// Deadline of one epoch-history refresh (a leader checkout and two short queries).
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(1);
@@ -158,7 +158,8 @@ impl<B: ReplicationBackend> Leader<B> {
             Pools::Reads => &self.pool.leader_reads,
             Pools::Writes => &self.pool.leader,
         };
-        let mut conn = checkout(pool, "leader").await.map_err(E::from)?;
+        let circuit = &self.pool.leader_circuit;
+        let mut conn = circuit.checkout(pool, "leader").await.map_err(E::from)?;
         let first = match f.clone()(&mut conn).await {
             Ok(v) => return Ok((v, conn)),
             Err(e) => e,
@@ -177,7 +178,7 @@ impl<B: ReplicationBackend> Leader<B> {
             ?pools,
             "a pooled leader connection was dead; ran again on a fresh one"
         );
-        let mut fresh = checkout(pool, "leader").await.map_err(E::from)?;
+        let mut fresh = circuit.checkout(pool, "leader").await.map_err(E::from)?;
         let v = f(&mut fresh).await?;
         Ok((v, fresh))
     }

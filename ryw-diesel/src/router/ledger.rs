@@ -275,6 +275,8 @@ impl Ledger {
             leader_fallback_limit: 0,
             leader_fallback_rate: None,
             leader_fallback_last_second: None,
+            leader_circuit_opened: 0,
+            leader_checkouts_refused: 0,
             waits_skipped: get(&c.waits_skipped),
             dead_connections_retried: get(&c.dead_connections_retried),
             monotonic_misses: get(&c.monotonic_misses),

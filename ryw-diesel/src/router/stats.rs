@@ -71,6 +71,11 @@ pub struct RouterStats {
     pub leader_fallback_rate: Option<usize>,
     /// Fallback reads started within the last second, counted under a rate bound.
     pub leader_fallback_last_second: Option<usize>,
+    /// Times the circuit on leader connections opened: connecting to the leader failed, and
+    /// its checkouts failed fast while one probe at a time tried again.
+    pub leader_circuit_opened: u64,
+    /// Leader checkouts failed fast while that circuit was open.
+    pub leader_checkouts_refused: u64,
     /// Fenced reads that went to their fallback at once, without spending their budget,
     /// because no replica was expected to reach the floor within it.
     pub waits_skipped: u64,
@@ -115,12 +120,15 @@ impl<B: ReplicationBackend> Router<B> {
     pub fn stats(&self) -> RouterStats {
         let inner = &*self.inner;
         let slots = inner.leader.slots();
+        let circuit = inner.pool.leader_circuit.counts();
         RouterStats {
             position_queries: inner.replicas.queries(),
             leader_fallback_peak: slots.peak(),
             leader_fallback_limit: slots.limit(),
             leader_fallback_rate: slots.rate_limit(),
             leader_fallback_last_second: slots.rate_used(),
+            leader_circuit_opened: circuit.0,
+            leader_checkouts_refused: circuit.1,
             ..inner.ledger.stats()
         }
     }
