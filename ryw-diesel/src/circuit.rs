@@ -1,5 +1,6 @@
-//! A circuit on the leader's connections: when connecting to the leader fails, checkouts fail
-//! fast for a while instead of each trying again, then one probe tries; its success closes
+//! A circuit on the leader's connections: when connecting to the leader fails
+//! ([`FAILURES_TO_OPEN`] times in a row), checkouts fail fast for a while instead of each
+//! trying again, then one probe tries; its success closes
 //! the circuit, its failure opens it again for longer.
 //!
 //! Without it a stopped leader meets one connection attempt per request: under clients that
@@ -20,6 +21,10 @@ use tokio::time::Instant;
 
 use crate::Error;
 
+/// Connection attempts that must fail in a row before the circuit opens: one alone can be a
+/// connection the server dropped while it was being set up (a server that kills sessions,
+/// a restart just finishing) — the writes behind it should not fail for that.
+pub(crate) const FAILURES_TO_OPEN: u32 = 2;
 /// How long the circuit stays open after the first failed attempt …
 pub(crate) const MIN_OPEN: Duration = Duration::from_millis(50);
 /// … and at most, however often the probe failed.
@@ -46,6 +51,8 @@ struct State {
     backoff: Duration,
     /// Whether a probe is under way.
     probing: bool,
+    /// Connection attempts failed in a row.
+    failures: u32,
 }
 
 /// What a checkout says about the server.
@@ -156,6 +163,10 @@ impl Circuit {
             }
             *s = State::default();
         } else if outcome == Outcome::ConnectFailed {
+            s.failures = s.failures.saturating_add(1);
+            if s.open_until.is_none() && s.failures < FAILURES_TO_OPEN {
+                return;
+            }
             if s.open_until.is_none() {
                 self.opened.fetch_add(1, Ordering::Relaxed);
                 self.opening.notify_waiters();
@@ -179,6 +190,11 @@ mod tests {
     async fn outage_circuit_opens_probes_once_and_closes() {
         let c = Circuit::default();
         assert!(matches!(c.admit(), Admit::Go));
+        c.settle(false, Outcome::ConnectFailed);
+        assert!(
+            matches!(c.admit(), Admit::Go),
+            "one failure alone does not open it"
+        );
         c.settle(false, Outcome::ConnectFailed);
         assert!(matches!(c.admit(), Admit::Refuse(d) if d == MIN_OPEN));
         tokio::time::advance(MIN_OPEN).await;
