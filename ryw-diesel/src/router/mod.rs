@@ -1,5 +1,6 @@
 //! The read router and the write path.
 
+mod asking;
 mod config;
 mod decide;
 mod epochs;

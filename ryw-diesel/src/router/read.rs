@@ -22,7 +22,8 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use super::Router;
-use super::decide::{Ask, Decision, LagBound, ReplicaView, SERVER_WAIT_GRACE, decide};
+use super::asking::Asking;
+use super::decide::{Decision, ReplicaView, SERVER_WAIT_GRACE};
 use super::floor::{Requested, Resolved, in_window};
 use super::ledger::Event;
 use super::outcome::{FallbackReason, Routed};
@@ -36,30 +37,6 @@ use crate::conn_fn::{CallError, ConnFn, ReadFn};
 /// How often a waiting read decides again when no tracker reports a change: its estimates
 /// move with the clock.
 const RECHECK_EVERY: Duration = Duration::from_millis(25);
-
-/// What the loop knows of one read between two decisions.
-struct Asking {
-    /// Its floor (the request's own until the store answered).
-    floor: Option<Position>,
-    /// Whether the store has answered (before, only a replica ready at once is taken).
-    stored: bool,
-    unresolved: bool,
-    pinned: bool,
-    /// The end of its wait budget.
-    deadline: Instant,
-    /// When it began waiting for a replica.
-    waiting_since: Option<Instant>,
-    /// Whether a server-side wait may still be sent.
-    server_wait: bool,
-    /// Whether the leader's slots were found taken since the last decision.
-    leader_busy: bool,
-    /// Whether the next decision is the first with the store's floor.
-    first: bool,
-    /// When it joined the leader queue, and until when it stays there.
-    queued: Option<(Instant, Instant)>,
-    /// Whether it was booked as waiting because the leader was at its budget.
-    budget_bound: bool,
-}
 
 impl<B: ReplicationBackend> Router<B> {
     /// Reads with the router's default policy. See [`read_with`](Self::read_with).
@@ -324,41 +301,6 @@ impl<B: ReplicationBackend> Router<B> {
             }
         };
         Box::pin(read.instrument(span)).await
-    }
-
-    /// The one decision call: the read's state and the replicas now.
-    fn decide(&self, s: &Asking, policy: &ReadPolicy) -> Decision {
-        let inner = &*self.inner;
-        let config = &inner.config;
-        let remaining = if s.stored {
-            s.deadline.saturating_duration_since(Instant::now())
-        } else {
-            Duration::ZERO
-        };
-        let ask = Ask {
-            floor: s.floor.as_ref(),
-            floor_age: s
-                .floor
-                .as_ref()
-                .and_then(|f| inner.leader.history().time_of(f))
-                .map(|t| t.elapsed()),
-            fallback: policy.fallback,
-            when_busy: policy.when_leader_busy,
-            leader_busy: s.leader_busy || inner.leader.slots().busy(),
-            remaining,
-            bound: LagBound {
-                time: config.max_replica_lag,
-                bytes: config.max_replica_lag_bytes,
-            },
-            pinned: s.pinned,
-            unresolved: s.unresolved,
-            server_wait: s.server_wait,
-            waited: s.waiting_since.map_or(Duration::ZERO, |t| t.elapsed()),
-            prefer: policy.prefer,
-            hedge: inner.leader.hedge(),
-            rotation: inner.replicas.rotate(),
-        };
-        decide(&ask, &inner.replicas.views())
     }
 
     /// The store answered: the floor both parts give, resolved; the budget starts now.
