@@ -47,8 +47,9 @@ pub use context::RywContext;
 pub use error::RywError;
 pub use floors::{
     ClusterFloors, ClusterId, EpochHistory, Family, Floor, Floors, LostFloor, ScopeKey, ScopeValue,
+    Settled,
 };
 pub use policy::{Fallback, LeaderBusy, Prefer, ReadPolicy};
 pub use position::{Position, PositionKind};
-pub use store::{MemoryStore, ScopeStore, StoredFloor};
+pub use store::{EpochStamp, MemoryStore, ScopeStore, StoredFloor};
 pub use token::{KeyRing, TokenCodec};

@@ -414,3 +414,24 @@ fn floors_inside_the_new_history_stay_fences_and_those_beyond_it_are_lost() {
     assert!(g.reconcile_epochs(&c, &EpochHistory::new(3)).is_empty());
     assert_eq!(g.required(&c, &lost).unwrap(), Some(lsn(0x6000)));
 }
+
+#[test]
+fn a_lost_floor_merged_with_a_lower_write_of_the_new_epoch_still_fences_that_write() {
+    use ryw_core::{EpochHistory, Floor};
+    let c = ClusterId::new("pg:7300000000000000001");
+    let s = ScopeKey::of("user_id", 1);
+    let mut f = Floors::default();
+    // 0/6000 on timeline 1, which ended at 0/5000: lost in the failover.
+    f.raise_floor(&c, &s, Floor::new(lsn(0x6000)).with_epoch(Some(1)))
+        .unwrap();
+    // The scope is written again on timeline 2, below the lost position.
+    f.raise_floor(&c, &s, Floor::new(lsn(0x5800)).with_epoch(Some(2)))
+        .unwrap();
+    let history = EpochHistory::new(2).with_end(1, lsn(0x5000));
+    f.reconcile_epochs(&c, &history);
+    let required = f.required(&c, &s).unwrap().unwrap();
+    assert!(
+        required.covers(&lsn(0x5800)).unwrap(),
+        "the epoch-2 write at 0/5800 is no longer fenced: {required}"
+    );
+}

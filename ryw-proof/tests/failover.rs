@@ -137,6 +137,155 @@ async fn postgres_failover_keeps_surviving_floors_and_reports_lost_ones() {
     );
 }
 
+/// Token-less reads after a lossy promotion, with the floors in a shared Redis store: the
+/// store's floors carry their epoch, so a floor of a write the failover lost is settled like
+/// a token's — counted, lowered to the switch point (and written back) — instead of fencing
+/// the scope at a position no replica will ever reach. Reads prefer replicas (wait budget 1 s),
+/// so an unsettled lost floor would cost each read its whole budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_epoch_lost_floors_cost_no_wait_after_a_lossy_promotion() {
+    use std::sync::Arc;
+
+    use ryw_core::store::RedisStore;
+    use ryw_core::{Prefer, ReadPolicy, ScopeStore};
+    use ryw_testkit::RedisServer;
+
+    const SCOPES: i64 = 5;
+    let topo = PgTopology::start(2).await.unwrap();
+    topo.execute_on_primary(&setup_sql(2 * SCOPES + 1))
+        .await
+        .unwrap();
+    for r in 0..2 {
+        topo.wait_caught_up(r, Duration::from_secs(20))
+            .await
+            .unwrap();
+    }
+    let redis = RedisServer::start().await.unwrap();
+    let urls = topo.replica_urls();
+    let instance = async |name: &str| {
+        let pool = ReplicatedPool::builder(Postgres::new(), topo.leader_url())
+            .replica("r0", &urls[0])
+            .replica("r1", &urls[1])
+            .build()
+            .unwrap();
+        let store: Arc<dyn ScopeStore> =
+            Arc::new(RedisStore::from_url(&redis.url(), "app:").unwrap());
+        let config = RouterConfig::default()
+            .with_policy(ReadPolicy::default().with_prefer(Prefer::Replica))
+            .with_tracker(TrackerConfig::default().with_idle_interval(Duration::from_millis(100)));
+        let router = Router::with_store(pool, config, store).await.unwrap();
+        assert!(
+            router.ready(Duration::from_secs(10)).await,
+            "{name} not ready"
+        );
+        router
+    };
+    let before = instance("before").await;
+    topo.set_lag(0, Duration::from_secs(1)).await.unwrap();
+    topo.set_lag(1, Duration::from_secs(3)).await.unwrap();
+    let scope = |id: i64| ScopeKey::of("user_id", id);
+    // Token-less writes: their floors live in the store only.
+    let write = async |id: i64| {
+        before
+            .write(&scope(id), async move |conn| {
+                Postgres::set_version(conn, id, 1).await
+            })
+            .await
+            .unwrap()
+    };
+    let kept: Vec<i64> = (1..=SCOPES).collect();
+    let lost: Vec<i64> = (SCOPES + 1..=2 * SCOPES).collect();
+    for id in &kept {
+        assert!(write(*id).await.position.is_some());
+    }
+    let r0 = &urls[0];
+    let last = SCOPES;
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            node_version(r0, last).await == Some(1)
+        })
+        .await,
+        "r0 never received the surviving writes"
+    );
+    for id in &lost {
+        assert!(write(*id).await.position.is_some());
+    }
+    topo.failover(0).await.unwrap();
+    let leader = topo.primary_url();
+    for id in &lost {
+        assert_eq!(node_version(&leader, *id).await, Some(0), "{id} not lost");
+    }
+    // r1 follows the new leader 3 s behind: a plain read of a surviving write there is stale.
+    assert_eq!(node_version(&urls[1], 1).await, Some(0), "r1 not stale");
+    topo.set_lag(1, Duration::ZERO).await.unwrap();
+    topo.wait_caught_up(1, Duration::from_secs(20))
+        .await
+        .unwrap();
+
+    // One instance that lived through the failover, one started after it.
+    assert!(
+        eventually(Duration::from_secs(15), async || before
+            .stats()
+            .epoch_changes
+            == 1)
+        .await,
+        "the surviving instance never saw the new timeline"
+    );
+    let after = instance("after").await;
+    let read = async |router: &Router<Postgres>, id: i64| {
+        router
+            .read(&scope(id), async move |conn| {
+                Postgres::version(conn, id).await
+            })
+            .await
+            .unwrap()
+    };
+    let mut lost_waits = Vec::new();
+    for (router, ids) in [(&after, &lost[..3]), (&before, &lost[3..])] {
+        for id in ids {
+            let r = read(router, *id).await;
+            assert_eq!(r.value, 0, "a lost write cannot be read");
+            assert!(
+                r.position.is_some(),
+                "the store's floor was dropped instead of lowered"
+            );
+            lost_waits.push((r.waited, r.served_by.clone(), r.fallback));
+        }
+    }
+    let mut kept_waits = Vec::new();
+    for id in &kept {
+        let r = read(&after, *id).await;
+        assert_eq!(
+            r.value, 1,
+            "stale read of a surviving write ({:?})",
+            r.served_by
+        );
+        kept_waits.push((r.waited, r.served_by.clone(), r.fallback));
+    }
+    eprintln!("lost scopes: {lost_waits:?}\nkept scopes: {kept_waits:?}");
+    // A settled lost floor is the switch point, which the caught-up replica holds: served
+    // there without waiting, like the surviving scopes.
+    for (waited, served_by, fallback) in &lost_waits {
+        assert!(
+            !served_by.is_leader() && fallback.is_none() && waited.is_zero(),
+            "a lost floor still fenced its scope: waited {waited:?} on {served_by:?} ({fallback:?})"
+        );
+    }
+    let lost_floors = before.stats().lost_floors + after.stats().lost_floors;
+    assert_eq!(
+        lost_floors, SCOPES as u64,
+        "each lost store floor counted once (the first read writes it back settled)"
+    );
+    // Read again: settled in the store, nothing more to count.
+    for id in &lost {
+        assert_eq!(read(&after, *id).await.value, 0);
+    }
+    assert_eq!(
+        before.stats().lost_floors + after.stats().lost_floors,
+        SCOPES as u64
+    );
+}
+
 /// The version of `id` on one node, read directly (`None` when it cannot be read).
 async fn node_version(url: &str, id: i64) -> Option<i64> {
     use diesel_async::{AsyncConnection, AsyncPgConnection};

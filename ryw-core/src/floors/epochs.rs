@@ -48,6 +48,11 @@ impl EpochHistory {
         self.current
     }
 
+    /// Every ancestor epoch the history holds and where it ended, oldest first.
+    pub fn ends(&self) -> impl Iterator<Item = (u32, &Position)> {
+        self.ends.iter().map(|(e, p)| (*e, p))
+    }
+
     /// Where ancestor epoch `epoch` ended, if the history holds it.
     #[must_use]
     pub fn end_of(&self, epoch: u32) -> Option<&Position> {
@@ -69,19 +74,57 @@ pub struct LostFloor {
     pub kept: Position,
 }
 
+/// What a floor of an earlier epoch still fences under a leader's history
+/// ([`EpochHistory::settle`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Nothing to do: the floor is on the current (or a later) epoch, carries no epoch, or its
+    /// epoch's end is not in the history (a fence is never dropped on a guess).
+    Unchanged,
+    /// Inside the new history: the same fence, now an epoch-`current` floor.
+    Survived,
+    /// Beyond the end of its epoch: the write it fences was lost; `kept` (the end of its
+    /// epoch) is what the new history holds of it.
+    Lost {
+        /// The end of the floor's epoch.
+        kept: Position,
+    },
+}
+
+impl EpochHistory {
+    /// What `position`, captured on `epoch`, still fences in this history.
+    ///
+    /// ```
+    /// use ryw_core::{EpochHistory, Settled, position::{Lsn, Position}};
+    /// let h = EpochHistory::new(2).with_end(1, Lsn::new(0x500).into());
+    /// let at = |n| Position::Lsn(Lsn::new(n));
+    /// assert_eq!(h.settle(&at(0x400), Some(1)), Settled::Survived);
+    /// assert_eq!(h.settle(&at(0x600), Some(1)), Settled::Lost { kept: at(0x500) });
+    /// assert_eq!(h.settle(&at(0x600), Some(2)), Settled::Unchanged);
+    /// assert_eq!(h.settle(&at(0x600), None), Settled::Unchanged);
+    /// ```
+    #[must_use]
+    pub fn settle(&self, position: &Position, epoch: Option<u32>) -> Settled {
+        let Some(epoch) = epoch.filter(|e| *e < self.current) else {
+            return Settled::Unchanged;
+        };
+        let Some(end) = self.end_of(epoch) else {
+            return Settled::Unchanged;
+        };
+        match end.covers(position) {
+            Ok(true) => Settled::Survived,
+            Ok(false) => Settled::Lost { kept: end.clone() },
+            Err(_) => Settled::Unchanged,
+        }
+    }
+}
+
 /// What becomes of one floor under `history`: `None` to keep it as it is.
 fn reconcile(floor: &Floor, history: &EpochHistory) -> Option<(Position, bool)> {
-    let epoch = floor.epoch()?;
-    if epoch >= history.current() {
-        return None;
-    }
-    let end = history.end_of(epoch)?;
-    match end.covers(floor.position()) {
-        // Still in the new history: the same fence, relabelled to the current epoch.
-        Ok(true) => Some((floor.position().clone(), false)),
-        // Beyond the switch point: lost. Everything up to the switch point survived.
-        Ok(false) => Some((end.clone(), true)),
-        Err(_) => None,
+    match history.settle(floor.position(), floor.epoch()) {
+        Settled::Unchanged => None,
+        Settled::Survived => Some((floor.position().clone(), false)),
+        Settled::Lost { kept } => Some((kept, true)),
     }
 }
 

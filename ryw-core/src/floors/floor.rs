@@ -106,9 +106,15 @@ impl Floor {
         self.epoch = epoch;
     }
 
-    /// Merges `other` in: the position covering both, the later raise time, and the epoch of
-    /// whichever position the merge kept (the later epoch when both or neither did). Returns
-    /// whether the position or epoch changed.
+    /// Merges `other` in: the position covering both, the later raise time, and the later of
+    /// the two epochs. Returns whether the position or epoch changed.
+    ///
+    /// The later epoch even when the position kept is the older epoch's: a floor from epoch 1
+    /// beyond that epoch's end (a write the failover lost) merged with a lower floor written
+    /// on epoch 2 must not be reconciled down to epoch 1's end, below the epoch-2 write. As an
+    /// epoch-2 floor it is never lowered: reads wait for the new leader to pass it (or read
+    /// the leader) — slower, never stale. The router reconciles a context before raising it,
+    /// so the lost part is lowered first and this stays the rare case.
     pub(crate) fn merge(&mut self, other: Self, scope: &str) -> Result<bool, RywError> {
         let merged =
             self.position
@@ -118,13 +124,7 @@ impl Floor {
                     held: self.position.kind(),
                     offered: other.position.kind(),
                 })?;
-        let epoch = if merged == self.position && merged != other.position {
-            self.epoch
-        } else if merged == other.position && merged != self.position {
-            other.epoch
-        } else {
-            self.epoch.max(other.epoch)
-        };
+        let epoch = self.epoch.max(other.epoch);
         let changed = merged != self.position || epoch != self.epoch;
         self.position = merged;
         self.epoch = epoch;

@@ -7,7 +7,7 @@ mod keys;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-pub use epochs::{EpochHistory, LostFloor};
+pub use epochs::{EpochHistory, LostFloor, Settled};
 pub use floor::Floor;
 pub(crate) use floor::{from_unix_ms, unix_ms};
 pub use keys::{ClusterId, Family, ScopeKey, ScopeValue};

@@ -4,7 +4,7 @@ use moka::Expiry;
 use moka::ops::compute::Op;
 use moka::sync::Cache;
 
-use super::{ScopeStore, StoreFuture, StoredFloor};
+use super::{EpochStamp, ScopeStore, StoreFuture, StoredFloor, merge_stored};
 use crate::RywError;
 use crate::floors::{ClusterId, ScopeKey, from_unix_ms, unix_ms};
 use crate::position::Position;
@@ -12,6 +12,8 @@ use crate::position::Position;
 #[derive(Debug, Clone)]
 struct Entry {
     position: Option<Position>,
+    /// The epoch `position` was raised on.
+    epoch: Option<u32>,
     /// The latest unfenced write (unix ms) and until when its mark lasts.
     unfenced: Option<(u64, u64)>,
     ttl: Duration,
@@ -102,6 +104,7 @@ impl MemoryStore {
         let now = unix_ms(SystemTime::now());
         StoredFloor {
             position: entry.position,
+            epoch: entry.epoch,
             unfenced_since: entry
                 .unfenced
                 .filter(|(_, until)| *until > now)
@@ -117,12 +120,13 @@ impl MemoryStore {
         self.cache
             .entry((cluster.clone(), scope.clone()))
             .and_compute_with(|held| {
-                let (position, ttl) = held.map_or((None, window), |h| {
+                let (position, epoch, ttl) = held.map_or((None, None, window), |h| {
                     let h = h.into_value();
-                    (h.position, h.ttl.max(window))
+                    (h.position, h.epoch, h.ttl.max(window))
                 });
                 Op::Put(Entry {
                     position,
+                    epoch,
                     unfenced: Some((now, until)),
                     ttl,
                 })
@@ -140,22 +144,41 @@ impl MemoryStore {
         position: &Position,
         ttl: Duration,
     ) -> Result<(), RywError> {
+        self.raise_stamped_now(cluster, scope, position, EpochStamp::default(), ttl)
+    }
+
+    /// Raises a floor captured on `stamp`'s epoch, synchronously (see
+    /// [`ScopeStore::raise_stamped`]).
+    ///
+    /// # Errors
+    /// [`RywError::ScopeKindMismatch`] when the stored floor is of another kind; it is kept.
+    pub fn raise_stamped_now(
+        &self,
+        cluster: &ClusterId,
+        scope: &ScopeKey,
+        position: &Position,
+        stamp: EpochStamp<'_>,
+        ttl: Duration,
+    ) -> Result<(), RywError> {
         let mut err = None;
         self.cache
             .entry((cluster.clone(), scope.clone()))
             .and_compute_with(|held| {
                 let held = held.map(moka::Entry::into_value);
-                let (unfenced, held_pos) = held.map_or((None, None), |h| (h.unfenced, h.position));
+                let (unfenced, held_pos, held_epoch) =
+                    held.map_or((None, None, None), |h| (h.unfenced, h.position, h.epoch));
                 let Some(held_pos) = held_pos else {
                     return Op::Put(Entry {
                         position: Some(position.clone()),
+                        epoch: stamp.epoch,
                         unfenced,
                         ttl,
                     });
                 };
-                match held_pos.merge(position) {
-                    Ok(merged) => Op::Put(Entry {
+                match merge_stored(&held_pos, held_epoch, position, stamp) {
+                    Ok((merged, epoch)) => Op::Put(Entry {
                         position: Some(merged),
+                        epoch,
                         unfenced,
                         ttl,
                     }),
@@ -206,15 +229,21 @@ impl ScopeStore for MemoryStore {
         Box::pin(async { Ok(()) })
     }
 
-    fn raise<'a>(
+    fn raise_stamped<'a>(
         &'a self,
         cluster: &'a ClusterId,
-        scope: &'a ScopeKey,
+        scopes: &'a [ScopeKey],
         position: &'a Position,
+        stamp: EpochStamp<'a>,
         ttl: Duration,
     ) -> StoreFuture<'a, ()> {
-        let out = self.raise_now(cluster, scope, position, ttl);
-        Box::pin(async move { out })
+        let mut first = None;
+        for scope in scopes {
+            if let Err(e) = self.raise_stamped_now(cluster, scope, position, stamp, ttl) {
+                first.get_or_insert(e);
+            }
+        }
+        Box::pin(async move { first.map_or(Ok(()), Err) })
     }
 
     fn name(&self) -> &'static str {

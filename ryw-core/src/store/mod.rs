@@ -26,7 +26,7 @@ pub use memory::MemoryStore;
 pub use redis::RedisStore;
 
 use crate::RywError;
-use crate::floors::{ClusterId, ScopeKey};
+use crate::floors::{ClusterId, EpochHistory, ScopeKey, Settled};
 use crate::position::Position;
 
 /// The future a [`ScopeStore`] method returns (boxed so the trait is object safe).
@@ -39,8 +39,55 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, RywError>> +
 pub struct StoredFloor {
     /// The floor, if any and not expired.
     pub position: Option<Position>,
+    /// The leader epoch the floor was raised on (Postgres: the timeline); `None` where the
+    /// backend has no epochs or the entry predates epochs in the store.
+    pub epoch: Option<u32>,
     /// The latest unfenced write of the scope whose mark has not expired.
     pub unfenced_since: Option<SystemTime>,
+}
+
+/// The epoch a raised position was captured on, and what the raiser knows of how earlier
+/// epochs ended. A store merging a floor of an earlier epoch with one of a later epoch first
+/// lowers the older floor to its epoch's end (what a failover kept of it), so a write the
+/// failover lost does not fence the scope's later writes on the new leader forever.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EpochStamp<'a> {
+    /// The epoch the position was captured on.
+    pub epoch: Option<u32>,
+    /// The leader's epoch history as the raiser knows it.
+    pub history: Option<&'a EpochHistory>,
+}
+
+impl<'a> EpochStamp<'a> {
+    /// A position captured on `epoch`, with the raiser's `history`.
+    #[must_use]
+    pub fn new(epoch: Option<u32>, history: Option<&'a EpochHistory>) -> Self {
+        Self { epoch, history }
+    }
+}
+
+/// The stored floor `held` (on `held_epoch`) merged with `offered` under `stamp`: the held
+/// floor lowered to its epoch's end when it is of an earlier epoch than the offered one and
+/// the stamp's history knows where that epoch ended; then the position covering both, and the
+/// later epoch ([`Floor`](crate::Floor)'s merge rule).
+///
+/// # Errors
+/// [`RywError`] when the two are of different kinds.
+pub(crate) fn merge_stored(
+    held: &Position,
+    held_epoch: Option<u32>,
+    offered: &Position,
+    stamp: EpochStamp<'_>,
+) -> Result<(Position, Option<u32>), RywError> {
+    let older = matches!((held_epoch, stamp.epoch), (Some(h), Some(o)) if h < o);
+    let lowered = match stamp.history.filter(|_| older) {
+        Some(history) => match history.settle(held, held_epoch) {
+            Settled::Lost { kept } => kept,
+            Settled::Survived | Settled::Unchanged => held.clone(),
+        },
+        None => held.clone(),
+    };
+    Ok((lowered.merge(offered)?, held_epoch.max(stamp.epoch)))
 }
 
 /// Where per-scope floors live between requests.
@@ -70,19 +117,34 @@ pub trait ScopeStore: Send + Sync + 'static {
         window: Duration,
     ) -> StoreFuture<'a, ()>;
 
-    /// Raises the floor of `scope` in `cluster` to cover `position` and keeps it for at
-    /// least `ttl`. Never lowers the stored floor.
+    /// Raises the floors of every scope in `scopes` (a write that changed them all) to cover
+    /// `position`, captured on `stamp`'s epoch, and keeps them for at least `ttl`, in one
+    /// round trip where the store can. Never lowers a stored floor of the same epoch; one of
+    /// an earlier epoch is first settled against the stamp's history (see [`EpochStamp`]).
+    /// Tries every scope and returns the first error.
+    fn raise_stamped<'a>(
+        &'a self,
+        cluster: &'a ClusterId,
+        scopes: &'a [ScopeKey],
+        position: &'a Position,
+        stamp: EpochStamp<'a>,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()>;
+
+    /// Raises the floor of `scope` in `cluster` to cover `position` (on no known epoch) and
+    /// keeps it for at least `ttl`. Never lowers the stored floor.
     fn raise<'a>(
         &'a self,
         cluster: &'a ClusterId,
         scope: &'a ScopeKey,
         position: &'a Position,
         ttl: Duration,
-    ) -> StoreFuture<'a, ()>;
+    ) -> StoreFuture<'a, ()> {
+        let scopes = std::slice::from_ref(scope);
+        self.raise_stamped(cluster, scopes, position, EpochStamp::default(), ttl)
+    }
 
-    /// Raises the floors of every scope in `scopes` to cover `position` (a write that changed
-    /// them all). The default raises them one by one and returns the first error after trying
-    /// all; stores with a network hop do it in one round trip where they can.
+    /// Raises the floors of every scope in `scopes` to cover `position` (on no known epoch).
     fn raise_many<'a>(
         &'a self,
         cluster: &'a ClusterId,
@@ -90,15 +152,7 @@ pub trait ScopeStore: Send + Sync + 'static {
         position: &'a Position,
         ttl: Duration,
     ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let mut first = None;
-            for scope in scopes {
-                if let Err(e) = self.raise(cluster, scope, position, ttl).await {
-                    first.get_or_insert(e);
-                }
-            }
-            first.map_or(Ok(()), Err)
-        })
+        self.raise_stamped(cluster, scopes, position, EpochStamp::default(), ttl)
     }
 
     /// A short name for logs and metrics (`"memory"`, `"redis"`).

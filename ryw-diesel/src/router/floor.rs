@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ryw_core::{
-    ClusterId, Family, Floor, Position, ReadPolicy, RywContext, ScopeKey, ScopeStore, StoredFloor,
+    ClusterId, EpochHistory, EpochStamp, Family, Floor, Position, ReadPolicy, RywContext, ScopeKey,
+    ScopeStore, StoredFloor,
 };
 
 use super::leader::Leader;
@@ -84,6 +85,11 @@ impl FloorSource {
         }
     }
 
+    /// The cluster the floors are of.
+    pub(super) fn cluster(&self) -> &ClusterId {
+        &self.cluster
+    }
+
     pub(super) fn has_store(&self) -> bool {
         self.store.is_some()
     }
@@ -158,8 +164,14 @@ impl FloorSource {
     }
 
     /// Raises every scope's floor to `captured` in the current context and the store (one
-    /// call for all of them).
-    pub(super) async fn raise(&self, scopes: &[ScopeKey], captured: &Captured) {
+    /// call for all of them). `history` (the leader's epochs) lets the store settle a floor
+    /// of an earlier epoch it holds before merging.
+    pub(super) async fn raise(
+        &self,
+        scopes: &[ScopeKey],
+        captured: &Captured,
+        history: Option<&EpochHistory>,
+    ) {
         let Some(first) = scopes.first() else {
             return;
         };
@@ -174,10 +186,38 @@ impl FloorSource {
         }
         if let Some(store) = &self.store
             && let Err(e) = store
-                .raise_many(&self.cluster, scopes, &captured.position, self.ttl)
+                .raise_stamped(
+                    &self.cluster,
+                    scopes,
+                    &captured.position,
+                    EpochStamp::new(captured.epoch, history),
+                    self.ttl,
+                )
                 .await
         {
             self.store_failed(store.name(), first, &e);
+        }
+    }
+
+    /// Replaces a store floor the failover lost part of by what survived of it (`kept`, on
+    /// the current epoch of `history`), so the store stops fencing the lost write for every
+    /// instance. A floor raised meanwhile is kept (the store merges).
+    pub(super) async fn settle_in_store(
+        &self,
+        scope: &ScopeKey,
+        kept: &Position,
+        history: &EpochHistory,
+    ) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let stamp = EpochStamp::new(Some(history.current()), Some(history));
+        let scopes = std::slice::from_ref(scope);
+        if let Err(e) = store
+            .raise_stamped(&self.cluster, scopes, kept, stamp, self.ttl)
+            .await
+        {
+            self.store_failed(store.name(), scope, &e);
         }
     }
 

@@ -136,6 +136,11 @@ impl<B: ReplicationBackend> Leader<B> {
         self.epochs.current()
     }
 
+    /// The leader's epoch history as last read, if the backend has epochs.
+    pub(super) fn epoch_history(&self) -> Option<EpochHistory> {
+        self.epochs.history()
+    }
+
     /// Runs a read on a connection of the leader's read pool (see [`run_on`](Self::run_on)).
     /// Returns the connection it ran on (a monotonic read reads the position there).
     pub(super) async fn run_read<R: Send, E: CallError, F: ReadFn<B::Connection, R, E>>(

@@ -6,6 +6,7 @@ use ryw_core::{ClusterId, LostFloor, metrics};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub(super) use super::event::{Event, Overran, Verdict};
+use super::lost_once::LostOnce;
 use super::stats::RouterStats;
 
 /// The counters behind [`RouterStats`], one per booked event kind.
@@ -58,6 +59,8 @@ struct Warnings {
 pub(super) struct Ledger {
     counts: Counts,
     warnings: Warnings,
+    /// Lost floors booked so far (a token and the store carry the same loss).
+    lost_once: LostOnce,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -223,6 +226,7 @@ impl Ledger {
     }
 
     fn floors_lost(&self, cluster: &ClusterId, lost: &[LostFloor]) {
+        let lost = self.lost_once.first_seen(lost);
         let Some(first) = lost.first() else {
             return;
         };

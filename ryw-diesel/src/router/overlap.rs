@@ -51,7 +51,7 @@ impl<B: ReplicationBackend> Router<B> {
             let conn = inner.replicas.conn(i).await?;
             Some(self.run_on(i, conn, f.clone(), after).await)
         };
-        let (stored, ran) = tokio::join!(inner.floors.stored(scope), run);
+        let (stored, ran) = tokio::join!(self.stored(scope), run);
         let (floor, marked) = requested.with(stored.as_ref());
         let covered = floor.as_ref().is_none_or(|fl| {
             applied

@@ -119,7 +119,7 @@ impl<B: ReplicationBackend> Router<B> {
                 budget_bound: false,
             };
             if !overlap {
-                let stored = inner.floors.stored(scope).await;
+                let stored = self.stored(scope).await;
                 self.resolved(&mut s, scope, policy, &requested, stored.as_ref())
                     .await;
             }
@@ -145,7 +145,7 @@ impl<B: ReplicationBackend> Router<B> {
                                 Overlap::Redo(stored) => stored,
                             }
                         }
-                        _ => inner.floors.stored(scope).await,
+                        _ => self.stored(scope).await,
                     };
                     self.resolved(&mut s, scope, policy, &requested, stored.as_ref())
                         .await;

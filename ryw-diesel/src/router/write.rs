@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ryw_core::{Position, ScopeKey};
+use ryw_core::{Position, RywContext, ScopeKey};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
@@ -199,6 +199,12 @@ impl<B: ReplicationBackend> Router<B> {
         };
         inner.leader.observe_epoch(captured.epoch).await;
         inner.leader.advanced(&captured.position);
-        inner.floors.raise(scopes, captured).await;
+        // The context's floors of earlier epochs are settled first: a lost floor merged
+        // unsettled with this write's would keep the lost position as the fence.
+        if let Some(ctx) = RywContext::current() {
+            inner.leader.reconcile(&ctx).await;
+        }
+        let history = inner.leader.epoch_history();
+        inner.floors.raise(scopes, captured, history.as_ref()).await;
     }
 }

@@ -4,11 +4,12 @@ use std::time::Duration;
 
 use super::conn::Conn;
 use super::scripts::MERGE;
-use super::value::{split, store_err, tag_of};
+use super::value::{ends_arg, epoch_arg, split, store_err, tag_of};
 use super::{MAX_TTL_MS, RedisStore};
 use crate::RywError;
 use crate::floors::{ClusterId, ScopeKey};
 use crate::position::Position;
+use crate::store::EpochStamp;
 
 impl RedisStore {
     /// Every scope's atomic max-merge in one pipeline on a standalone Redis. A Redis Cluster
@@ -19,6 +20,7 @@ impl RedisStore {
         cluster: &ClusterId,
         scopes: &[ScopeKey],
         position: &Position,
+        stamp: EpochStamp<'_>,
         ttl: Duration,
     ) -> Result<(), RywError> {
         let mut conn = self.conn().await?;
@@ -26,7 +28,7 @@ impl RedisStore {
             matches!(conn, Conn::Single(_)) && !matches!(position, Position::GtidSet(_));
         if pipelined
             && let Some(done) = self
-                .pipelined(&mut conn, cluster, scopes, position, ttl)
+                .pipelined(&mut conn, cluster, scopes, position, stamp, ttl)
                 .await
         {
             return done;
@@ -34,7 +36,7 @@ impl RedisStore {
         let mut first = None;
         for scope in scopes {
             let key = self.key(cluster, scope);
-            if let Err(e) = self.raise_inner(key, scope, position, ttl).await {
+            if let Err(e) = self.raise_inner(key, scope, position, stamp, ttl).await {
                 first.get_or_insert(e);
             }
         }
@@ -50,9 +52,13 @@ impl RedisStore {
         cluster: &ClusterId,
         scopes: &[ScopeKey],
         position: &Position,
+        stamp: EpochStamp<'_>,
         ttl: Duration,
     ) -> Option<Result<(), RywError>> {
-        match self.pipeline(conn, cluster, scopes, position, ttl).await {
+        match self
+            .pipeline(conn, cluster, scopes, position, stamp, ttl)
+            .await
+        {
             Err(None) => None,
             Err(Some(e)) => Some(Err(e)),
             Ok(()) => Some(Ok(())),
@@ -65,10 +71,12 @@ impl RedisStore {
         cluster: &ClusterId,
         scopes: &[ScopeKey],
         position: &Position,
+        stamp: EpochStamp<'_>,
         ttl: Duration,
     ) -> Result<(), Option<RywError>> {
         let ttl_ms = ttl.as_millis().clamp(1, MAX_TTL_MS).to_string();
         let (tag, text) = (tag_of(position.kind()), position.to_string());
+        let (epoch, ends) = (epoch_arg(stamp.epoch), ends_arg(stamp.history));
         let sha = MERGE
             .sha(conn)
             .await
@@ -82,7 +90,9 @@ impl RedisStore {
                 .arg(key)
                 .arg(tag)
                 .arg(&text)
-                .arg(&ttl_ms);
+                .arg(&ttl_ms)
+                .arg(&epoch)
+                .arg(&ends);
         }
         let answers: Vec<(i64, String)> = match pipe.query_async(conn).await {
             Ok(a) => a,
@@ -91,7 +101,7 @@ impl RedisStore {
         };
         for ((done, value), (key, scope)) in answers.into_iter().zip(keys.iter().zip(scopes)) {
             if done != 1 {
-                let (held, _) = split(key, &value).map_err(Some)?;
+                let (held, _, _) = split(key, &value).map_err(Some)?;
                 return Err(Some(RywError::ScopeKindMismatch {
                     scope: scope.to_string(),
                     held,

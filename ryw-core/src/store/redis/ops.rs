@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use super::conn::Conn;
 use super::scripts::{CAS, MERGE};
-use super::value::{decode, encode, split, store_err, tag_of};
+use super::value::{decode, encode, ends_arg, epoch_arg, split, store_err, tag_of};
 use super::{MAX_CAS_ATTEMPTS, MAX_TTL_MS, RedisStore, STORE};
 use crate::RywError;
 use crate::floors::{ClusterId, ScopeKey, from_unix_ms, unix_ms};
 use crate::position::{Position, PositionKind};
-use crate::store::{ScopeStore, StoreFuture, StoredFloor};
+use crate::store::{EpochStamp, ScopeStore, StoreFuture, StoredFloor, merge_stored};
 
 impl RedisStore {
     async fn lookup_inner(&self, key: String, mark: String) -> Result<StoredFloor, RywError> {
@@ -28,8 +28,16 @@ impl RedisStore {
                 })
             })
             .transpose()?;
+        let (position, epoch) = match value {
+            Some(v) => {
+                let (p, e) = decode(&key, &v)?;
+                (Some(p), e)
+            }
+            None => (None, None),
+        };
         Ok(StoredFloor {
-            position: value.map(|v| decode(&key, &v)).transpose()?,
+            position,
+            epoch,
             unfenced_since,
         })
     }
@@ -53,6 +61,7 @@ impl RedisStore {
         key: String,
         scope: &ScopeKey,
         position: &Position,
+        stamp: EpochStamp<'_>,
         ttl: Duration,
     ) -> Result<(), RywError> {
         let ttl_ms = ttl.as_millis().clamp(1, MAX_TTL_MS).to_string();
@@ -64,19 +73,20 @@ impl RedisStore {
         let mut conn = self.conn().await?;
         if let Position::GtidSet(_) = position {
             return self
-                .raise_cas(&mut conn, &key, position, &ttl_ms, mismatch)
+                .raise_cas(&mut conn, &key, position, stamp, &ttl_ms, mismatch)
                 .await;
         }
         let tag = tag_of(position.kind());
         let text = position.to_string();
+        let (epoch, ends) = (epoch_arg(stamp.epoch), ends_arg(stamp.history));
         let (done, value): (i64, String) = MERGE
-            .run(&mut conn, &key, &[tag, &text, &ttl_ms])
+            .run(&mut conn, &key, &[tag, &text, &ttl_ms, &epoch, &ends])
             .await
             .map_err(|e| store_err(format!("raise {key:?}: {e}")))?;
         if done == 1 {
             return Ok(());
         }
-        let (held, _) = split(&key, &value)?;
+        let (held, _, _) = split(&key, &value)?;
         Err(mismatch(held))
     }
 
@@ -86,10 +96,11 @@ impl RedisStore {
         conn: &mut Conn,
         key: &str,
         position: &Position,
+        stamp: EpochStamp<'_>,
         ttl_ms: &str,
         mismatch: impl Fn(PositionKind) -> RywError,
     ) -> Result<(), RywError> {
-        let offered = encode(position);
+        let offered = encode(position, stamp.epoch);
         // First guess: the key is absent (one round trip for a new scope).
         let mut expected = String::new();
         let mut value = offered.clone();
@@ -104,11 +115,10 @@ impl RedisStore {
             if held.is_empty() {
                 value.clone_from(&offered);
             } else {
-                let held_pos = decode(key, &held)?;
-                let merged = held_pos
-                    .merge(position)
+                let (held_pos, held_epoch) = decode(key, &held)?;
+                let (merged, epoch) = merge_stored(&held_pos, held_epoch, position, stamp)
                     .map_err(|_| mismatch(held_pos.kind()))?;
-                value = encode(&merged);
+                value = encode(&merged, epoch);
             }
             expected = held;
         }
@@ -138,27 +148,17 @@ impl ScopeStore for RedisStore {
         Box::pin(self.guarded("mark", self.mark_inner(mark, window)))
     }
 
-    fn raise<'a>(
-        &'a self,
-        cluster: &'a ClusterId,
-        scope: &'a ScopeKey,
-        position: &'a Position,
-        ttl: Duration,
-    ) -> StoreFuture<'a, ()> {
-        let key = self.key(cluster, scope);
-        Box::pin(self.guarded("raise", self.raise_inner(key, scope, position, ttl)))
-    }
-
-    fn raise_many<'a>(
+    fn raise_stamped<'a>(
         &'a self,
         cluster: &'a ClusterId,
         scopes: &'a [ScopeKey],
         position: &'a Position,
+        stamp: EpochStamp<'a>,
         ttl: Duration,
     ) -> StoreFuture<'a, ()> {
         Box::pin(self.guarded(
             "raise",
-            self.raise_many_inner(cluster, scopes, position, ttl),
+            self.raise_many_inner(cluster, scopes, position, stamp, ttl),
         ))
     }
 

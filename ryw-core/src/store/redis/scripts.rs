@@ -23,11 +23,16 @@ local function store(key, old, value, ttl_ms, ttl_arg)
 end
 ";
 
-/// Max-merge of an LSN (`L`) or MariaDB GTID list (`M`).
-/// KEYS[1] floor key; ARGV[1] kind tag; ARGV[2] offered position text; ARGV[3] TTL in ms.
+/// Max-merge of an LSN (`L`) or MariaDB GTID list (`M`), with the epochs they were raised on.
+/// KEYS[1] floor key; ARGV[1] kind tag; ARGV[2] offered position text; ARGV[3] TTL in ms;
+/// ARGV[4] the offered epoch (`''` for none); ARGV[5] where earlier epochs ended
+/// (`epoch=lsn,...`, `''` for none). A held LSN of an earlier epoch is first lowered to its
+/// epoch's end when ARGV[5] has it (the part beyond was lost in a failover); the merged
+/// value carries the later epoch. Values without `@epoch` (older entries) have none.
 /// Returns `{1, merged value}`, or `{0, held value}` when the key holds another kind.
 const LUA_MERGE: &str = r"
 local key, tag, offered, ttl_arg = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local offered_epoch, ends = tonumber(ARGV[4] or ''), ARGV[5] or ''
 
 -- A decimal number of up to 20 digits as two exact doubles: hi * 10^9 + lo.
 local function big(s)
@@ -72,23 +77,45 @@ local function list_merge(a, b)
   return table.concat(out, ',')
 end
 
+-- A stored value's position text and epoch (nil when it has none).
+local function parts(v)
+  local text, e = string.match(v, '^(.*)@(%d+)$')
+  if text then return text, tonumber(e) end
+  return v, nil
+end
+
+-- Where epoch `e` ended, from `ends`; nil when it is not there.
+local function end_of(e)
+  for ep, pos in string.gmatch(ends, '(%d+)=([^,]+)') do
+    if tonumber(ep) == e then return pos end
+  end
+  return nil
+end
+
 local held = redis.call('GET', key)
-local merged = tag .. ':' .. offered
+local merged, epoch = offered, offered_epoch
 if held then
   if string.sub(held, 1, 2) ~= tag .. ':' then return {0, held} end
-  local m
-  if tag == 'L' then
-    m = lsn_max(string.sub(held, 3), offered)
-  else
-    m = list_merge(string.sub(held, 3), offered)
+  local text, held_epoch = parts(string.sub(held, 3))
+  if tag == 'L' and held_epoch and offered_epoch and held_epoch < offered_epoch then
+    local e = end_of(held_epoch)
+    -- min(text, e): what the failover kept of the held floor.
+    if e and lsn_max(text, e) == text then text = e end
   end
-  if not m then
+  if tag == 'L' then
+    merged = lsn_max(text, offered)
+  else
+    merged = list_merge(text, offered)
+  end
+  if not merged then
     return redis.error_reply('RYWCORRUPT stored floor ' .. key .. ' is not a valid position')
   end
-  merged = tag .. ':' .. m
+  if held_epoch and (not epoch or held_epoch > epoch) then epoch = held_epoch end
 end
-store(key, held, merged, tonumber(ttl_arg), ttl_arg)
-return {1, merged}
+local value = tag .. ':' .. merged
+if epoch then value = value .. '@' .. string.format('%d', epoch) end
+store(key, held, value, tonumber(ttl_arg), ttl_arg)
+return {1, value}
 ";
 
 /// Compare-and-set. KEYS[1] floor key; ARGV[1] the value the caller merged from (`''` when

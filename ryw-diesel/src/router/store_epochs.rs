@@ -1,0 +1,50 @@
+//! Store floors across a failover. A floor the scope store holds from an earlier epoch is
+//! settled against the leader's history as a token's floors are: kept when the new history
+//! holds it, else lowered to the end of its epoch, counted lost and reported — and written
+//! back lowered, so no instance fences the lost write again. Without this a token-less read
+//! of a lost scope waits its whole budget for a position no replica will ever reach.
+
+use ryw_core::{LostFloor, ScopeKey, Settled, StoredFloor};
+
+use super::Router;
+use super::ledger::Event;
+use crate::backend::ReplicationBackend;
+
+impl<B: ReplicationBackend> Router<B> {
+    /// The store's part of a read's floor, settled against the leader's epoch history;
+    /// `None` without a store or when it failed.
+    pub(super) async fn stored(&self, scope: &ScopeKey) -> Option<StoredFloor> {
+        let inner = &*self.inner;
+        let mut stored = inner.floors.stored(scope).await?;
+        let Some(position) = stored.position.clone() else {
+            return Some(stored);
+        };
+        if stored.epoch.is_none() || inner.leader.epoch().is_none() {
+            return Some(stored);
+        }
+        // A floor of a later epoch than known: the leader failed over since the last look.
+        inner.leader.observe_epoch(stored.epoch).await;
+        let Some(history) = inner.leader.epoch_history() else {
+            return Some(stored);
+        };
+        match history.settle(&position, stored.epoch) {
+            Settled::Unchanged => {}
+            Settled::Survived => stored.epoch = Some(history.current()),
+            Settled::Lost { kept } => {
+                let lost = LostFloor {
+                    scope: Some(scope.clone()),
+                    epoch: stored.epoch.unwrap_or_default(),
+                    lost: position,
+                    kept: kept.clone(),
+                };
+                let cluster = inner.floors.cluster();
+                let lost = std::slice::from_ref(&lost);
+                inner.ledger.record(Event::FloorsLost { cluster, lost });
+                inner.floors.settle_in_store(scope, &kept, &history).await;
+                stored.position = Some(kept);
+                stored.epoch = Some(history.current());
+            }
+        }
+        Some(stored)
+    }
+}
