@@ -69,6 +69,9 @@ pub mod names {
     pub const FLOORS_LOST: &str = "ryw_floors_lost_total";
     /// New leader epochs seen.
     pub const EPOCH_CHANGES: &str = "ryw_epoch_changes_total";
+    /// Counter: new lives of the scope store seen (it lost its data), each fenced by the
+    /// leader's position.
+    pub const STORE_LOSSES: &str = "ryw_store_losses_total";
     /// Replica reads abandoned at their deadline and run again on the leader.
     pub const READS_RERUN: &str = "ryw_reads_rerun_on_leader_total";
     /// Sampled fenced replica reads re-checked against the leader, by outcome.
@@ -195,6 +198,12 @@ pub fn unfenced_read(outcome: &'static str) {
 pub fn floors_lost(n: u64) {
     #[cfg(feature = "metrics")]
     metrics::counter!(names::FLOORS_LOST).increment(n);
+}
+
+/// Counts a new life of the scope store fenced (it lost its data).
+pub fn store_lost() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(names::STORE_LOSSES).increment(1);
 }
 
 /// Counts a new leader epoch seen.

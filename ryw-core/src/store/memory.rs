@@ -109,6 +109,7 @@ impl MemoryStore {
                 .unfenced
                 .filter(|(_, until)| *until > now)
                 .map(|(at, _)| from_unix_ms(at)),
+            life_began: None,
         }
     }
 

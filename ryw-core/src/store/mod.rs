@@ -44,6 +44,12 @@ pub struct StoredFloor {
     pub epoch: Option<u32>,
     /// The latest unfenced write of the scope whose mark has not expired.
     pub unfenced_since: Option<SystemTime>,
+    /// When the store's current life began, as far as it can tell (`None`: a store that
+    /// cannot lose its data while the app runs, like the in-process one). A shared store
+    /// that restarted empty, was flushed or failed over began a new life then: floors written
+    /// before may be gone, and a router fences reads by the leader's position until every
+    /// replica passed it (see [`RedisStore`](crate::store::RedisStore)).
+    pub life_began: Option<SystemTime>,
 }
 
 /// The epoch a raised position was captured on, and what the raiser knows of how earlier

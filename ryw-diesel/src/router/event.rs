@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ryw_core::{ClusterId, LostFloor, RywError, ScopeKey};
+use ryw_core::{ClusterId, LostFloor, Position, RywError, ScopeKey};
 
 use super::outcome::FallbackReason;
 use crate::Error;
@@ -126,6 +126,9 @@ pub(super) enum Event<'a> {
         cluster: &'a ClusterId,
         lost: &'a [LostFloor],
     },
+    /// The scope store began a new life (it lost its data): reads are fenced by `fence`, the
+    /// leader's position then, until every replica passed it.
+    StoreLost { fence: &'a Position },
     /// A monotonic read whose position could not be read.
     MonotonicMiss,
     /// A sampled read's self-verification.

@@ -26,6 +26,7 @@ struct Counts {
     unfenced_leader_reads: AtomicU64,
     lost_floors: AtomicU64,
     epoch_changes: AtomicU64,
+    store_losses: AtomicU64,
     reads_rerun_on_leader: AtomicU64,
     unfenced_by_setup: AtomicU64,
     store_overlapped_reads: AtomicU64,
@@ -207,6 +208,11 @@ impl Ledger {
                 tracing::warn!(cluster = %cluster, epoch, "the leader is on a new epoch (failover): floors of earlier epochs are reconciled with its history");
             }
             Event::FloorsLost { cluster, lost } => self.floors_lost(cluster, lost),
+            Event::StoreLost { fence } => {
+                add(&c.store_losses, 1);
+                metrics::store_lost();
+                tracing::warn!(fence = %fence, "the scope store lost its data: every read is fenced by the leader's position until each replica has passed it");
+            }
             Event::MonotonicMiss => {
                 add(&c.monotonic_misses, 1);
                 tracing::warn!(
@@ -268,6 +274,7 @@ impl Ledger {
             unfenced_leader_reads: get(&c.unfenced_leader_reads),
             lost_floors: get(&c.lost_floors),
             epoch_changes: get(&c.epoch_changes),
+            store_losses: get(&c.store_losses),
             reads_rerun_on_leader: get(&c.reads_rerun_on_leader),
             unfenced_by_setup: get(&c.unfenced_by_setup),
             store_overlapped_reads: get(&c.store_overlapped_reads),

@@ -19,6 +19,7 @@ mod replicas;
 mod serve;
 mod stats;
 mod store_epochs;
+mod store_guard;
 mod verify;
 mod watch;
 mod write;
@@ -55,6 +56,8 @@ struct Inner<B: ReplicationBackend> {
     replicas: Replicas<B>,
     /// Floors in contexts and the store.
     floors: FloorSource,
+    /// The fence after the store lost its data.
+    guard: store_guard::StoreGuard,
     /// Counters, metrics and warnings, booked once per event.
     ledger: Arc<Ledger>,
     /// Read policies by name, for `#[read(policy = "…")]` and `read_named`.
@@ -199,6 +202,7 @@ impl<B: ReplicationBackend> Router<B> {
                 leader,
                 replicas,
                 floors,
+                guard: store_guard::StoreGuard::default(),
                 ledger,
                 policies: policies::Named::default(),
                 shutdown,

@@ -46,6 +46,10 @@ pub struct RouterStats {
     pub lost_floors: u64,
     /// New leader epochs seen (Postgres: timelines after a promotion).
     pub epoch_changes: u64,
+    /// Times the scope store was seen to have lost its data (restarted empty, flushed,
+    /// failed over), each answered by fencing reads with the leader's position until every
+    /// replica passed it.
+    pub store_losses: u64,
     /// Replica reads abandoned at their deadline and run again on the leader.
     pub reads_rerun_on_leader: u64,
     /// Writes made outside any context on a router without a store: their floor went nowhere.

@@ -14,18 +14,25 @@ impl<B: ReplicationBackend> Router<B> {
     /// The store's part of a read's floor, settled against the leader's epoch history;
     /// `None` without a store or when it failed.
     pub(super) async fn stored(&self, scope: &ScopeKey) -> Option<StoredFloor> {
+        let mut stored = self.inner.floors.stored(scope).await?;
+        self.settle_stored(scope, &mut stored).await;
+        self.guard_store(&mut stored).await;
+        Some(stored)
+    }
+
+    /// Settles the stored floor of `scope` against the leader's epoch history.
+    async fn settle_stored(&self, scope: &ScopeKey, stored: &mut StoredFloor) {
         let inner = &*self.inner;
-        let mut stored = inner.floors.stored(scope).await?;
         let Some(position) = stored.position.clone() else {
-            return Some(stored);
+            return;
         };
         if stored.epoch.is_none() || inner.leader.epoch().is_none() {
-            return Some(stored);
+            return;
         }
         // A floor of a later epoch than known: the leader failed over since the last look.
         inner.leader.observe_epoch(stored.epoch).await;
         let Some(history) = inner.leader.epoch_history() else {
-            return Some(stored);
+            return;
         };
         match history.settle(&position, stored.epoch) {
             Settled::Unchanged => {}
@@ -45,6 +52,5 @@ impl<B: ReplicationBackend> Router<B> {
                 stored.epoch = Some(history.current());
             }
         }
-        Some(stored)
     }
 }

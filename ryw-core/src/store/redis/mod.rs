@@ -2,6 +2,7 @@
 //! Cluster.
 
 mod conn;
+mod lives;
 mod many;
 mod ops;
 mod scripts;
@@ -115,6 +116,8 @@ const MAX_TTL_MS: u128 = 100 * 365 * 24 * 3600 * 1000;
 #[derive(Clone)]
 pub struct RedisStore {
     link: Arc<Link>,
+    /// The generations and server identities seen: how a lost store is noticed.
+    lives: Arc<lives::Lives>,
     prefix: Arc<str>,
     timeout: Duration,
     failing: Arc<AtomicBool>,
@@ -161,6 +164,7 @@ impl RedisStore {
     fn on(link: Link, prefix: impl Into<String>) -> Self {
         Self {
             link: Arc::new(link),
+            lives: Arc::default(),
             prefix: prefix.into().into(),
             timeout: Self::DEFAULT_TIMEOUT,
             failing: Arc::new(AtomicBool::new(false)),
@@ -288,6 +292,19 @@ impl RedisStore {
     #[must_use]
     pub fn mark_key(&self, cluster: &ClusterId, scope: &ScopeKey) -> String {
         self.key_with("u", cluster, scope)
+    }
+
+    /// The generation key the lookup of `scope` reads, and its shard: `{prefix}generation`
+    /// on a standalone Redis (shard 0); on a Redis Cluster one per slot, under a hash tag of
+    /// the slot that holds the scope's keys (shard = slot).
+    fn generation_key(&self, cluster: &ClusterId, scope: &ScopeKey) -> (u16, String) {
+        if !self.link.is_cluster() {
+            return (0, format!("{}generation", self.prefix));
+        }
+        let tag = slot_tag(cluster, scope);
+        let slot = lives::slot_of(tag.trim_start_matches('{').trim_end_matches('}'));
+        let key = format!("{}{{{}}}generation", self.prefix, lives::tag_for_slot(slot));
+        (slot, key)
     }
 
     fn key_with(&self, kind: &str, cluster: &ClusterId, scope: &ScopeKey) -> String {

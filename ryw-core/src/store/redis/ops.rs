@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
+use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
+
 use super::conn::Conn;
+use super::lives::{Seen, new_generation};
 use super::scripts::{CAS, MERGE};
 use super::value::{decode, encode, ends_arg, epoch_arg, split, store_err, tag_of};
 use super::{MAX_CAS_ATTEMPTS, MAX_TTL_MS, RedisStore, STORE};
@@ -12,14 +15,20 @@ use crate::position::{Position, PositionKind};
 use crate::store::{EpochStamp, ScopeStore, StoreFuture, StoredFloor, merge_stored};
 
 impl RedisStore {
-    async fn lookup_inner(&self, key: String, mark: String) -> Result<StoredFloor, RywError> {
+    async fn lookup_inner(
+        &self,
+        key: String,
+        mark: String,
+        (shard, generation): (u16, String),
+    ) -> Result<StoredFloor, RywError> {
         let mut conn = self.conn().await?;
-        let (value, since): (Option<String>, Option<String>) = redis::cmd("MGET")
-            .arg(&key)
-            .arg(&mark)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| store_err(format!("MGET {key:?}: {e}")))?;
+        let mut cmd = redis::cmd("MGET");
+        cmd.arg(&key).arg(&mark).arg(&generation);
+        let mget = cmd.query_async::<(Option<String>, Option<String>, Option<String>)>(&mut conn);
+        // The identity check runs beside the MGET; a change it finds begins a new life that
+        // `observe` below reports.
+        let (answer, ()) = tokio::join!(mget, self.check_identity());
+        let (value, since, life) = answer.map_err(|e| store_err(format!("MGET {key:?}: {e}")))?;
         let unfenced_since = since
             .map(|v| {
                 v.parse::<u64>().map(from_unix_ms).map_err(|_| {
@@ -35,11 +44,96 @@ impl RedisStore {
             }
             None => (None, None),
         };
+        let life_began = match self.lives.observe(shard, life.as_deref()) {
+            Seen::Began(at) => at,
+            Seen::Absent => self.begin_life(&mut conn, shard, &generation).await?,
+        };
         Ok(StoredFloor {
             position,
             epoch,
             unfenced_since,
+            life_began: Some(life_began),
         })
+    }
+
+    /// Writes a generation where there is none (`SET NX`; another instance may win the race,
+    /// whose value is then learnt).
+    async fn begin_life(
+        &self,
+        conn: &mut Conn,
+        shard: u16,
+        key: &str,
+    ) -> Result<std::time::SystemTime, RywError> {
+        let value = new_generation();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(key)
+            .arg(&value)
+            .arg("NX")
+            .query_async(conn)
+            .await
+            .map_err(|e| store_err(format!("SET {key:?} NX: {e}")))?;
+        let now_held = if set.is_some() {
+            value
+        } else {
+            redis::cmd("GET")
+                .arg(key)
+                .query_async::<Option<String>>(conn)
+                .await
+                .map_err(|e| store_err(format!("GET {key:?}: {e}")))?
+                .unwrap_or(value)
+        };
+        tracing::warn!(
+            key,
+            "the redis scope store holds no generation: it lost its data (restarted empty or flushed) or is new; floors written before now may be gone"
+        );
+        Ok(self.lives.began_now(shard, &now_held))
+    }
+
+    /// Compares the servers' identities with the last ones seen, at most once per
+    /// [`IDENTITY_EVERY`](super::lives::IDENTITY_EVERY): a change (a restart, a failover)
+    /// begins a new life for every shard. An unreadable answer changes nothing.
+    async fn check_identity(&self) {
+        if !self.lives.identity_due() {
+            return;
+        }
+        let Ok(mut conn) = self.conn().await else {
+            return;
+        };
+        let answers = match &mut conn {
+            Conn::Single(c) => redis::pipe()
+                .cmd("INFO")
+                .arg("server")
+                .cmd("INFO")
+                .arg("replication")
+                .query_async::<Vec<redis::Value>>(c)
+                .await
+                .map_err(|e| e.to_string()),
+            Conn::Cluster(c) => {
+                let masters =
+                    || RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+                let mut answers = Vec::new();
+                let mut failed = None;
+                for section in ["server", "replication"] {
+                    let mut cmd = redis::cmd("INFO");
+                    cmd.arg(section);
+                    match c.route_command(cmd, masters()).await {
+                        Ok(v) => answers.push(v),
+                        Err(e) => failed = Some(e.to_string()),
+                    }
+                }
+                failed.map_or(Ok(answers), Err)
+            }
+        };
+        match answers {
+            Ok(answers) => {
+                if self.lives.identity_changed(&answers) {
+                    tracing::warn!(
+                        "the redis servers restarted or failed over: floors written before now may be gone"
+                    );
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "could not read the redis servers' identities"),
+        }
     }
 
     async fn mark_inner(&self, mark: String, window: Duration) -> Result<(), RywError> {
@@ -135,7 +229,8 @@ impl ScopeStore for RedisStore {
         scope: &'a ScopeKey,
     ) -> StoreFuture<'a, StoredFloor> {
         let (key, mark) = (self.key(cluster, scope), self.mark_key(cluster, scope));
-        Box::pin(self.guarded("get", self.lookup_inner(key, mark)))
+        let generation = self.generation_key(cluster, scope);
+        Box::pin(self.guarded("get", self.lookup_inner(key, mark, generation)))
     }
 
     fn mark_unfenced<'a>(
