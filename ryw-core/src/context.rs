@@ -31,7 +31,7 @@ use std::time::SystemTime;
 
 use crate::RywError;
 use crate::floors::{ClusterId, EpochHistory, Floor, Floors, LostFloor, ScopeKey};
-use crate::position::Position;
+use crate::position::{LeaderHolds, Position};
 use crate::token::TokenCodec;
 
 tokio::task_local! {
@@ -163,6 +163,22 @@ impl RywContext {
     pub fn reconcile_epochs(&self, cluster: &ClusterId, history: &EpochHistory) -> Vec<LostFloor> {
         let mut st = self.lock();
         let lost = st.floors.reconcile_epochs(cluster, history);
+        st.raised |= !lost.is_empty();
+        lost
+    }
+
+    /// Whether a floor of `cluster` has a part `leader` can never have (see
+    /// [`Floors::any_unreachable`]).
+    #[must_use]
+    pub fn any_unreachable(&self, cluster: &ClusterId, leader: &LeaderHolds) -> bool {
+        self.lock().floors.any_unreachable(cluster, leader)
+    }
+
+    /// Settles the floors of `cluster` with a leader that names its servers in its
+    /// positions (see [`Floors::settle_unreachable`]); returns the floors a failover lost.
+    pub fn settle_unreachable(&self, cluster: &ClusterId, leader: &LeaderHolds) -> Vec<LostFloor> {
+        let mut st = self.lock();
+        let lost = st.floors.settle_unreachable(cluster, leader);
         st.raised |= !lost.is_empty();
         lost
     }

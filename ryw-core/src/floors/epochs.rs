@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::{ClusterId, Floor, Floors, ScopeKey};
-use crate::position::Position;
+use crate::position::{LeaderHolds, Position};
 
 /// A leader's epoch history: its current epoch and, for each earlier epoch it descends
 /// from, the position where that epoch ended (Postgres: the timeline and its `.history`
@@ -159,6 +159,53 @@ impl Floors {
                 });
             }
             floor.set_position(kept, Some(history.current()));
+        };
+        if let Some(f) = floors.session.as_mut() {
+            apply(None, f);
+        }
+        for (scope, f) in &mut floors.scopes {
+            apply(Some(scope), f);
+        }
+        lost
+    }
+
+    /// Whether any floor of `cluster` has a part `leader` can never have (see
+    /// [`settle_unreachable`](Self::settle_unreachable)); changes nothing.
+    #[must_use]
+    pub fn any_unreachable(&self, cluster: &ClusterId, leader: &LeaderHolds) -> bool {
+        self.clusters.get(cluster).is_some_and(|f| {
+            f.session
+                .iter()
+                .chain(f.scopes.values())
+                .any(|floor| leader.unreachable(floor.position()).is_some())
+        })
+    }
+
+    /// Settles `cluster`'s floors with a leader that names its servers in its positions
+    /// (MySQL, MariaDB): the part of a floor that `leader` can never have (see
+    /// [`LeaderHolds::unreachable`]) was lost in a failover. The floor is lowered to the rest,
+    /// and returned so the caller can count and report it.
+    pub fn settle_unreachable(
+        &mut self,
+        cluster: &ClusterId,
+        leader: &LeaderHolds,
+    ) -> Vec<LostFloor> {
+        let Some(floors) = self.clusters.get_mut(cluster) else {
+            return Vec::new();
+        };
+        let mut lost = Vec::new();
+        let mut apply = |scope: Option<&ScopeKey>, floor: &mut Floor| {
+            let Some(kept) = leader.unreachable(floor.position()) else {
+                return;
+            };
+            lost.push(LostFloor {
+                scope: scope.cloned(),
+                epoch: floor.epoch().unwrap_or_default(),
+                lost: floor.position().clone(),
+                kept: kept.clone(),
+            });
+            let epoch = floor.epoch();
+            floor.set_position(kept, epoch);
         };
         if let Some(f) = floors.session.as_mut() {
             apply(None, f);

@@ -32,6 +32,7 @@
 mod gtid_list;
 mod gtid_set;
 mod lsn;
+mod reach;
 
 use std::fmt;
 use std::str::FromStr;
@@ -39,6 +40,7 @@ use std::str::FromStr;
 pub use gtid_list::{GtidList, MariaGtid};
 pub use gtid_set::{GtidInterval, GtidSet, Uuid};
 pub use lsn::Lsn;
+pub use reach::LeaderHolds;
 
 use crate::RywError;
 

@@ -47,6 +47,7 @@ use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
 };
 use diesel_async::{AsyncConnection, TransactionManager};
+use ryw_core::position::LeaderHolds;
 use ryw_core::{ClusterId, EpochHistory, Family, Position, PositionKind};
 
 #[cfg(feature = "mysql")]
@@ -191,6 +192,19 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
         &self,
         conn: &mut Self::Connection,
     ) -> impl Future<Output = Result<Option<EpochHistory>, Error>> + Send {
+        let _ = conn;
+        async { Ok(None) }
+    }
+
+    /// The leader's server identity and everything it holds, for backends whose positions
+    /// name the server that wrote each transaction (MySQL, MariaDB GTIDs): after a failover,
+    /// the part of a floor naming another server that the new leader does not hold can never
+    /// be reached ([`LeaderHolds::unreachable`]). The default, `Ok(None)`, is for backends
+    /// whose failovers are told by epochs instead ([`epoch_history`](Self::epoch_history)).
+    fn leader_holds(
+        &self,
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<Option<LeaderHolds>, Error>> + Send {
         let _ = conn;
         async { Ok(None) }
     }

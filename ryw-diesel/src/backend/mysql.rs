@@ -5,7 +5,7 @@ use diesel::dsl::sql;
 use diesel::sql_types::{Double, Integer, Nullable, Text};
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::{AsyncMysqlConnection, RunQueryDsl};
-use ryw_core::position::{GtidList, GtidSet};
+use ryw_core::position::{GtidList, GtidSet, LeaderHolds};
 use ryw_core::{ClusterId, Family, Position, PositionKind};
 
 use super::my_sql::SelectVar;
@@ -62,6 +62,21 @@ impl Dialect {
         match self {
             Self::MariaDb => "@@gtid_binlog_pos",
             Self::Mysql8 => "@@GLOBAL.gtid_executed",
+        }
+    }
+
+    /// The expression that reads the leader's server identity, a space, and everything it
+    /// holds: MySQL its executed GTIDs and what its replication channels received (a
+    /// promoted replica may still be applying it); MariaDB `@@gtid_current_pos`.
+    #[must_use]
+    pub fn holds_expr(self) -> &'static str {
+        match self {
+            Self::MariaDb => "CONCAT(@@server_id, ' ', @@gtid_current_pos)",
+            Self::Mysql8 => {
+                "CONCAT(@@server_uuid, ' ', CONCAT_WS(',', NULLIF(@@GLOBAL.gtid_executed, ''), \
+                 (SELECT NULLIF(GROUP_CONCAT(RECEIVED_TRANSACTION_SET SEPARATOR ','), '') \
+                 FROM performance_schema.replication_connection_status)))"
+            }
         }
     }
 
@@ -282,6 +297,21 @@ impl ReplicationBackend for Mysql {
         .await?;
         self.parse(d, &text, "leader", "leader GTID position")
             .map(Captured::without_epoch)
+    }
+
+    async fn leader_holds(
+        &self,
+        conn: &mut AsyncMysqlConnection,
+    ) -> Result<Option<LeaderHolds>, Error> {
+        let d = self.dialect_or_err("leader")?;
+        let what = "reading what the leader holds";
+        let text = Self::text(conn, d.holds_expr(), what, "leader").await?;
+        let (server, holds) = text.split_once(' ').unwrap_or((text.as_str(), ""));
+        let holds = self.parse(d, holds.trim(), "leader", "leader GTIDs held")?;
+        Ok(Some(LeaderHolds {
+            server: server.to_owned(),
+            holds,
+        }))
     }
 
     async fn replica_position(

@@ -121,6 +121,11 @@ pub(super) enum Event<'a> {
     StoreOverlapRedone,
     /// The leader is on a new epoch.
     EpochChange { cluster: &'a ClusterId, epoch: u32 },
+    /// Another server leads (MySQL, MariaDB: a failover or switchover).
+    LeaderChanged {
+        cluster: &'a ClusterId,
+        server: &'a str,
+    },
     /// Floors a failover lost.
     FloorsLost {
         cluster: &'a ClusterId,

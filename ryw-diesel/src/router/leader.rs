@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use ryw_core::position::LeaderHolds;
 use ryw_core::{ClusterId, EpochHistory, Position, RywContext};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::epochs::Epochs;
+use super::leader_holds::HeldByLeader;
 use super::leader_slots::{LeaderSlots, Slot};
 use super::ledger::{Event, Ledger};
 use crate::Error;
@@ -52,6 +54,8 @@ pub(super) struct Leader<B: ReplicationBackend> {
     ledger: Arc<Ledger>,
     /// The leader's round trip (checkout and a position read), µs, smoothed.
     rtt_us: AtomicU64,
+    /// Who leads and what it holds, where positions name servers (MySQL, MariaDB).
+    pub(super) holds: HeldByLeader,
 }
 
 /// What a new router learns from the leader before it starts.
@@ -90,6 +94,7 @@ impl<B: ReplicationBackend> Leader<B> {
             slots,
             ledger,
             rtt_us: AtomicU64::new(0),
+            holds: HeldByLeader::default(),
         }
     }
 
@@ -269,6 +274,16 @@ impl<B: ReplicationBackend> Leader<B> {
     /// earlier epochs inside the new history stay fences, floors beyond the end of their
     /// epoch were lost in the failover and are counted and reported.
     pub(super) async fn reconcile(&self, ctx: &RywContext) {
+        let since = Instant::now();
+        let suspect = |h: &LeaderHolds| ctx.any_unreachable(&self.cluster, h);
+        if let Some(holds) = self.holds_to_settle(since, suspect).await {
+            let lost = ctx.settle_unreachable(&self.cluster, &holds);
+            let cluster = &self.cluster;
+            self.ledger.record(Event::FloorsLost {
+                cluster,
+                lost: &lost,
+            });
+        }
         if self.epochs.current().is_none() {
             return;
         }
@@ -284,6 +299,79 @@ impl<B: ReplicationBackend> Leader<B> {
         });
     }
 
+    /// Re-reads who leads and what it holds (MySQL, MariaDB; once `None`, never again). A
+    /// new server leading is a failover, booked as a new epoch.
+    pub(super) async fn refresh_holds(&self) -> Option<LeaderHolds> {
+        if !self.holds.supported() {
+            return None;
+        }
+        let backend = &self.pool.backend;
+        let read = async {
+            let holds = async |c: &mut B::Connection| backend.leader_holds(c).await;
+            self.run_on(Pools::Writes, holds).await.map(|(h, _)| h)
+        };
+        match tokio::time::timeout(REFRESH_TIMEOUT, read).await {
+            Ok(Ok(Some(h))) => {
+                let before = self.holds.set(h.clone());
+                if before.is_some_and(|b| b != h.server) {
+                    let (cluster, server) = (&self.cluster, h.server.as_str());
+                    self.ledger.record(Event::LeaderChanged { cluster, server });
+                }
+                Some(h)
+            }
+            Ok(Ok(None)) => {
+                self.holds.unsupported();
+                None
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "could not read what the leader holds");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// The view to settle floors with when `suspect` finds an unreachable one on the last
+    /// view: a view read after `since` (the read's start), reading one now if needed, and
+    /// only if the floor is still unreachable on it.
+    pub(super) async fn holds_to_settle(
+        &self,
+        since: Instant,
+        suspect: impl Fn(&LeaderHolds) -> bool,
+    ) -> Option<LeaderHolds> {
+        let (cached, _) = self.holds.last()?;
+        if !suspect(&cached) {
+            return None;
+        }
+        let view = {
+            let _one = self.holds.reading.lock().await;
+            match self.holds.last() {
+                Some((h, at)) if at > since => h,
+                _ => self.refresh_holds().await?,
+            }
+        };
+        suspect(&view).then_some(view)
+    }
+
+    /// What remains of a floor (from the store) the leader can never fully have, judged on a
+    /// view read after `since` (see [`holds_to_settle`](Self::holds_to_settle)); `None` when
+    /// nothing of it is lost.
+    pub(super) async fn unreachable_part(
+        &self,
+        floor: &Position,
+        since: Instant,
+    ) -> Option<Position> {
+        if let Some(kept) = self.holds.judged(floor) {
+            return Some(kept);
+        }
+        let view = self
+            .holds_to_settle(since, |h| h.unreachable(floor).is_some())
+            .await?;
+        let kept = view.unreachable(floor)?;
+        self.holds.judge(floor.clone(), kept.clone());
+        Some(kept)
+    }
+
     /// Keeps the leader's position fresh for lag-in-bytes figures, and notices a new epoch (a
     /// failover) even while nothing is written. Ends at `shutdown`.
     pub(super) async fn poll(
@@ -295,6 +383,7 @@ impl<B: ReplicationBackend> Leader<B> {
             if let Ok(p) = self.position(interval.max(Duration::from_secs(1))).await {
                 self.observe_epoch(p.epoch).await;
             }
+            self.refresh_holds().await;
             tokio::select! {
                 () = tokio::time::sleep(interval) => {}
                 _ = shutdown.changed() => return,

@@ -207,6 +207,11 @@ impl Ledger {
                 metrics::epoch_change();
                 tracing::warn!(cluster = %cluster, epoch, "the leader is on a new epoch (failover): floors of earlier epochs are reconciled with its history");
             }
+            Event::LeaderChanged { cluster, server } => {
+                add(&c.epoch_changes, 1);
+                metrics::epoch_change();
+                tracing::warn!(cluster = %cluster, server, "another server leads (failover or switchover): floors naming the old leader that the new one lacks are settled");
+            }
             Event::FloorsLost { cluster, lost } => self.floors_lost(cluster, lost),
             Event::StoreLost { fence } => {
                 add(&c.store_losses, 1);

@@ -7,6 +7,7 @@ mod epochs;
 mod event;
 mod floor;
 mod leader;
+mod leader_holds;
 mod leader_slots;
 mod ledger;
 mod lost_once;

@@ -44,7 +44,8 @@ pub struct RouterStats {
     pub unfenced_leader_reads: u64,
     /// Floors a failover lost (beyond the end of their epoch in the new leader's history).
     pub lost_floors: u64,
-    /// New leader epochs seen (Postgres: timelines after a promotion).
+    /// New leader epochs seen (Postgres: timelines after a promotion; MySQL and MariaDB:
+    /// another server leading).
     pub epoch_changes: u64,
     /// Times the scope store was seen to have lost its data (restarted empty, flushed,
     /// failed over), each answered by fencing reads with the leader's position until every

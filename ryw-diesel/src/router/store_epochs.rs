@@ -4,7 +4,8 @@
 //! back lowered, so no instance fences the lost write again. Without this a token-less read
 //! of a lost scope waits its whole budget for a position no replica will ever reach.
 
-use ryw_core::{LostFloor, ScopeKey, Settled, StoredFloor};
+use ryw_core::{LostFloor, Position, ScopeKey, Settled, StoredFloor};
+use tokio::time::Instant;
 
 use super::Router;
 use super::ledger::Event;
@@ -26,7 +27,19 @@ impl<B: ReplicationBackend> Router<B> {
         let Some(position) = stored.position.clone() else {
             return;
         };
-        if stored.epoch.is_none() || inner.leader.epoch().is_none() {
+        if inner.leader.epoch().is_none() {
+            // MySQL, MariaDB: GTIDs the leader can never have.
+            if let Some(kept) = inner
+                .leader
+                .unreachable_part(&position, Instant::now())
+                .await
+            {
+                self.book_lost(scope, stored.epoch.unwrap_or_default(), position, &kept);
+                stored.position = Some(kept);
+            }
+            return;
+        }
+        if stored.epoch.is_none() {
             return;
         }
         // A floor of a later epoch than known: the leader failed over since the last look.
@@ -38,19 +51,24 @@ impl<B: ReplicationBackend> Router<B> {
             Settled::Unchanged => {}
             Settled::Survived => stored.epoch = Some(history.current()),
             Settled::Lost { kept } => {
-                let lost = LostFloor {
-                    scope: Some(scope.clone()),
-                    epoch: stored.epoch.unwrap_or_default(),
-                    lost: position,
-                    kept: kept.clone(),
-                };
-                let cluster = inner.floors.cluster();
-                let lost = std::slice::from_ref(&lost);
-                inner.ledger.record(Event::FloorsLost { cluster, lost });
+                self.book_lost(scope, stored.epoch.unwrap_or_default(), position, &kept);
                 inner.floors.settle_in_store(scope, &kept, &history).await;
                 stored.position = Some(kept);
                 stored.epoch = Some(history.current());
             }
         }
+    }
+
+    fn book_lost(&self, scope: &ScopeKey, epoch: u32, lost: Position, kept: &Position) {
+        let inner = &*self.inner;
+        let lost = LostFloor {
+            scope: Some(scope.clone()),
+            epoch,
+            lost,
+            kept: kept.clone(),
+        };
+        let cluster = inner.floors.cluster();
+        let lost = std::slice::from_ref(&lost);
+        inner.ledger.record(Event::FloorsLost { cluster, lost });
     }
 }

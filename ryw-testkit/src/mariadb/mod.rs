@@ -83,7 +83,9 @@ impl Dialect for MariaDb {
     const FOLLOW: &'static str = "CHANGE MASTER TO MASTER_HOST='127.0.0.1', \
          MASTER_PORT={upstream}, MASTER_USER='repl', MASTER_PASSWORD='{repl_password}', \
          MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1; START SLAVE";
-    const LEADER_PROXY: bool = false;
+    const LEADER_PROXY: bool = true;
+    const PROMOTE: &'static str = "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = OFF";
+    const RESTART_REPLICATION: &'static str = "STOP SLAVE; START SLAVE";
 
     async fn replication_state(port: u16) -> Result<Option<String>, TestkitError> {
         data::slave_status(port).await

@@ -89,6 +89,13 @@ impl Dialect for Mysql {
          GET_SOURCE_PUBLIC_KEY=1, SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=1, \
          SOURCE_HEARTBEAT_PERIOD=1; START REPLICA";
     const LEADER_PROXY: bool = true;
+    const PROMOTE: &'static str = "STOP REPLICA; RESET REPLICA ALL; \
+         SET GLOBAL super_read_only = OFF; SET GLOBAL read_only = OFF";
+    const RESTART_REPLICATION: &'static str = "STOP REPLICA; START REPLICA";
+
+    fn promoted(&self, node: &Node) -> Result<(), TestkitError> {
+        data::write_init(node, false)
+    }
 
     async fn replication_state(port: u16) -> Result<Option<String>, TestkitError> {
         replication::state(port).await

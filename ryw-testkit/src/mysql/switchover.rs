@@ -1,29 +1,16 @@
-//! The MySQL leader: its URL, its version, and a planned switchover (promote a replica,
-//! repoint the others, stop the old primary).
+//! The MySQL leader: its version, and a planned switchover (promote a replica, repoint the
+//! others, stop the old primary).
 
 use std::time::Duration;
 
-use super::MysqlTopology;
-use super::data::write_init;
+use super::{Mysql, MysqlTopology};
 use crate::error::TestkitError;
-use crate::mysql_family::{MysqlWire, exec, query_first};
+use crate::mysql_family::{Dialect, exec, query_first};
 use crate::replicated::READY_TIMEOUT;
-use crate::replicated::Wire;
 use crate::sys;
 use crate::topology::Topology;
 
 impl MysqlTopology {
-    /// A URL that reaches whichever node leads, before and after a
-    /// [`switchover`](Self::switchover): a pass-through proxy repointed (its connections cut)
-    /// by the switchover, as a virtual IP or a MySQL Router would be. MySQL URLs name one host.
-    pub fn leader_url(&self) -> String {
-        let port = self
-            .leader_proxy
-            .as_ref()
-            .map_or_else(|| self.leader_node().port(), |p| p.port());
-        MysqlWire::url(port)
-    }
-
     /// The server version of the primary (`SELECT VERSION()`).
     pub async fn version(&self) -> Result<String, TestkitError> {
         let port = self.leader_node().port();
@@ -50,14 +37,8 @@ impl MysqlTopology {
         .await?;
         self.wait_caught_up(replica, READY_TIMEOUT).await?;
         self.stop_node(&self.primary, sys::SIGTERM).await;
-        write_init(node, false)?;
-        exec(
-            node.port(),
-            "STOP REPLICA; RESET REPLICA ALL; SET GLOBAL super_read_only = OFF; \
-             SET GLOBAL read_only = OFF",
-            "promote",
-        )
-        .await?;
+        self.engine.promoted(node)?;
+        exec(node.port(), <Mysql as Dialect>::PROMOTE, "promote").await?;
         self.mark_promoted(replica);
         self.set_leader(replica);
         for (i, proxy) in self.proxies.iter().enumerate() {

@@ -1,6 +1,7 @@
 //! MariaDB and MySQL: one protocol, GTID replication and the same topology steps, in two
 //! dialects. A [`Dialect`] says what differs between them; every dialect is an [`Engine`].
 
+mod failover;
 mod gtid;
 mod wire;
 
@@ -55,6 +56,18 @@ pub trait Dialect: std::fmt::Debug + Send + Sync + Sized + 'static {
 
     /// Whether the topology keeps a pass-through proxy to whichever node leads.
     const LEADER_PROXY: bool;
+
+    /// Makes a replica a writable leader: replication stopped and forgotten.
+    const PROMOTE: &'static str;
+
+    /// Restarts a replica's replication (after its upstream changed).
+    const RESTART_REPLICATION: &'static str;
+
+    /// Runs once `node` was promoted (what a restart of it must no longer do).
+    fn promoted(&self, node: &Node) -> Result<(), TestkitError> {
+        let _ = node;
+        Ok(())
+    }
 
     /// `None` when the replica at `port` replicates, else what it does instead.
     fn replication_state(
