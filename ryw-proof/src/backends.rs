@@ -34,8 +34,26 @@ pub fn setup_sql(scopes: i64) -> String {
     )
 }
 
+diesel::table! {
+    /// Every version the register table took on this node's history (filled by a trigger):
+    /// after a lossy failover, what the new leader has of the writes acknowledged before it.
+    ryw_proof_log (id, v) {
+        /// The scope value.
+        id -> BigInt,
+        /// A version written.
+        v -> BigInt,
+    }
+}
+
 /// A backend the proof workload can drive.
 pub trait ProofBackend: ReplicationBackend {
+    /// Creates `ryw_proof_log` and the trigger that appends every update of the register
+    /// table to it (run after [`setup_sql`]).
+    const LOG_SQL: &'static str;
+    /// Every `(scope, version)` in the log.
+    fn logged(
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<Vec<(i64, i64)>, Error>> + Send;
     /// Sets the register of `scope` to `version`.
     fn set_version(
         conn: &mut Self::Connection,
@@ -66,6 +84,14 @@ macro_rules! register_sql {
                 .map_err(Error::from_diesel)
         }
 
+        async fn logged(conn: &mut Self::Connection) -> Result<Vec<(i64, i64)>, Error> {
+            ryw_proof_log::table
+                .select((ryw_proof_log::id, ryw_proof_log::v))
+                .load(conn)
+                .await
+                .map_err(Error::from_diesel)
+        }
+
         async fn version(conn: &mut Self::Connection, scope: i64) -> Result<i64, Error> {
             ryw_proof::table
                 .find(scope)
@@ -78,6 +104,13 @@ macro_rules! register_sql {
 }
 
 impl ProofBackend for Postgres {
+    const LOG_SQL: &'static str = "DROP TABLE IF EXISTS ryw_proof_log; \
+         CREATE TABLE ryw_proof_log (id BIGINT NOT NULL, v BIGINT NOT NULL, PRIMARY KEY (id, v)); \
+         CREATE OR REPLACE FUNCTION ryw_proof_log() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN INSERT INTO ryw_proof_log VALUES (NEW.id, NEW.v) ON CONFLICT DO NOTHING; \
+         RETURN NEW; END $$; \
+         CREATE TRIGGER ryw_proof_log AFTER UPDATE ON ryw_proof \
+         FOR EACH ROW EXECUTE FUNCTION ryw_proof_log();";
     register_sql!();
 
     async fn kill_self(conn: &mut AsyncPgConnection) {
@@ -94,6 +127,10 @@ struct ConnectionId {
 }
 
 impl ProofBackend for Mysql {
+    const LOG_SQL: &'static str = "DROP TABLE IF EXISTS ryw_proof_log; \
+         CREATE TABLE ryw_proof_log (id BIGINT NOT NULL, v BIGINT NOT NULL, PRIMARY KEY (id, v)); \
+         CREATE TRIGGER ryw_proof_log AFTER UPDATE ON ryw_proof \
+         FOR EACH ROW INSERT IGNORE INTO ryw_proof_log VALUES (NEW.id, NEW.v)";
     register_sql!();
 
     async fn kill_self(conn: &mut AsyncMysqlConnection) {

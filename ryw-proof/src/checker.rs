@@ -16,7 +16,7 @@
 //! running maxima per scope).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -118,6 +118,9 @@ pub struct Summary {
     pub writes_ok: u64,
     /// Writes whose outcome is unknown.
     pub writes_unknown: u64,
+    /// Acknowledged writes a lossy failover really lost (absent from the new leader).
+    #[serde(default)]
+    pub writes_lost: u64,
     /// Reads that returned a version.
     pub reads_ok: u64,
     /// Successful reads served by the leader.
@@ -178,6 +181,9 @@ struct Req {
 
 #[derive(Default)]
 struct SessionState<'h> {
+    /// Versions whose write a failover lost: a read that returned one (before the failover)
+    /// sets no monotonic-read requirement, as nothing can show it again.
+    lost: Option<&'h HashSet<(i64, i64)>>,
     /// Operations invoked but not yet known complete, ordered by completion time.
     pending: BinaryHeap<Reverse<(u64, usize)>>,
     ops: Vec<&'h Op>,
@@ -201,9 +207,10 @@ impl SessionState<'_> {
                 device: op.device,
                 instance: op.instance,
             };
+            let lost = self.lost.is_some_and(|l| l.contains(&(op.scope, v)));
             let map = match (op.kind, &op.outcome) {
                 (OpKind::Write, Outcome::Ok) => &mut self.wrote,
-                (OpKind::Read, Outcome::Ok) => &mut self.read,
+                (OpKind::Read, Outcome::Ok) if !lost => &mut self.read,
                 _ => continue,
             };
             let e = map.entry(op.scope).or_insert(req);
@@ -224,11 +231,17 @@ pub fn check(history: &History) -> Report {
             .or_default()
             .push(op);
     }
+    let lost: HashSet<(i64, i64)> = history
+        .ops()
+        .filter(|o| o.kind == OpKind::Write && o.outcome == Outcome::Lost)
+        .filter_map(|o| Some((o.scope, o.version?)))
+        .collect();
     let mut report = Report::default();
     let mut latencies: HashMap<Mode, (Vec<u64>, Vec<u64>)> = HashMap::new();
     for ((mode, session), mut ops) in by_session {
         ops.sort_by_key(|o| (o.invoke_ns, o.id));
         let mut st = SessionState {
+            lost: Some(&lost),
             ops: ops.clone(),
             ..SessionState::default()
         };
@@ -275,6 +288,7 @@ fn tally(sum: &mut Summary, op: &Op, rl: &mut Vec<u64>, wl: &mut Vec<u64>) {
             wl.push(took);
         }
         (OpKind::Write, Outcome::Unknown { .. }) => sum.writes_unknown += 1,
+        (OpKind::Write, Outcome::Lost) => sum.writes_lost += 1,
         (OpKind::Read, Outcome::Ok) => {
             sum.reads_ok += 1;
             rl.push(took);
@@ -332,6 +346,7 @@ fn add(total: &mut Summary, s: &Summary) {
     total.ops += s.ops;
     total.writes_ok += s.writes_ok;
     total.writes_unknown += s.writes_unknown;
+    total.writes_lost += s.writes_lost;
     total.reads_ok += s.reads_ok;
     total.reads_leader += s.reads_leader;
     total.reads_replica += s.reads_replica;

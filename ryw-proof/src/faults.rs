@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ryw_testkit::{Faults, MariaDbTopology, MysqlTopology, PgTopology, RedisServer, TestkitError};
@@ -16,23 +17,30 @@ use crate::recorder::Recorder;
 const CAPTURE_FAILURES_PER_EVENT: u32 = 3;
 /// How many times one kill-leader-connections event kills them.
 const KILL_ROUNDS: u32 = 3;
+/// How far the replica a lossy failover promotes trails the leader: what it loses.
+const LOSSY_TRAIL: Duration = Duration::from_millis(500);
+/// How long the replica a lossy failover promotes may take to catch up before it is
+/// restarted (an earlier fault may have left its replication stuck).
+const CANDIDATE_PATIENCE: Duration = Duration::from_secs(10);
+/// How far every other replica trails meanwhile (more than the promoted one).
+const OTHERS_TRAIL: Duration = Duration::from_secs(1);
 
 /// A topology the nemesis can break: the testkit controls plus what differs per backend.
 pub trait FaultTarget: Faults {
-    /// Whether [`switchover`](Self::switchover) is supported.
-    const SWITCHOVER: bool;
-    /// The URL app instances use for the leader (one that follows a switchover, where the
-    /// backend has one).
+    /// The leader change proof runs make (once per topology): a lossy failover everywhere.
+    const LEADER_CHANGE: FaultKind = FaultKind::LossyFailover;
+    /// The URL app instances use for the leader (one that follows a switchover or a
+    /// failover, where the backend has one).
     fn leader_url(&self) -> String {
         self.primary_url()
     }
-    /// Promotes `replica` to leader and repoints the others.
+    /// A planned failover to `replica`.
     fn switchover(&self, replica: usize) -> impl Future<Output = Result<(), TestkitError>> + Send;
+    /// An unplanned failover to `replica` that loses what it had not received.
+    fn failover(&self, replica: usize) -> impl Future<Output = Result<(), TestkitError>> + Send;
 }
 
 impl FaultTarget for PgTopology {
-    const SWITCHOVER: bool = true;
-
     fn leader_url(&self) -> String {
         PgTopology::leader_url(self)
     }
@@ -40,27 +48,39 @@ impl FaultTarget for PgTopology {
     fn switchover(&self, replica: usize) -> impl Future<Output = Result<(), TestkitError>> + Send {
         PgTopology::switchover(self, replica)
     }
+
+    fn failover(&self, replica: usize) -> impl Future<Output = Result<(), TestkitError>> + Send {
+        PgTopology::failover(self, replica)
+    }
 }
 
 impl FaultTarget for MariaDbTopology {
-    const SWITCHOVER: bool = false;
+    fn leader_url(&self) -> String {
+        MariaDbTopology::leader_url(self)
+    }
 
     async fn switchover(&self, _replica: usize) -> Result<(), TestkitError> {
         Err(TestkitError::InvalidState(
-            "the MariaDB testkit topology has no switchover".into(),
+            "the MariaDB testkit topology has no planned switchover".into(),
         ))
+    }
+
+    fn failover(&self, replica: usize) -> impl Future<Output = Result<(), TestkitError>> + Send {
+        MariaDbTopology::failover(self, replica)
     }
 }
 
 impl FaultTarget for MysqlTopology {
-    const SWITCHOVER: bool = true;
-
     fn leader_url(&self) -> String {
         MysqlTopology::leader_url(self)
     }
 
     fn switchover(&self, replica: usize) -> impl Future<Output = Result<(), TestkitError>> + Send {
         MysqlTopology::switchover(self, replica)
+    }
+
+    fn failover(&self, replica: usize) -> impl Future<Output = Result<(), TestkitError>> + Send {
+        MysqlTopology::failover(self, replica)
     }
 }
 
@@ -72,8 +92,10 @@ pub struct Nemesis<'a, T, B> {
     rec: &'a Recorder,
     /// Replicas that still replicate (a switchover makes one the leader).
     live: Mutex<Vec<bool>>,
-    /// Turns true once a switchover succeeded.
+    /// Turns true once a switchover or failover succeeded.
     switched: watch::Sender<bool>,
+    /// Set while a lossy failover arranges the replicas' lag itself.
+    lags_held: AtomicBool,
 }
 
 impl<'a, T: FaultTarget, B> Nemesis<'a, T, B> {
@@ -87,6 +109,7 @@ impl<'a, T: FaultTarget, B> Nemesis<'a, T, B> {
         Self {
             live: Mutex::new(vec![true; topo.replica_count()]),
             switched: watch::Sender::new(false),
+            lags_held: AtomicBool::new(false),
             topo,
             redis,
             capture,
@@ -145,7 +168,7 @@ impl<'a, T: FaultTarget, B> Nemesis<'a, T, B> {
             if !sleep_until(start + *at, &mut stop).await {
                 return;
             }
-            if !self.live().contains(replica) {
+            if !self.live().contains(replica) || self.lags_held.load(Ordering::SeqCst) {
                 continue;
             }
             let detail = format!("r{replica} {}ms", lag.as_millis());
@@ -171,6 +194,7 @@ impl<'a, T: FaultTarget, B> Nemesis<'a, T, B> {
                 | FaultKind::FreezeReplica
                 | FaultKind::KillReplica
                 | FaultKind::Switchover
+                | FaultKind::LossyFailover
         );
         let r = self.target(f.replica);
         if needs_replica && r.is_none() {
@@ -254,17 +278,102 @@ impl<'a, T: FaultTarget, B> Nemesis<'a, T, B> {
                     .control("switchover", name, t.switchover(r))
                     .await
                     .is_some()
-                    && let Some(l) = self
-                        .live
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .get_mut(r)
                 {
-                    *l = false;
-                    self.switched.send_replace(true);
+                    self.promoted(r);
                 }
             }
+            FaultKind::LossyFailover => self.lossy_failover(r).await,
         }
+    }
+
+    /// Replica `r` no longer replicates: it leads.
+    fn promoted(&self, r: usize) {
+        if let Some(l) = self
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_mut(r)
+        {
+            *l = false;
+            self.switched.send_replace(true);
+        }
+    }
+
+    /// Kills the leader and promotes `r` with what it had. First `r` is made to trail by
+    /// [`LOSSY_TRAIL`] and every other replica by more (the testkit's proxies release held
+    /// bytes by the current lag), and `r` is seen to apply what the leader had then: the
+    /// writes of the last [`LOSSY_TRAIL`] are lost, and no other replica holds one the new
+    /// leader lacks (it could not follow it).
+    async fn lossy_failover(&self, first: usize) {
+        self.lags_held.store(true, Ordering::SeqCst);
+        // The candidate: the first replica (from the drawn one on) that catches up with the
+        // leader; an earlier fault may have left another's replication stuck. `r` then holds
+        // at least what the leader had once the lags changed, so no other replica holds more.
+        let mut live = self.live();
+        let at = live.iter().position(|l| *l == first).unwrap_or(0);
+        live.rotate_left(at);
+        let r = first;
+        for other in &live {
+            let lag = if *other == r {
+                LOSSY_TRAIL
+            } else {
+                OTHERS_TRAIL
+            };
+            let detail = format!("r{other} {}ms", lag.as_millis());
+            self.control("set_lag", detail, self.topo.set_lag(*other, lag))
+                .await;
+        }
+        let mut chosen = None;
+        for c in &live {
+            if self
+                .topo
+                .wait_caught_up(*c, CANDIDATE_PATIENCE)
+                .await
+                .is_ok()
+            {
+                chosen = Some(*c);
+                break;
+            }
+        }
+        let r = match chosen {
+            Some(c) => c,
+            None => {
+                // None did: the drawn one restarted, as a failover tool repairs its candidate.
+                let name = format!("r{r}");
+                let restart = self.topo.restart_replica(r);
+                self.control("restart_replica", name.clone(), restart).await;
+                let caught_up = self.topo.wait_caught_up(r, Duration::from_secs(30));
+                self.control("wait_caught_up", name, caught_up).await;
+                r
+            }
+        };
+        // The chosen one trails least; then it trails again by `LOSSY_TRAIL`: what it loses.
+        for other in &live {
+            let lag = if *other == r {
+                LOSSY_TRAIL
+            } else {
+                OTHERS_TRAIL
+            };
+            let detail = format!("r{other} {}ms", lag.as_millis());
+            self.control("set_lag", detail, self.topo.set_lag(*other, lag))
+                .await;
+        }
+        tokio::time::sleep(LOSSY_TRAIL * 2).await;
+        let name = format!("r{r}");
+        if self
+            .control("lossy_failover", name, self.topo.failover(r))
+            .await
+            .is_some()
+        {
+            self.promoted(r);
+        }
+        // The lag stream takes over again at its next draw; until then no replica trails.
+        for other in self.live() {
+            let detail = format!("r{other} 0ms");
+            self.control("set_lag", detail, self.topo.set_lag(other, Duration::ZERO))
+                .await;
+        }
+        self.lags_held.store(false, Ordering::SeqCst);
     }
 
     /// Undoes whatever a stopped schedule may have left: thaws, resumes and restarts every

@@ -78,6 +78,9 @@ pub enum Outcome {
         /// A short, stable error kind.
         kind: String,
     },
+    /// An acknowledged write that a lossy failover lost: the new leader's log of applied
+    /// writes lacks it (found after the run). Like `Unknown`, it raises no requirement.
+    Lost,
 }
 
 impl Outcome {
@@ -86,6 +89,7 @@ impl Outcome {
     pub fn error_kind(&self) -> Option<&str> {
         match self {
             Self::Ok => None,
+            Self::Lost => Some("lost_in_failover"),
             Self::Failed { kind } | Self::Unknown { kind } => Some(kind),
         }
     }
@@ -162,6 +166,39 @@ pub struct History {
 }
 
 impl History {
+    /// Marks every acknowledged write invoked by `before_ns` (the failover's end) whose
+    /// `(scope, version)` the leader's log `present` lacks as [`Outcome::Lost`]: it committed
+    /// on the old leader only, which the failover lost (its acknowledgement may come later: a
+    /// capture cut by the failover is retried on the new leader). Writes invoked later are
+    /// left as they are (a missing one is then the checker's to find). Returns how many were
+    /// marked, per mode: `(ryw and monotonic, plain)`.
+    pub fn mark_lost(
+        &mut self,
+        before_ns: u64,
+        present: &std::collections::HashSet<(i64, i64)>,
+    ) -> (u64, u64) {
+        let mut lost = (0, 0);
+        for e in &mut self.events {
+            let Event::Op(op) = e else { continue };
+            let acknowledged = op.kind == OpKind::Write && op.outcome == Outcome::Ok;
+            let Some(v) = op
+                .version
+                .filter(|_| acknowledged && op.complete_ns <= before_ns)
+            else {
+                continue;
+            };
+            if !present.contains(&(op.scope, v)) {
+                op.outcome = Outcome::Lost;
+                if op.mode == Mode::Plain {
+                    lost.1 += 1;
+                } else {
+                    lost.0 += 1;
+                }
+            }
+        }
+        lost
+    }
+
     /// The operations, in recording order.
     pub fn ops(&self) -> impl Iterator<Item = &Op> {
         self.events.iter().filter_map(|e| match e {

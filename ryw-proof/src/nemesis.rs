@@ -39,13 +39,16 @@ pub enum FaultKind {
     CaptureFailure,
     /// The scope store's Redis killed (losing every floor), then restarted.
     RestartRedis,
-    /// A replica promoted to leader and the others repointed (planned failover; Postgres).
+    /// A replica promoted to leader and the others repointed (planned failover).
     Switchover,
+    /// The leader killed and a lagging replica promoted with what it had: writes the
+    /// leader acknowledged that the replica never received are lost.
+    LossyFailover,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::PauseReplay,
         Self::FreezeReplica,
         Self::KillReplica,
@@ -55,14 +58,22 @@ impl FaultKind {
         Self::CaptureFailure,
         Self::RestartRedis,
         Self::Switchover,
+        Self::LossyFailover,
     ];
 
-    /// The kinds a backend supports (`switchover`: whether its testkit can fail over).
+    /// Whether it changes the leader (at most one per run, scheduled last).
     #[must_use]
-    pub fn supported(switchover: bool) -> Vec<Self> {
+    pub fn changes_leader(self) -> bool {
+        matches!(self, Self::Switchover | Self::LossyFailover)
+    }
+
+    /// Every kind that keeps the leader, and `leader_change` if any (a testkit topology
+    /// changes its leader once).
+    #[must_use]
+    pub fn with_leader_change(leader_change: Option<Self>) -> Vec<Self> {
         Self::ALL
             .into_iter()
-            .filter(|k| switchover || *k != Self::Switchover)
+            .filter(|k| !k.changes_leader() || Some(*k) == leader_change)
             .collect()
     }
 
@@ -79,6 +90,7 @@ impl FaultKind {
             Self::CaptureFailure => "capture_failure",
             Self::RestartRedis => "restart_redis",
             Self::Switchover => "switchover",
+            Self::LossyFailover => "lossy_failover",
         }
     }
 }
@@ -133,21 +145,19 @@ impl Schedule {
             }
             at += LAG_PERIOD;
         }
-        // Each kind once, in a seeded order (a switchover last: it leaves fewer replicas for
-        // the others), then random draws until the run is over.
+        // Each kind once, in a seeded order (a leader change last: it leaves fewer replicas
+        // for the others), then random draws until the run is over.
         let mut first: Vec<FaultKind> = kinds
             .iter()
             .copied()
-            .filter(|k| *k != FaultKind::Switchover)
+            .filter(|k| !k.changes_leader())
             .collect();
         first.shuffle(&mut rng);
-        if kinds.contains(&FaultKind::Switchover) {
-            first.push(FaultKind::Switchover);
-        }
+        first.extend(kinds.iter().copied().filter(|k| k.changes_leader()));
         let repeatable: Vec<FaultKind> = first
             .iter()
             .copied()
-            .filter(|k| *k != FaultKind::Switchover)
+            .filter(|k| !k.changes_leader())
             .collect();
         let mut faults = Vec::new();
         let mut at = Duration::from_millis(rng.random_range(300..800));
@@ -205,7 +215,7 @@ mod tests {
 
     #[test]
     fn same_seed_same_schedule_and_every_kind_in_thirty_seconds() {
-        let kinds = FaultKind::supported(true);
+        let kinds = FaultKind::with_leader_change(Some(FaultKind::LossyFailover));
         for seed in 0..200 {
             let a = Schedule::generate(seed, Duration::from_secs(30), 2, &kinds);
             let b = Schedule::generate(seed, Duration::from_secs(30), 2, &kinds);
@@ -215,12 +225,19 @@ mod tests {
             for w in a.faults.windows(2) {
                 assert!(w[0].0 + w[0].1.hold < w[1].0, "faults overlap");
             }
-            let switchovers = a
+            let changes = a
                 .faults
                 .iter()
-                .filter(|(_, f)| f.kind == FaultKind::Switchover)
+                .filter(|(_, f)| f.kind.changes_leader())
                 .count();
-            assert_eq!(switchovers, 1);
+            assert_eq!(changes, 1);
+            // It ends the first pass: every other kind came once before it.
+            let at = a.faults.iter().position(|(_, f)| f.kind.changes_leader());
+            let before: std::collections::HashSet<_> = a.faults[..at.unwrap_or(0)]
+                .iter()
+                .map(|(_, f)| f.kind)
+                .collect();
+            assert_eq!(before.len(), kinds.len() - 1, "seed {seed}");
         }
         let other = Schedule::generate(1, Duration::from_secs(30), 2, &kinds);
         assert_ne!(
@@ -230,13 +247,10 @@ mod tests {
     }
 
     #[test]
-    fn without_switchover_support_none_is_drawn() {
-        let s = Schedule::generate(7, Duration::from_secs(60), 2, &FaultKind::supported(false));
+    fn without_a_leader_change_none_is_drawn() {
+        let kinds = FaultKind::with_leader_change(None);
+        let s = Schedule::generate(7, Duration::from_secs(60), 2, &kinds);
         assert!(s.covers_all());
-        assert!(
-            s.faults
-                .iter()
-                .all(|(_, f)| f.kind != FaultKind::Switchover)
-        );
+        assert!(s.faults.iter().all(|(_, f)| !f.kind.changes_leader()));
     }
 }

@@ -21,8 +21,8 @@ pub fn table(title: &str, report: &Report) -> String {
     out.push('\n');
     let rows: [Row; 15] = [
         ("operations", |s| s.ops.to_string()),
-        ("writes acknowledged / unknown", |s| {
-            format!("{} / {}", s.writes_ok, s.writes_unknown)
+        ("writes acknowledged / unknown / lost", |s| {
+            format!("{} / {} / {}", s.writes_ok, s.writes_unknown, s.writes_lost)
         }),
         ("reads", |s| s.reads_ok.to_string()),
         ("  served by replicas", |s| s.reads_replica.to_string()),
@@ -33,7 +33,7 @@ pub fn table(title: &str, report: &Report) -> String {
         ("read-your-writes violations", |s| {
             s.ryw_violations.to_string()
         }),
-        ("  across a device move", |s| {
+        ("  across a device (move, no token)", |s| {
             format!(
                 "{} of {}",
                 s.ryw_across_device, s.reads_checked_across_device

@@ -85,6 +85,9 @@ pub struct RunOutcome {
     pub routers: Vec<RouterStats>,
     /// How many captures the capture-failure fault sabotaged.
     pub captures_sabotaged: u64,
+    /// Acknowledged writes a lossy failover lost (missing on the new leader), excluded from
+    /// the check: `(ryw and monotonic, plain)`.
+    pub lost_writes: (u64, u64),
 }
 
 /// Runs sessions of both modes against `topo` while the schedule's faults are applied, and
@@ -105,6 +108,7 @@ pub async fn run<T: FaultTarget, B: ProofBackend>(
         + i64::from(cfg.plain_sessions)
         + i64::from(cfg.monotonic_sessions);
     topo.execute_on_primary(&setup_sql(scopes)).await?;
+    topo.execute_on_primary(B::LOG_SQL).await?;
     for r in 0..topo.replica_count() {
         topo.set_lag(r, Duration::ZERO).await?;
         topo.wait_caught_up(r, Duration::from_secs(30)).await?;
@@ -143,7 +147,7 @@ pub async fn run<T: FaultTarget, B: ProofBackend>(
             .schedule
             .faults
             .iter()
-            .any(|(_, f)| f.kind == FaultKind::Switchover),
+            .any(|(_, f)| f.kind.changes_leader()),
         late_at: std::sync::OnceLock::new(),
     });
     let mut tasks = Vec::new();
@@ -200,8 +204,11 @@ pub async fn run<T: FaultTarget, B: ProofBackend>(
     };
     tokio::join!(nemesis.run(&settings.schedule, start, stop), clients, late);
     nemesis.heal().await;
+    let mut history = rec.history();
+    let lost_writes = mark_lost(&mut history, &shared.routers[0]).await?;
     Ok(RunOutcome {
-        history: rec.history(),
+        history,
+        lost_writes,
         routers: shared
             .routers
             .iter()
@@ -210,4 +217,34 @@ pub async fn run<T: FaultTarget, B: ProofBackend>(
             .collect(),
         captures_sabotaged: backend.fired(),
     })
+}
+
+/// After a lossy failover: marks the writes acknowledged before it that the new leader's
+/// log lacks as lost (see [`History::mark_lost`]).
+async fn mark_lost<B: ProofBackend>(
+    history: &mut History,
+    router: &Router<CaptureFault<B>>,
+) -> Result<(u64, u64), ProofError> {
+    let failover = history
+        .faults()
+        .find(|f| f.fault == FaultKind::LossyFailover.name() && f.error.is_none())
+        .map(|f| f.end_ns);
+    let Some(before_ns) = failover else {
+        return Ok((0, 0));
+    };
+    // The leader may still be coming back from the schedule's last fault: retried, bounded.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let logged = loop {
+        let read = async {
+            let mut conn = router.pool().leader().await?;
+            B::logged(&mut conn).await
+        };
+        match read.await {
+            Ok(l) => break l,
+            Err(e) if Instant::now() >= deadline => return Err(e.into()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    let present: std::collections::HashSet<(i64, i64)> = logged.into_iter().collect();
+    Ok(history.mark_lost(before_ns, &present))
 }

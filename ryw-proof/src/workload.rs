@@ -41,6 +41,10 @@ pub struct WorkloadConfig {
     /// which no floor of its own fences: there only monotonic reads keep it from going back
     /// in time.
     pub cross_read_ratio: f64,
+    /// Share of a ryw session's reads of its own scope made from another device that has
+    /// no token (a second client of the same user): only the scope store carries the floor.
+    /// Not for monotonic sessions (their guarantee rides on the token).
+    pub tokenless_read_ratio: f64,
     /// Operations per mode, over all its sessions (the run ends when both are done, or at
     /// `duration`).
     pub ops: u64,
@@ -65,6 +69,7 @@ impl Default for WorkloadConfig {
             plain_sessions: 8,
             monotonic_sessions: 0,
             cross_read_ratio: 0.0,
+            tokenless_read_ratio: 0.0,
             ops: u64::MAX,
             duration: Duration::from_secs(30),
             write_ratio: 0.3,

@@ -109,15 +109,20 @@ impl FloorSource {
         Requested { ctx, floor, marked }
     }
 
-    /// The store's part: `None` without a store or when it failed (booked; the request's own
-    /// floors still apply).
+    /// The store's part: `None` without a store. When the store fails (booked), the scope
+    /// may have been written by a client whose floor only the store holds (another device
+    /// without the token, another instance): it is taken as written without a known
+    /// position just now, so the read is fenced by the leader's position (see
+    /// [`resolve`](Self::resolve)) — the request's own floors still apply.
     pub(super) async fn stored(&self, scope: &ScopeKey) -> Option<StoredFloor> {
         let store = self.store.as_ref()?;
         match store.lookup(&self.cluster, scope).await {
             Ok(stored) => Some(stored),
             Err(error) => {
                 self.store_failed(store.name(), scope, &error);
-                None
+                let mut unknown = StoredFloor::default();
+                unknown.unfenced_since = Some(SystemTime::now());
+                Some(unknown)
             }
         }
     }
@@ -141,7 +146,8 @@ impl FloorSource {
                 unresolved: false,
             };
         }
-        match leader.position(UNFENCED_FENCE_TIMEOUT).await {
+        let now = tokio::time::Instant::now();
+        match leader.position_since(now, UNFENCED_FENCE_TIMEOUT).await {
             Ok(c) => {
                 self.ledger.record(Event::UnfencedResolved);
                 if let Some(ctx) = &requested.ctx {

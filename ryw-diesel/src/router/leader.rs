@@ -22,7 +22,7 @@ use crate::leader_history::LeaderHistory;
 use crate::pool::{Conn, ReplicatedPool};
 
 /// Deadline of one epoch-history refresh (a leader checkout and two short queries).
-const REFRESH_TIMEOUT: Duration = Duration::from_secs(1);
+pub(super) const REFRESH_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a leader read connection that failed a read may take to answer a liveness check.
 const LIVENESS_TIMEOUT: Duration = Duration::from_secs(1);
 /// A latency-first read waits for a replica at most this many leader round trips …
@@ -35,15 +35,15 @@ const MAX_HEDGE: Duration = Duration::from_millis(25);
 /// The leader's two pools: one for writes (and the router's position reads), one for the
 /// reads it serves.
 #[derive(Debug, Clone, Copy)]
-enum Pools {
+pub(super) enum Pools {
     Writes,
     Reads,
 }
 
 /// The leader part of a router.
 pub(super) struct Leader<B: ReplicationBackend> {
-    pool: ReplicatedPool<B>,
-    cluster: ClusterId,
+    pub(super) pool: ReplicatedPool<B>,
+    pub(super) cluster: ClusterId,
     /// The leader's positions over time: lag in time, catch-up estimates, pending floors.
     history: Arc<LeaderHistory>,
     /// The latest position known (the trackers' lag in bytes, their pending cadence).
@@ -51,11 +51,14 @@ pub(super) struct Leader<B: ReplicationBackend> {
     epochs: Epochs,
     /// The bound on fallback reads the leader serves at once.
     slots: LeaderSlots,
-    ledger: Arc<Ledger>,
+    pub(super) ledger: Arc<Ledger>,
     /// The leader's round trip (checkout and a position read), µs, smoothed.
     rtt_us: AtomicU64,
     /// Who leads and what it holds, where positions name servers (MySQL, MariaDB).
     pub(super) holds: HeldByLeader,
+    /// The last position read for fencing, and when its read began (shared by the reads that
+    /// began before it).
+    pub(super) fresh: tokio::sync::Mutex<Option<(Instant, Captured)>>,
 }
 
 /// What a new router learns from the leader before it starts.
@@ -95,6 +98,7 @@ impl<B: ReplicationBackend> Leader<B> {
             ledger,
             rtt_us: AtomicU64::new(0),
             holds: HeldByLeader::default(),
+            fresh: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -159,7 +163,7 @@ impl<B: ReplicationBackend> Leader<B> {
     /// checkout: when `f` fails and the connection then does not answer, the pool's idle
     /// connections are dropped (they most likely died with it) and `f` runs once more on a
     /// fresh one.
-    async fn run_on<R: Send, E: CallError, F: ReadFn<B::Connection, R, E>>(
+    pub(super) async fn run_on<R: Send, E: CallError, F: ReadFn<B::Connection, R, E>>(
         &self,
         pools: Pools,
         f: F,
@@ -297,79 +301,6 @@ impl<B: ReplicationBackend> Leader<B> {
             cluster,
             lost: &lost,
         });
-    }
-
-    /// Re-reads who leads and what it holds (MySQL, MariaDB; once `None`, never again). A
-    /// new server leading is a failover, booked as a new epoch.
-    pub(super) async fn refresh_holds(&self) -> Option<LeaderHolds> {
-        if !self.holds.supported() {
-            return None;
-        }
-        let backend = &self.pool.backend;
-        let read = async {
-            let holds = async |c: &mut B::Connection| backend.leader_holds(c).await;
-            self.run_on(Pools::Writes, holds).await.map(|(h, _)| h)
-        };
-        match tokio::time::timeout(REFRESH_TIMEOUT, read).await {
-            Ok(Ok(Some(h))) => {
-                let before = self.holds.set(h.clone());
-                if before.is_some_and(|b| b != h.server) {
-                    let (cluster, server) = (&self.cluster, h.server.as_str());
-                    self.ledger.record(Event::LeaderChanged { cluster, server });
-                }
-                Some(h)
-            }
-            Ok(Ok(None)) => {
-                self.holds.unsupported();
-                None
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "could not read what the leader holds");
-                None
-            }
-            Err(_) => None,
-        }
-    }
-
-    /// The view to settle floors with when `suspect` finds an unreachable one on the last
-    /// view: a view read after `since` (the read's start), reading one now if needed, and
-    /// only if the floor is still unreachable on it.
-    pub(super) async fn holds_to_settle(
-        &self,
-        since: Instant,
-        suspect: impl Fn(&LeaderHolds) -> bool,
-    ) -> Option<LeaderHolds> {
-        let (cached, _) = self.holds.last()?;
-        if !suspect(&cached) {
-            return None;
-        }
-        let view = {
-            let _one = self.holds.reading.lock().await;
-            match self.holds.last() {
-                Some((h, at)) if at > since => h,
-                _ => self.refresh_holds().await?,
-            }
-        };
-        suspect(&view).then_some(view)
-    }
-
-    /// What remains of a floor (from the store) the leader can never fully have, judged on a
-    /// view read after `since` (see [`holds_to_settle`](Self::holds_to_settle)); `None` when
-    /// nothing of it is lost.
-    pub(super) async fn unreachable_part(
-        &self,
-        floor: &Position,
-        since: Instant,
-    ) -> Option<Position> {
-        if let Some(kept) = self.holds.judged(floor) {
-            return Some(kept);
-        }
-        let view = self
-            .holds_to_settle(since, |h| h.unreachable(floor).is_some())
-            .await?;
-        let kept = view.unreachable(floor)?;
-        self.holds.judge(floor.clone(), kept.clone());
-        Some(kept)
     }
 
     /// Keeps the leader's position fresh for lag-in-bytes figures, and notices a new epoch (a

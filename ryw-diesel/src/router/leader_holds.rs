@@ -13,6 +13,10 @@ use ryw_core::Position;
 use ryw_core::position::LeaderHolds;
 use tokio::time::Instant;
 
+use super::leader::{Leader, Pools, REFRESH_TIMEOUT};
+use super::ledger::Event;
+use crate::backend::ReplicationBackend;
+
 /// Judgements kept; past it they are forgotten (and made again on a fresh view).
 const JUDGED: usize = 4096;
 
@@ -73,5 +77,80 @@ impl HeldByLeader {
             }
             j.insert(floor, kept);
         }
+    }
+}
+
+impl<B: ReplicationBackend> Leader<B> {
+    /// Re-reads who leads and what it holds (MySQL, MariaDB; once `None`, never again). A
+    /// new server leading is a failover, booked as a new epoch.
+    pub(super) async fn refresh_holds(&self) -> Option<LeaderHolds> {
+        if !self.holds.supported() {
+            return None;
+        }
+        let backend = &self.pool.backend;
+        let read = async {
+            let holds = async |c: &mut B::Connection| backend.leader_holds(c).await;
+            self.run_on(Pools::Writes, holds).await.map(|(h, _)| h)
+        };
+        match tokio::time::timeout(REFRESH_TIMEOUT, read).await {
+            Ok(Ok(Some(h))) => {
+                let before = self.holds.set(h.clone());
+                if before.is_some_and(|b| b != h.server) {
+                    let (cluster, server) = (&self.cluster, h.server.as_str());
+                    self.ledger.record(Event::LeaderChanged { cluster, server });
+                }
+                Some(h)
+            }
+            Ok(Ok(None)) => {
+                self.holds.unsupported();
+                None
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "could not read what the leader holds");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// The view to settle floors with when `suspect` finds an unreachable one on the last
+    /// view: a view read after `since` (the read's start), reading one now if needed, and
+    /// only if the floor is still unreachable on it.
+    pub(super) async fn holds_to_settle(
+        &self,
+        since: Instant,
+        suspect: impl Fn(&LeaderHolds) -> bool,
+    ) -> Option<LeaderHolds> {
+        let (cached, _) = self.holds.last()?;
+        if !suspect(&cached) {
+            return None;
+        }
+        let view = {
+            let _one = self.holds.reading.lock().await;
+            match self.holds.last() {
+                Some((h, at)) if at > since => h,
+                _ => self.refresh_holds().await?,
+            }
+        };
+        suspect(&view).then_some(view)
+    }
+
+    /// What remains of a floor (from the store) the leader can never fully have, judged on a
+    /// view read after `since` (see [`holds_to_settle`](Self::holds_to_settle)); `None` when
+    /// nothing of it is lost.
+    pub(super) async fn unreachable_part(
+        &self,
+        floor: &Position,
+        since: Instant,
+    ) -> Option<Position> {
+        if let Some(kept) = self.holds.judged(floor) {
+            return Some(kept);
+        }
+        let view = self
+            .holds_to_settle(since, |h| h.unreachable(floor).is_some())
+            .await?;
+        let kept = view.unreachable(floor)?;
+        self.holds.judge(floor.clone(), kept.clone());
+        Some(kept)
     }
 }

@@ -6,6 +6,7 @@ mod decide;
 mod epochs;
 mod event;
 mod floor;
+mod fresh;
 mod leader;
 mod leader_holds;
 mod leader_slots;

@@ -78,6 +78,9 @@ fn instance<'s, B: ProofBackend>(
     }
 }
 
+/// The device of a read made without the session's token (a second client of its user).
+const TOKENLESS_DEVICE: u32 = u32::MAX;
+
 /// The context a request of this session starts with: resumed from its token.
 fn context<B: ProofBackend>(shared: &Shared<B>, s: &Session) -> RywContext {
     s.token
@@ -145,7 +148,15 @@ pub(super) async fn ryw_read<B: ProofBackend>(shared: &Shared<B>, s: &mut Sessio
     let mut op = s.op(OpKind::Read, shared.rec.now_ns());
     op.scope = scope;
     let (router, repo) = instance(shared, s);
-    let ctx = context(shared, s);
+    // Now and then from a device of the same user that has no token.
+    let tokenless =
+        scope == s.scope && s.mode == Mode::Ryw && s.rng.random_bool(cfg.tokenless_read_ratio);
+    let ctx = if tokenless {
+        op.device = TOKENLESS_DEVICE;
+        RywContext::new()
+    } else {
+        context(shared, s)
+    };
     let key = ScopeKey::of("user_id", scope);
     let via_macro = s.via_macro;
     let policy = router.policy().with_monotonic(s.mode == Mode::RywMonotonic);
@@ -168,6 +179,11 @@ pub(super) async fn ryw_read<B: ProofBackend>(shared: &Shared<B>, s: &mut Sessio
             op.served = by.as_ref().map_or(Served::Unknown, served);
         }
         Err(outcome) => op.outcome = outcome,
+    }
+    if tokenless {
+        // That device's token is not the session's.
+        op.complete_ns = shared.rec.now_ns();
+        return op;
     }
     finish(shared, s, &ctx, op)
 }

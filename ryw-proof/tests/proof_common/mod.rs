@@ -32,7 +32,7 @@ pub(crate) async fn proof_run<T: FaultTarget, B: ProofBackend>(name: &str, topo:
     let redis = RedisServer::start().await.expect("start redis");
     let duration = Duration::from_secs(30);
     let seed = seed();
-    let kinds = FaultKind::supported(T::SWITCHOVER);
+    let kinds = FaultKind::with_leader_change(Some(T::LEADER_CHANGE));
     let schedule = Schedule::generate(seed, duration, topo.replica_count(), &kinds);
     assert!(schedule.covers_all(), "{:?}", schedule.faults);
     let workload = WorkloadConfig {
@@ -40,6 +40,7 @@ pub(crate) async fn proof_run<T: FaultTarget, B: ProofBackend>(name: &str, topo:
         plain_sessions: 8,
         monotonic_sessions: 8,
         cross_read_ratio: 0.3,
+        tokenless_read_ratio: 0.2,
         duration,
         seed,
         ..WorkloadConfig::default()
@@ -79,17 +80,22 @@ pub(crate) async fn proof_run<T: FaultTarget, B: ProofBackend>(name: &str, topo:
     let recaptured: u64 = out.routers.iter().map(|s| s.recaptured_writes).sum();
     assert!(recaptured >= out.captures_sabotaged, "{:?}", out.routers);
 
-    if T::SWITCHOVER {
-        // An app instance started after the failover served sessions carrying older tokens.
-        let late = out
-            .history
-            .ops()
-            .filter(|o| o.instance == 2 && o.mode == Mode::Ryw);
-        assert!(
-            late.count() > 0,
-            "no session reached the instance started after the failover"
-        );
-    }
+    // An app instance started after the failover served sessions carrying older tokens.
+    let late = out
+        .history
+        .ops()
+        .filter(|o| o.instance == 2 && o.mode == Mode::Ryw);
+    assert!(
+        late.count() > 0,
+        "no session reached the instance started after the failover"
+    );
+    // The lossy failover lost writes (found missing on the new leader, excluded from the
+    // check, counted); the sessions that lost one went on, and never read a write of theirs
+    // that survived as missing.
+    println!(
+        "writes lost in the failover: {} (ryw), {} (plain)",
+        out.lost_writes.0, out.lost_writes.1
+    );
     let ryw = rep.mode(Mode::Ryw);
     let plain = rep.mode(Mode::Plain);
     let mono = rep.mode(Mode::RywMonotonic);
@@ -122,6 +128,12 @@ pub(crate) async fn proof_run<T: FaultTarget, B: ProofBackend>(name: &str, topo:
     );
     assert!(ryw.reads_replica > 0, "ryw never read a replica");
     assert!(ryw.moves > 0 && ryw.reads_checked_across_instance > 0);
+    // Reads from a device without the token (the store alone carries the floor), through
+    // Redis losing its data.
+    assert!(
+        ryw.reads_checked_across_device > 0,
+        "no read from another device was checked: {ryw:?}"
+    );
     assert_eq!(
         ryw.ryw_violations,
         0,

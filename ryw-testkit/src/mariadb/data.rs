@@ -59,3 +59,11 @@ pub(super) async fn slave_status(port: u16) -> Result<Option<String>, TestkitErr
         get("Last_SQL_Error")
     )))
 }
+
+/// The GTIDs the replica at `port` received (`Gtid_IO_Pos` of `SHOW SLAVE STATUS`).
+pub(super) async fn received(port: u16) -> Result<String, TestkitError> {
+    let row: Option<Row> = query_first(port, "SHOW SLAVE STATUS").await?;
+    Ok(row
+        .and_then(|r| r.get_opt::<String, _>("Gtid_IO_Pos").and_then(Result::ok))
+        .unwrap_or_default())
+}

@@ -86,6 +86,11 @@ impl Dialect for MariaDb {
     const LEADER_PROXY: bool = true;
     const PROMOTE: &'static str = "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = OFF";
     const RESTART_REPLICATION: &'static str = "STOP SLAVE; START SLAVE";
+    const STOP_RECEIVER: &'static str = "STOP SLAVE IO_THREAD";
+
+    async fn received(port: u16) -> Result<String, TestkitError> {
+        data::received(port).await
+    }
 
     async fn replication_state(port: u16) -> Result<Option<String>, TestkitError> {
         data::slave_status(port).await

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::error::TestkitError;
-use crate::mysql_family::{Dialect, GtidWait, PATH};
+use crate::mysql_family::{Dialect, GtidWait, PATH, query_first};
 use crate::replicated::{Node, Recovery, Replicated};
 use crate::sys;
 
@@ -92,6 +92,17 @@ impl Dialect for Mysql {
     const PROMOTE: &'static str = "STOP REPLICA; RESET REPLICA ALL; \
          SET GLOBAL super_read_only = OFF; SET GLOBAL read_only = OFF";
     const RESTART_REPLICATION: &'static str = "STOP REPLICA; START REPLICA";
+    const STOP_RECEIVER: &'static str = "STOP REPLICA IO_THREAD";
+
+    async fn received(port: u16) -> Result<String, TestkitError> {
+        let received: Option<String> = query_first(
+            port,
+            "SELECT RECEIVED_TRANSACTION_SET FROM performance_schema.replication_connection_status \
+             LIMIT 1",
+        )
+        .await?;
+        Ok(received.unwrap_or_default())
+    }
 
     fn promoted(&self, node: &Node) -> Result<(), TestkitError> {
         data::write_init(node, false)

@@ -1,7 +1,15 @@
 //! Leader changes shared by MySQL and MariaDB: the URL that follows the leader, and an
 //! unplanned failover that loses writes (a planned MySQL switchover is in `mysql`).
 
-use super::{Dialect, MysqlWire, exec};
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+
+use super::{Dialect, MysqlWire, connect, exec, my_err};
+use crate::replicated::Node;
+
+/// How long a promoted replica may take to apply what it had received.
+const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
 use crate::error::TestkitError;
 use crate::replicated::{READY_TIMEOUT, Replicated, Wire};
 use crate::sys;
@@ -20,8 +28,11 @@ impl<D: Dialect> Replicated<D> {
 
     /// An unplanned failover that loses writes: SIGKILLs the primary (no fence, no final
     /// sync), cuts every replication connection so the binlog events still held back by the
-    /// lag never arrive (a partition), promotes `replica` with what it had applied
-    /// (replication reset, writable) and repoints every other running replica at it. A write
+    /// lag never arrive (a partition), lets `replica` apply what it had received (as a
+    /// failover tool does: the other replicas received no more, so they can follow it),
+    /// promotes it
+    /// (replication reset, writable) and repoints every other running replica at it, its lag
+    /// removed (set it again afterwards). A write
     /// acknowledged by the old primary but not applied by `replica` is lost: its GTID names
     /// the old primary and the new leader never executes it. Give the other replicas at least
     /// `replica`'s lag, so none holds a GTID the new leader lacks (GTID auto-position would
@@ -33,6 +44,7 @@ impl<D: Dialect> Replicated<D> {
         for proxy in &self.proxies {
             proxy.cut();
         }
+        self.apply_received(node).await?;
         exec(node.port(), D::PROMOTE, "promote").await?;
         self.engine.promoted(node)?;
         self.mark_promoted(replica);
@@ -41,6 +53,9 @@ impl<D: Dialect> Replicated<D> {
             if i == replica {
                 continue;
             }
+            // Repointed without lag: a replication handshake of several round trips through
+            // a lagging proxy can outlast the server's connect timeout.
+            proxy.set_lag(Duration::ZERO);
             proxy.set_upstream(node.port());
             proxy.cut();
             if self.replicas[i].proc.running() {
@@ -60,5 +75,29 @@ impl<D: Dialect> Replicated<D> {
             "lossy failover done"
         );
         Ok(())
+    }
+
+    /// Stops `node`'s receiver and waits (bounded) until it applied everything it received.
+    async fn apply_received(&self, node: &Node) -> Result<(), TestkitError> {
+        let port = node.port();
+        exec(port, D::STOP_RECEIVER, "stop the receiver").await?;
+        let received = D::received(port).await?;
+        let mut c = connect(port).await?;
+        let waited: Option<Option<i64>> = c
+            .exec_first(
+                format!("SELECT {}(?, ?)", D::GTID.function),
+                (&received, APPLY_TIMEOUT.as_secs_f64()),
+            )
+            .await
+            .map_err(my_err(port, D::GTID.function))?;
+        let _ = c.disconnect().await;
+        if waited.flatten() == Some(0) {
+            return Ok(());
+        }
+        Err(node.timed_out(
+            format!("to apply what it received ({received})"),
+            APPLY_TIMEOUT,
+            String::new(),
+        ))
     }
 }

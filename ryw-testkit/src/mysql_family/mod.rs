@@ -63,6 +63,13 @@ pub trait Dialect: std::fmt::Debug + Send + Sync + Sized + 'static {
     /// Restarts a replica's replication (after its upstream changed).
     const RESTART_REPLICATION: &'static str;
 
+    /// Stops a replica's receiver (its applier keeps going).
+    const STOP_RECEIVER: &'static str;
+
+    /// What the replica at `port` received from its primary (applied or not), as GTIDs its
+    /// wait function takes.
+    fn received(port: u16) -> impl Future<Output = Result<String, TestkitError>> + Send;
+
     /// Runs once `node` was promoted (what a restart of it must no longer do).
     fn promoted(&self, node: &Node) -> Result<(), TestkitError> {
         let _ = node;
