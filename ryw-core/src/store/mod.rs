@@ -48,7 +48,7 @@ pub struct StoredFloor {
     /// cannot lose its data while the app runs, like the in-process one). A shared store
     /// that restarted empty, was flushed or failed over began a new life then: floors written
     /// before may be gone, and a router fences reads by the leader's position until every
-    /// replica passed it (see [`RedisStore`](crate::store::RedisStore)).
+    /// replica passed it (see [`RedisStore`]).
     pub life_began: Option<SystemTime>,
 }
 

@@ -25,7 +25,7 @@ enum Commit {
 
 impl<B: ReplicationBackend> Router<B> {
     /// Runs `f` in a transaction on the leader, then captures the commit position and raises
-    /// `scope`'s floor in the current [`RywContext`](ryw_core::RywContext) (if any) and in the scope store.
+    /// `scope`'s floor in the current [`RywContext`] (if any) and in the scope store.
     ///
     /// If the transaction fails it is rolled back and the error returned. If the capture fails
     /// after COMMIT (the connection died), the leader's current position is read on a fresh

@@ -49,9 +49,24 @@ const MAX_TTL_MS: u128 = 100 * 365 * 24 * 3600 * 1000;
 /// (PostgreSQL LSN), `G:3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5` (MySQL GTID set),
 /// `M:0-1-100,1-2-5` (MariaDB GTID list).
 ///
+/// A floor raised on a leader epoch (Postgres: the timeline) carries it after an `@`
+/// (`L:16/B374D848@2`); values without one (older entries, backends without epochs) read as
+/// no epoch.
+///
 /// An unfenced mark lives under its own key ([`mark_key`](Self::mark_key)), holding the
 /// mark's time in Unix milliseconds and expiring after its window; a lookup reads both keys
 /// with one `MGET`.
+///
+/// # Noticing a store that lost its data
+///
+/// The same `MGET` reads a generation key, `{prefix}generation` (on a cluster one per slot,
+/// under a hash tag of that slot), written once per store life with `SET NX`: gone after a
+/// restart without persistence or a flush, another value once some instance wrote a new one.
+/// At most once a second a lookup also compares the servers' `run_id` and `master_replid`
+/// (`INFO`, on every master of a cluster) beside its `MGET`: a restart or a failover changes
+/// them. Every lookup reports when the store's current life began
+/// ([`StoredFloor::life_began`](crate::StoredFloor::life_began)); a router fences reads for a
+/// young one.
 ///
 /// # Redis Cluster
 ///
