@@ -119,6 +119,12 @@ async fn lost_gtids_are_counted_and_cost_no_wait(topo: impl Lossy) {
         .await,
         "r0 never received the first write"
     );
+    // r1 trails by 3 s: a plain read of W1 there is stale.
+    assert_eq!(
+        node_version(&urls[1], 1).await,
+        Some(0),
+        "r1 not stale: nothing to show"
+    );
     assert!(write(&lost, 2).await.position.is_some());
     topo.fail_over_to(0).await;
 
@@ -129,11 +135,8 @@ async fn lost_gtids_are_counted_and_cost_no_wait(topo: impl Lossy) {
         "the write was not lost"
     );
     assert_eq!(node_version(&leader, 1).await, Some(1));
-    assert_eq!(
-        node_version(&urls[1], 1).await,
-        Some(0),
-        "r1 not stale: nothing to show"
-    );
+    // The failover repointed r1 without lag; it trails by 3 s again for the writes below.
+    topo.set_lag(1, Duration::from_secs(3)).await.unwrap();
 
     // The router notices the new leader by itself (its leader poll).
     assert!(
@@ -171,8 +174,14 @@ async fn lost_gtids_are_counted_and_cost_no_wait(topo: impl Lossy) {
     assert_eq!(stats.lost_floors, 1, "{stats:?}");
     let _ = read(&lost, 2).await;
     assert_eq!(router.stats().lost_floors, 1, "counted again");
-    // Writes on the new leader are fenced as usual.
+    // Writes on the new leader are fenced as usual: r1 is shown stale for one first.
+    topo.set_lag(1, Duration::from_secs(3)).await.unwrap();
     assert!(write(&after, 3).await.position.is_some());
+    assert_eq!(
+        node_version(&urls[1], 3).await,
+        Some(0),
+        "r1 not stale after the failover: nothing to show"
+    );
     let r = read(&after, 3).await;
     assert_eq!(
         r.value, 1,

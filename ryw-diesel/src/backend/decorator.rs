@@ -34,6 +34,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use diesel_async::{AsyncConnection, TransactionManager};
+use ryw_core::position::LeaderHolds;
 use ryw_core::{ClusterId, EpochHistory, Family, Position, PositionKind};
 
 use super::{Captured, ReplicaPosition, ReplicationBackend, WaitMethod, WaitOutcome};
@@ -118,6 +119,14 @@ pub trait Decorator: Clone + Send + Sync + 'static {
         conn: &mut Conn<Self>,
     ) -> impl Future<Output = Result<Option<EpochHistory>, Error>> + Send {
         self.inner().epoch_history(conn)
+    }
+
+    /// See [`ReplicationBackend::leader_holds`].
+    fn leader_holds(
+        &self,
+        conn: &mut Conn<Self>,
+    ) -> impl Future<Output = Result<Option<LeaderHolds>, Error>> + Send {
+        self.inner().leader_holds(conn)
     }
 
     /// See [`ReplicationBackend::replica_position`].
@@ -205,6 +214,13 @@ impl<D: Decorator> ReplicationBackend for D {
         conn: &mut Self::Connection,
     ) -> impl Future<Output = Result<Option<EpochHistory>, Error>> + Send {
         Decorator::epoch_history(self, conn)
+    }
+
+    fn leader_holds(
+        &self,
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<Option<LeaderHolds>, Error>> + Send {
+        Decorator::leader_holds(self, conn)
     }
 
     fn replica_position(

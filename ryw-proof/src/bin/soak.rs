@@ -144,7 +144,7 @@ async fn soak<T: FaultTarget, B: ryw_proof::backends::ProofBackend>(
     let duration = Duration::from_secs(args.max_secs);
     let kinds = match mix {
         Mix::Lag => Vec::new(),
-        Mix::All => FaultKind::with_leader_change(Some(T::LEADER_CHANGE)),
+        Mix::All => FaultKind::with_leader_change(T::LEADER_CHANGE),
         Mix::Only => FaultKind::ALL
             .into_iter()
             .filter(|k| args.faults.iter().any(|f| f == k.name()))
