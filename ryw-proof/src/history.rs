@@ -122,6 +122,10 @@ pub struct Op {
     pub outcome: Outcome,
     /// Ryw or plain.
     pub mode: Mode,
+    /// For a ryw read through the router: the floor it required; for a ryw write: the
+    /// position captured (as text; `None` when unknown or not reported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
 }
 
 /// One fault the nemesis applied (or tried to).

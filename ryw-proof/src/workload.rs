@@ -158,6 +158,7 @@ impl Session {
             served: Served::Unknown,
             outcome: Outcome::Ok,
             mode: self.mode,
+            position: None,
         }
     }
 }

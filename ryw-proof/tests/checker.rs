@@ -50,6 +50,7 @@ impl B {
             served: Served::Replica("r0".into()),
             outcome,
             mode,
+            position: None,
         }));
         id
     }

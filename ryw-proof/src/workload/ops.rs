@@ -108,16 +108,22 @@ pub(super) async fn ryw_write<B: ProofBackend>(shared: &Shared<B>, s: &mut Sessi
             router
                 .write_autocommit(keys, set)
                 .await
-                .map(|r| Some(r.served_by))
+                .map(|r| Some((r.served_by, r.position)))
         } else {
-            router.write(&key, set).await.map(|r| Some(r.served_by))
+            router
+                .write(&key, set)
+                .await
+                .map(|r| Some((r.served_by, r.position)))
         }
     });
     match settle(
         tokio::time::timeout(shared.config.op_timeout, fut).await,
         true,
     ) {
-        Ok(by) => op.served = by.as_ref().map_or(Served::Leader, served),
+        Ok(by) => {
+            op.served = by.as_ref().map_or(Served::Leader, |(b, _)| served(b));
+            op.position = by.and_then(|(_, p)| p).map(|p| p.to_string());
+        }
         Err(outcome) => op.outcome = outcome,
     }
     finish(shared, s, &ctx, op)
@@ -167,7 +173,7 @@ pub(super) async fn ryw_read<B: ProofBackend>(shared: &Shared<B>, s: &mut Sessio
             let r = router.read_with(&key, &policy, async move |conn| {
                 B::version(conn, scope).await
             });
-            r.await.map(|r| (r.value, Some(r.served_by)))
+            r.await.map(|r| (r.value, Some((r.served_by, r.position))))
         }
     });
     match settle(
@@ -176,7 +182,8 @@ pub(super) async fn ryw_read<B: ProofBackend>(shared: &Shared<B>, s: &mut Sessio
     ) {
         Ok((v, by)) => {
             op.version = Some(v);
-            op.served = by.as_ref().map_or(Served::Unknown, served);
+            op.served = by.as_ref().map_or(Served::Unknown, |(b, _)| served(b));
+            op.position = by.and_then(|(_, p)| p).map(|p| p.to_string());
         }
         Err(outcome) => op.outcome = outcome,
     }

@@ -32,7 +32,18 @@ pub(crate) async fn proof_run<T: FaultTarget, B: ProofBackend>(name: &str, topo:
     let redis = RedisServer::start().await.expect("start redis");
     let duration = Duration::from_secs(30);
     let seed = seed();
-    let kinds = FaultKind::with_leader_change(T::LEADER_CHANGE);
+    // `RYW_PROOF_LEADER_CHANGE=lossy_failover|switchover|none` overrides the backend's.
+    let leader_change = match std::env::var("RYW_PROOF_LEADER_CHANGE").as_deref() {
+        Ok("none") => None,
+        Ok(name) => Some(
+            *FaultKind::ALL
+                .iter()
+                .find(|k| k.name() == name)
+                .expect("RYW_PROOF_LEADER_CHANGE names a fault kind"),
+        ),
+        Err(_) => T::LEADER_CHANGE,
+    };
+    let kinds = FaultKind::with_leader_change(leader_change);
     let schedule = Schedule::generate(seed, duration, topo.replica_count(), &kinds);
     assert!(schedule.covers_all(), "{:?}", schedule.faults);
     let workload = WorkloadConfig {
@@ -80,7 +91,7 @@ pub(crate) async fn proof_run<T: FaultTarget, B: ProofBackend>(name: &str, topo:
     let recaptured: u64 = out.routers.iter().map(|s| s.recaptured_writes).sum();
     assert!(recaptured >= out.captures_sabotaged, "{:?}", out.routers);
 
-    if T::LEADER_CHANGE.is_some() {
+    if leader_change.is_some() {
         // An app instance started after the failover served sessions carrying older tokens.
         let late = out
             .history
