@@ -5,9 +5,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ryw_testkit::{Faults, MariaDbTopology, MysqlTopology, PgTopology, RedisServer, TestkitError};
+use ryw_testkit::{RedisServer, TestkitError};
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+mod lossy;
+mod target;
+
+pub use target::FaultTarget;
 
 use crate::backends::CaptureFault;
 use crate::nemesis::{Fault, FaultKind, Schedule};
@@ -17,82 +22,6 @@ use crate::recorder::Recorder;
 const CAPTURE_FAILURES_PER_EVENT: u32 = 3;
 /// How many times one kill-leader-connections event kills them.
 const KILL_ROUNDS: u32 = 3;
-/// How far the replica a lossy failover promotes trails the leader: what it loses.
-const LOSSY_TRAIL: Duration = Duration::from_millis(500);
-/// How long the replica a lossy failover promotes may take to catch up before it is
-/// restarted (an earlier fault may have left its replication stuck).
-const CANDIDATE_PATIENCE: Duration = Duration::from_secs(10);
-/// How far every other replica trails meanwhile (more than the promoted one).
-const OTHERS_TRAIL: Duration = Duration::from_secs(1);
-
-/// A topology the nemesis can break: the testkit controls plus what differs per backend.
-pub trait FaultTarget: Faults {
-    /// The leader change proof runs make (once per topology; `None`: none).
-    const LEADER_CHANGE: Option<FaultKind> = Some(FaultKind::LossyFailover);
-    /// The URL app instances use for the leader (one that follows a switchover or a
-    /// failover, where the backend has one).
-    fn leader_url(&self) -> String {
-        self.primary_url()
-    }
-    /// A planned failover to `replica`.
-    fn switchover(&self, replica: usize) -> impl Future<Output = Result<(), TestkitError>> + Send;
-    /// An unplanned failover to `replica` that loses what it had not received.
-    fn failover(&self, replica: usize) -> impl Future<Output = Result<(), TestkitError>> + Send;
-}
-
-impl FaultTarget for PgTopology {
-    fn leader_url(&self) -> String {
-        PgTopology::leader_url(self)
-    }
-
-    fn switchover(&self, replica: usize) -> impl Future<Output = Result<(), TestkitError>> + Send {
-        PgTopology::switchover(self, replica)
-    }
-
-    fn failover(&self, replica: usize) -> impl Future<Output = Result<(), TestkitError>> + Send {
-        PgTopology::failover(self, replica)
-    }
-}
-
-impl FaultTarget for MariaDbTopology {
-    // A lossy failover followed at once by a crash of the new leader showed reads older than
-    // acknowledged writes (3 in one run of four) that are not understood yet: the MariaDB
-    // proof keeps its leader until they are (`lost_gtid.rs` covers the failover).
-    const LEADER_CHANGE: Option<FaultKind> = None;
-
-    fn leader_url(&self) -> String {
-        MariaDbTopology::leader_url(self)
-    }
-
-    async fn switchover(&self, _replica: usize) -> Result<(), TestkitError> {
-        Err(TestkitError::InvalidState(
-            "the MariaDB testkit topology has no planned switchover".into(),
-        ))
-    }
-
-    fn failover(&self, replica: usize) -> impl Future<Output = Result<(), TestkitError>> + Send {
-        MariaDbTopology::failover(self, replica)
-    }
-}
-
-impl FaultTarget for MysqlTopology {
-    // As on MariaDB, a lossy failover followed at once by a crash of the new leader showed
-    // reads older than acknowledged writes (7 in one run) not understood yet: the MySQL proof
-    // keeps its planned switchover until they are (`lost_gtid.rs` covers the failover).
-    const LEADER_CHANGE: Option<FaultKind> = Some(FaultKind::Switchover);
-
-    fn leader_url(&self) -> String {
-        MysqlTopology::leader_url(self)
-    }
-
-    fn switchover(&self, replica: usize) -> impl Future<Output = Result<(), TestkitError>> + Send {
-        MysqlTopology::switchover(self, replica)
-    }
-
-    fn failover(&self, replica: usize) -> impl Future<Output = Result<(), TestkitError>> + Send {
-        MysqlTopology::failover(self, replica)
-    }
-}
 
 /// Runs a schedule's two streams against a topology, a Redis and the capture hook.
 pub struct Nemesis<'a, T, B> {
@@ -307,83 +236,6 @@ impl<'a, T: FaultTarget, B> Nemesis<'a, T, B> {
             *l = false;
             self.switched.send_replace(true);
         }
-    }
-
-    /// Kills the leader and promotes `r` with what it had. First `r` is made to trail by
-    /// [`LOSSY_TRAIL`] and every other replica by more (the testkit's proxies release held
-    /// bytes by the current lag), and `r` is seen to apply what the leader had then: the
-    /// writes of the last [`LOSSY_TRAIL`] are lost, and no other replica holds one the new
-    /// leader lacks (it could not follow it).
-    async fn lossy_failover(&self, first: usize) {
-        self.lags_held.store(true, Ordering::SeqCst);
-        // The candidate: the first replica (from the drawn one on) that catches up with the
-        // leader; an earlier fault may have left another's replication stuck. `r` then holds
-        // at least what the leader had once the lags changed, so no other replica holds more.
-        let mut live = self.live();
-        let at = live.iter().position(|l| *l == first).unwrap_or(0);
-        live.rotate_left(at);
-        let r = first;
-        for other in &live {
-            let lag = if *other == r {
-                LOSSY_TRAIL
-            } else {
-                OTHERS_TRAIL
-            };
-            let detail = format!("r{other} {}ms", lag.as_millis());
-            self.control("set_lag", detail, self.topo.set_lag(*other, lag))
-                .await;
-        }
-        let mut chosen = None;
-        for c in &live {
-            if self
-                .topo
-                .wait_caught_up(*c, CANDIDATE_PATIENCE)
-                .await
-                .is_ok()
-            {
-                chosen = Some(*c);
-                break;
-            }
-        }
-        let r = match chosen {
-            Some(c) => c,
-            None => {
-                // None did: the drawn one restarted, as a failover tool repairs its candidate.
-                let name = format!("r{r}");
-                let restart = self.topo.restart_replica(r);
-                self.control("restart_replica", name.clone(), restart).await;
-                let caught_up = self.topo.wait_caught_up(r, Duration::from_secs(30));
-                self.control("wait_caught_up", name, caught_up).await;
-                r
-            }
-        };
-        // The chosen one trails least; then it trails again by `LOSSY_TRAIL`: what it loses.
-        for other in &live {
-            let lag = if *other == r {
-                LOSSY_TRAIL
-            } else {
-                OTHERS_TRAIL
-            };
-            let detail = format!("r{other} {}ms", lag.as_millis());
-            self.control("set_lag", detail, self.topo.set_lag(*other, lag))
-                .await;
-        }
-        tokio::time::sleep(LOSSY_TRAIL * 2).await;
-        let name = format!("r{r}");
-        if self
-            .control("lossy_failover", name, self.topo.failover(r))
-            .await
-            .is_some()
-        {
-            self.promoted(r);
-        }
-        // The lag stream takes over again at its next draw; until then no replica trails.
-        for other in self.live() {
-            let detail = format!("r{other} 0ms");
-            self.control("set_lag", detail, self.topo.set_lag(other, Duration::ZERO))
-                .await;
-        }
-        self.lags_held.store(false, Ordering::SeqCst);
     }
 
     /// Undoes whatever a stopped schedule may have left: thaws, resumes and restarts every
