@@ -5,27 +5,15 @@
 //! the switch point, so the session's reads neither hang on it nor pretend it survived.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::time::Duration;
 
-use ryw_core::{RywContext, ScopeKey};
+use common::{Session, eventually};
+use ryw_core::ScopeKey;
 use ryw_diesel::{Postgres, ReplicatedPool, Router, RouterConfig, TrackerConfig};
 use ryw_proof::backends::{ProofBackend, setup_sql};
 use ryw_testkit::{PgTopology, Topology};
-use tokio::time::Instant;
-
-/// Polls `cond` every 20 ms until it holds or `within` passed.
-async fn eventually(within: Duration, mut cond: impl AsyncFnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if cond().await {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_failover_keeps_surviving_floors_and_reports_lost_ones() {
@@ -54,27 +42,9 @@ async fn postgres_failover_keeps_surviving_floors_and_reports_lost_ones() {
         ScopeKey::of("user_id", 2),
         ScopeKey::of("user_id", 3),
     );
-    let session = RywContext::new();
-    let write = |scope: &ScopeKey, id: i64| {
-        let (router, scope) = (router.clone(), scope.clone());
-        session.clone().run(async move {
-            router
-                .write(&scope, async move |conn| {
-                    Postgres::set_version(conn, id, 1).await
-                })
-                .await
-                .unwrap()
-        })
-    };
-    let read = |scope: &ScopeKey, id: i64| {
-        let (router, scope) = (router.clone(), scope.clone());
-        session.clone().run(async move {
-            router
-                .read(&scope, async move |conn| Postgres::version(conn, id).await)
-                .await
-                .unwrap()
-        })
-    };
+    let session = Session::new(&router);
+    let write = async |scope: &ScopeKey, id: i64| session.write(scope, id).await;
+    let read = async |scope: &ScopeKey, id: i64| session.read(scope, id).await;
 
     // W1 reaches r0; W2 is acknowledged by the primary but still held back on its way to r0.
     assert!(write(&kept, 1).await.position.is_some());

@@ -6,28 +6,16 @@
 //! write that survived stays fenced (a lagging replica is shown stale for it first).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::time::Duration;
 
+use common::{Session, eventually};
 use diesel_async::{AsyncConnection, AsyncMysqlConnection};
-use ryw_core::{Prefer, ReadPolicy, RywContext, ScopeKey};
+use ryw_core::{Prefer, ReadPolicy, ScopeKey};
 use ryw_diesel::{Mysql, ReplicatedPool, Router, RouterConfig, TrackerConfig};
 use ryw_proof::backends::{ProofBackend, setup_sql};
 use ryw_testkit::{MariaDbTopology, MysqlTopology, Topology};
-use tokio::time::Instant;
-
-/// Polls `cond` every 20 ms until it holds or `within` passed.
-async fn eventually(within: Duration, mut cond: impl AsyncFnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if cond().await {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// The version of `id` on one node, read directly (`None` when it cannot be read).
 async fn node_version(url: &str, id: i64) -> Option<i64> {
@@ -87,27 +75,9 @@ async fn lost_gtids_are_counted_and_cost_no_wait(topo: impl Lossy) {
         ScopeKey::of("user_id", 2),
         ScopeKey::of("user_id", 3),
     );
-    let session = RywContext::new();
-    let write = |scope: &ScopeKey, id: i64| {
-        let (router, scope) = (router.clone(), scope.clone());
-        session.clone().run(async move {
-            router
-                .write(&scope, async move |conn| {
-                    Mysql::set_version(conn, id, 1).await
-                })
-                .await
-                .unwrap()
-        })
-    };
-    let read = |scope: &ScopeKey, id: i64| {
-        let (router, scope) = (router.clone(), scope.clone());
-        session.clone().run(async move {
-            router
-                .read(&scope, async move |conn| Mysql::version(conn, id).await)
-                .await
-                .unwrap()
-        })
-    };
+    let session = Session::new(&router);
+    let write = async |scope: &ScopeKey, id: i64| session.write(scope, id).await;
+    let read = async |scope: &ScopeKey, id: i64| session.read(scope, id).await;
 
     // W1 reaches r0; W2 is acknowledged by the primary but still held back on its way.
     assert!(write(&kept, 1).await.position.is_some());

@@ -1,0 +1,53 @@
+//! Shared by the failover test binaries: a bounded wait on a condition, and one session's
+//! writes and reads of the register table through a router.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use ryw_core::{RywContext, ScopeKey};
+use ryw_diesel::{Routed, Router};
+use ryw_proof::backends::ProofBackend;
+use tokio::time::Instant;
+
+/// Polls `cond` every 20 ms until it holds or `within` passed.
+pub(crate) async fn eventually(within: Duration, mut cond: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if cond().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One session (one context, carried across its calls) on one router.
+pub(crate) struct Session<B: ProofBackend> {
+    pub(crate) router: Router<B>,
+    pub(crate) ctx: RywContext,
+}
+
+impl<B: ProofBackend> Session<B> {
+    pub(crate) fn new(router: &Router<B>) -> Self {
+        Self {
+            router: router.clone(),
+            ctx: RywContext::new(),
+        }
+    }
+
+    /// Sets register `id` to 1 under `scope`.
+    pub(crate) async fn write(&self, scope: &ScopeKey, id: i64) -> Routed<()> {
+        let router = &self.router;
+        let write = router.write(scope, async move |conn| B::set_version(conn, id, 1).await);
+        self.ctx.clone().run(write).await.unwrap()
+    }
+
+    /// Reads register `id` under `scope`.
+    pub(crate) async fn read(&self, scope: &ScopeKey, id: i64) -> Routed<i64> {
+        let router = &self.router;
+        let read = router.read(scope, async move |conn| B::version(conn, id).await);
+        self.ctx.clone().run(read).await.unwrap()
+    }
+}
