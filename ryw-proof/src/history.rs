@@ -187,7 +187,7 @@ impl History {
             let acknowledged = op.kind == OpKind::Write && op.outcome == Outcome::Ok;
             let Some(v) = op
                 .version
-                .filter(|_| acknowledged && op.complete_ns <= before_ns)
+                .filter(|_| acknowledged && op.invoke_ns <= before_ns)
             else {
                 continue;
             };

@@ -207,3 +207,27 @@ fn a_malformed_line_is_an_error_naming_it() {
     let err = History::read_jsonl(text.as_bytes()).unwrap_err();
     assert!(err.to_string().contains("line 3"), "{err}");
 }
+
+#[test]
+fn a_write_invoked_during_a_lossy_failover_and_acknowledged_after_it_can_be_lost() {
+    // Session 1 writes v1 before the failover, v2 during it (its capture retried past the
+    // failover's end), v3 after it; the new leader's log has v1 and v3 only. A write missing
+    // from the log but invoked after the failover is not excused.
+    let mut b = B::new();
+    let before = b.op(1, OpKind::Write, Some(1), Outcome::Ok);
+    let during = b.op(1, OpKind::Write, Some(2), Outcome::Ok);
+    let failover_end = b.t + 2;
+    if let Event::Op(op) = &mut b.ops[usize::try_from(during).unwrap()] {
+        op.complete_ns = failover_end + 100;
+    }
+    let after = b.op(1, OpKind::Write, Some(3), Outcome::Ok);
+    let missing_later = b.op(2, OpKind::Write, Some(1), Outcome::Ok);
+    let mut h = b.history();
+    let present: std::collections::HashSet<(i64, i64)> = [(1, 1), (1, 3)].into_iter().collect();
+    assert_eq!(h.mark_lost(failover_end, &present), (1, 0));
+    let outcome = |id: u64| h.ops().find(|o| o.id == id).map(|o| o.outcome.clone());
+    assert_eq!(outcome(during), Some(Outcome::Lost));
+    for id in [before, after, missing_later] {
+        assert_eq!(outcome(id), Some(Outcome::Ok), "op {id}");
+    }
+}

@@ -1,4 +1,4 @@
-//! CI proof run on MariaDB: every fault the testkit has for it.
+//! CI proof run on MariaDB: every fault the testkit has for it, a lossy failover included.
 #![allow(missing_docs)]
 
 #[macro_use]

@@ -82,10 +82,12 @@ pub(super) enum Event<'a> {
     Write { captured: bool },
     /// Dead leader connections a write's BEGIN left behind.
     BeginRetries(u64),
-    /// A capture failed on the committing connection and succeeded on a fresh one.
+    /// A capture failed on the committing connection and succeeded on a fresh one
+    /// (`leader_changed`: on another leader than the one that acknowledged the commit).
     Recaptured {
         scope: &'a ScopeKey,
         first: &'a Error,
+        leader_changed: bool,
     },
     /// A write committed without a known position.
     Uncaptured {

@@ -152,10 +152,18 @@ impl Ledger {
             }
             Event::Write { captured } => metrics::write(captured),
             Event::BeginRetries(n) => add(&c.begin_retries, n),
-            Event::Recaptured { scope, first } => {
+            Event::Recaptured {
+                scope,
+                first,
+                leader_changed,
+            } => {
                 add(&c.recaptured_writes, 1);
                 metrics::write_recaptured();
-                tracing::info!(scope = %scope, first_error = %first, "commit position recaptured on a fresh leader connection");
+                if leader_changed {
+                    tracing::warn!(scope = %scope, first_error = %first, "a write acknowledged just before a leader change: its position was recaptured on the new leader, which has the write only if the old leader had shipped it (else it was lost in the failover)");
+                } else {
+                    tracing::info!(scope = %scope, first_error = %first, "commit position recaptured on a fresh leader connection");
+                }
             }
             Event::Uncaptured { scope, first, last } => {
                 add(&c.uncaptured_writes, 1);

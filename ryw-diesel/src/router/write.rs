@@ -29,7 +29,9 @@ impl<B: ReplicationBackend> Router<B> {
     ///
     /// If the transaction fails it is rolled back and the error returned. If the capture fails
     /// after COMMIT (the connection died), the leader's current position is read on a fresh
-    /// connection instead: it covers the commit. Only if the leader stays unreachable for
+    /// connection instead: it covers the commit — unless the leader changed in between (a
+    /// later epoch, or a position lacking what the old leader had), when it covers the write
+    /// only if the write survived the change; a warning says so. Only if the leader stays unreachable for
     /// [`RouterConfig::capture_retry`](super::RouterConfig::capture_retry) is the write returned with `position: None`; the scope
     /// is then marked as written without a position in the context (so in the outgoing
     /// token) and the store, for [`ReadPolicy::unfenced_window`](ryw_core::ReadPolicy::unfenced_window), and the failure is logged and
@@ -147,6 +149,8 @@ impl<B: ReplicationBackend> Router<B> {
     /// `None` (booked, logged) when the leader stays unreachable that long.
     async fn recapture(&self, scope: &ScopeKey, first: &Error) -> Option<Captured> {
         let inner = &*self.inner;
+        // The leader as this router knew it when the commit was acknowledged.
+        let known = (inner.leader.epoch(), inner.leader.hint().borrow().clone());
         let deadline = Instant::now() + inner.config.capture_retry;
         let mut pause = Duration::from_millis(25);
         let mut last;
@@ -154,7 +158,12 @@ impl<B: ReplicationBackend> Router<B> {
             let left = deadline.saturating_duration_since(Instant::now());
             match inner.leader.position(left).await {
                 Ok(p) => {
-                    inner.ledger.record(Event::Recaptured { scope, first });
+                    let leader_changed = leader_changed(&known, &p);
+                    inner.ledger.record(Event::Recaptured {
+                        scope,
+                        first,
+                        leader_changed,
+                    });
                     return Some(p);
                 }
                 Err(Error::Deadline { .. }) => last = "capture retry deadline passed".into(),
@@ -206,5 +215,59 @@ impl<B: ReplicationBackend> Router<B> {
         }
         let history = inner.leader.epoch_history();
         inner.floors.raise(scopes, captured, history.as_ref()).await;
+    }
+}
+
+/// Whether the position `recaptured` comes from another leader than the one this router knew
+/// (`known`: its epoch and last position) when the commit was acknowledged: a later epoch, or
+/// a position that lacks what the old leader had (a lossy promotion). The write may then have
+/// been acknowledged by the old leader and lost with it: the new leader's position covers it
+/// only if it survived.
+fn leader_changed(known: &(Option<u32>, Option<Position>), recaptured: &Captured) -> bool {
+    let (epoch, position) = known;
+    let later_epoch = matches!((epoch, recaptured.epoch), (Some(a), Some(b)) if b > *a);
+    let behind = position
+        .as_ref()
+        .is_some_and(|p| !recaptured.position.covers(p).unwrap_or(true));
+    later_epoch || behind
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn captured(position: &str, epoch: Option<u32>) -> Captured {
+        Captured {
+            position: Position::GtidSet(position.parse().expect("a GTID set")),
+            epoch,
+        }
+    }
+
+    const OLD: &str = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+    const NEW: &str = "4f22ab58-82db-22f2-af44-d91bb0530673";
+
+    #[test]
+    fn a_recapture_on_the_same_leader_is_no_leader_change() {
+        let known = (None, Some(captured(&format!("{OLD}:1-10"), None).position));
+        assert!(!leader_changed(
+            &known,
+            &captured(&format!("{OLD}:1-12"), None)
+        ));
+        assert!(!leader_changed(
+            &(Some(2), None),
+            &captured(&format!("{OLD}:1-12"), Some(2))
+        ));
+    }
+
+    #[test]
+    fn a_recapture_behind_the_known_leader_or_on_a_later_epoch_is_a_leader_change() {
+        // A promoted replica that lacks what the old leader had acknowledged.
+        let known = (None, Some(captured(&format!("{OLD}:1-10"), None).position));
+        let promoted = captured(&format!("{OLD}:1-7,{NEW}:1-2"), None);
+        assert!(leader_changed(&known, &promoted));
+        assert!(leader_changed(
+            &(Some(2), None),
+            &captured(&format!("{NEW}:1"), Some(3))
+        ));
     }
 }

@@ -36,11 +36,6 @@ impl FaultTarget for PgTopology {
 }
 
 impl FaultTarget for MariaDbTopology {
-    // A lossy failover followed at once by a crash of the new leader showed reads older than
-    // acknowledged writes (3 in one run of four) that are not understood yet: the MariaDB
-    // proof keeps its leader until they are (`lost_gtid.rs` covers the failover).
-    const LEADER_CHANGE: Option<FaultKind> = None;
-
     fn leader_url(&self) -> String {
         MariaDbTopology::leader_url(self)
     }
@@ -57,11 +52,6 @@ impl FaultTarget for MariaDbTopology {
 }
 
 impl FaultTarget for MysqlTopology {
-    // As on MariaDB, a lossy failover followed at once by a crash of the new leader showed
-    // reads older than acknowledged writes (7 in one run) not understood yet: the MySQL proof
-    // keeps its planned switchover until they are (`lost_gtid.rs` covers the failover).
-    const LEADER_CHANGE: Option<FaultKind> = Some(FaultKind::Switchover);
-
     fn leader_url(&self) -> String {
         MysqlTopology::leader_url(self)
     }
