@@ -12,6 +12,7 @@
 //! ([`ScopeStore::mark_unfenced`]), so another request of the scope fences its reads by the
 //! leader's position instead of reading around the write.
 
+mod feed;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
@@ -20,6 +21,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
+pub use feed::{Demand, FeedEntry, Lease, PositionFeed, Published};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -163,4 +165,10 @@ pub trait ScopeStore: Send + Sync + 'static {
 
     /// A short name for logs and metrics (`"memory"`, `"redis"`).
     fn name(&self) -> &'static str;
+
+    /// The replica position feed this store carries, if it is shared between app instances
+    /// (see [`PositionFeed`]); `None` (the default) for a store of one instance.
+    fn feed(&self) -> Option<&dyn PositionFeed> {
+        None
+    }
 }

@@ -2,6 +2,7 @@
 //! Cluster.
 
 mod conn;
+mod feed;
 mod lives;
 mod many;
 mod ops;

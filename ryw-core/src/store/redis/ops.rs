@@ -260,4 +260,8 @@ impl ScopeStore for RedisStore {
     fn name(&self) -> &'static str {
         STORE
     }
+
+    fn feed(&self) -> Option<&dyn crate::store::PositionFeed> {
+        Some(self)
+    }
 }

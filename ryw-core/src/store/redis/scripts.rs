@@ -136,7 +136,7 @@ pub(super) struct Script {
 }
 
 impl Script {
-    const fn new(body: &'static str) -> Self {
+    pub(super) const fn new(body: &'static str) -> Self {
         Self {
             parts: [LUA_STORE, body],
             sha: OnceLock::new(),
@@ -167,11 +167,21 @@ impl Script {
         key: &str,
         args: &[&str],
     ) -> redis::RedisResult<T> {
+        self.run_keys(conn, &[key], args).await
+    }
+
+    /// Runs the script on `keys` (on a cluster, all in one slot).
+    pub(super) async fn run_keys<T: FromRedisValue>(
+        &self,
+        conn: &mut Conn,
+        keys: &[&str],
+        args: &[&str],
+    ) -> redis::RedisResult<T> {
         let sha = self.sha(conn).await?;
         let res = redis::cmd("EVALSHA")
             .arg(&sha)
-            .arg(1)
-            .arg(key)
+            .arg(keys.len())
+            .arg(keys)
             .arg(args)
             .query_async(conn)
             .await;
@@ -179,8 +189,8 @@ impl Script {
             Err(e) if e.code() == Some("NOSCRIPT") => {
                 redis::cmd("EVAL")
                     .arg(self.body())
-                    .arg(1)
-                    .arg(key)
+                    .arg(keys.len())
+                    .arg(keys)
                     .arg(args)
                     .query_async(conn)
                     .await
