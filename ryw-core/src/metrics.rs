@@ -15,6 +15,7 @@
 //! | `ryw_replica_last_replay_age_seconds` | gauge | `replica` (time since the replica replayed its last commit, as the server reports it — Postgres; it grows whenever writes pause) |
 //! | `ryw_replica_online` | gauge | `replica` (1 online, 0 offline) |
 //! | `ryw_position_queries_total` | counter | `replica` |
+//! | `ryw_feed_reads_total` | counter | `replica`, `outcome` = `fresh` / `own_poll` (a shared position feed read instead of a poll; `own_poll`: none fresh enough, so the instance polled the replica itself) |
 //! | `ryw_tokens_rejected_total` | counter | `reason` |
 //! | `ryw_foreign_floors_total` | counter | — (floors of another cluster ignored) |
 //! | `ryw_store_errors_total` | counter | `store` |
@@ -53,6 +54,8 @@ pub mod names {
     pub const REPLICA_ONLINE: &str = "ryw_replica_online";
     /// Position queries sent to replicas by trackers.
     pub const POSITION_QUERIES: &str = "ryw_position_queries_total";
+    /// Reads of the shared position feed, by replica and outcome.
+    pub const FEED_READS: &str = "ryw_feed_reads_total";
     /// Incoming tokens rejected, by reason.
     pub const TOKENS_REJECTED: &str = "ryw_tokens_rejected_total";
     /// Floors ignored because they belong to another cluster.
@@ -154,6 +157,18 @@ pub fn replica_online(replica: &str, online: bool) {
 pub fn position_query(replica: &str) {
     #[cfg(feature = "metrics")]
     metrics::counter!(names::POSITION_QUERIES, "replica" => replica.to_owned()).increment(1);
+}
+
+/// Counts a read of a replica's shared position feed: `fresh` (used instead of a poll) or
+/// not (the instance polled the replica itself).
+pub fn feed_read(replica: &str, fresh: bool) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(
+        names::FEED_READS,
+        "replica" => replica.to_owned(),
+        "outcome" => if fresh { "fresh" } else { "own_poll" }
+    )
+    .increment(1);
 }
 
 /// Counts a rejected incoming token.

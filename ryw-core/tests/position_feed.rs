@@ -35,7 +35,9 @@ async fn lease_moves_and_fences(store: &RedisStore) {
         feed.publish(&c, "r0", a, &entry(100), ttl).await.unwrap(),
         Published::Stored(Demand::Idle)
     );
-    let seen = feed.read(&c, "r0", Demand::Idle).await.unwrap().unwrap();
+    let (seen, demand) = feed.read(&c, "r0", Demand::Idle).await.unwrap();
+    let seen = seen.unwrap();
+    assert_eq!(demand, Demand::Idle);
     assert_eq!(seen.position, Position::Lsn(Lsn::new(100)));
     assert_eq!(seen.epoch, Some(1));
     // The holder stalls past the TTL: the lease moves, with a larger token.
@@ -61,12 +63,16 @@ async fn lease_moves_and_fences(store: &RedisStore) {
             .unwrap(),
         Published::Fenced
     );
-    let seen = feed.read(&c, "r0", Demand::Idle).await.unwrap().unwrap();
+    let seen = feed.read(&c, "r0", Demand::Idle).await.unwrap().0.unwrap();
     assert_eq!(seen.position, Position::Lsn(Lsn::new(200)));
     // Readers' demand reaches the holder with its next publish, the highest one winning.
     feed.read(&c, "r0", Demand::Pending).await.unwrap();
     feed.read(&c, "r0", Demand::Waiting).await.unwrap();
-    feed.read(&c, "r0", Demand::Pending).await.unwrap();
+    // A holder checking while it sleeps sees it too.
+    assert_eq!(
+        feed.read(&c, "r0", Demand::Pending).await.unwrap().1,
+        Demand::Waiting
+    );
     assert_eq!(
         feed.publish(&c, "r0", b, &entry(210), ttl).await.unwrap(),
         Published::Stored(Demand::Waiting)
@@ -81,7 +87,8 @@ async fn lease_moves_and_fences(store: &RedisStore) {
     assert_eq!(
         feed.read(&ClusterId::new("pg:2:1"), "r0", Demand::Idle)
             .await
-            .unwrap(),
+            .unwrap()
+            .0,
         None
     );
 }

@@ -99,12 +99,12 @@ pub trait PositionFeed: Send + Sync {
         ttl: Duration,
     ) -> StoreFuture<'a, Published>;
 
-    /// The entry of `node`, if one is stored; tells the holder `demand` (for a short while)
-    /// in the same round trip.
+    /// The entry of `node`, if one is stored, and the readers' demand now; tells the holder
+    /// `demand` (for a short while) in the same round trip.
     fn read<'a>(
         &'a self,
         cluster: &'a ClusterId,
         node: &'a str,
         demand: Demand,
-    ) -> StoreFuture<'a, Option<FeedEntry>>;
+    ) -> StoreFuture<'a, (Option<FeedEntry>, Demand)>;
 }

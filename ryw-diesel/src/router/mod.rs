@@ -5,6 +5,7 @@ mod config;
 mod decide;
 mod epochs;
 mod event;
+mod feed_link;
 mod floor;
 mod fresh;
 mod leader;
@@ -38,6 +39,7 @@ use crate::pool::ReplicatedPool;
 
 pub use crate::conn_fn::ConnFn;
 pub use config::RouterConfig;
+use feed_link::feed_link;
 use floor::FloorSource;
 use leader::Leader;
 use leader_slots::LeaderSlots;
@@ -185,11 +187,16 @@ impl<B: ReplicationBackend> Router<B> {
         ryw_core::metrics::leader_fallback_budget(slots.limit(), slots.rate_limit());
         let leader = Arc::new(Leader::new(pool.clone(), start, slots, Arc::clone(&ledger)));
         let hint = leader.hint();
+        let feed = store
+            .as_ref()
+            .filter(|s| config.tracker.position_feed && s.feed().is_some())
+            .map(|s| feed_link(s, &cluster, &leader));
         let replicas = Replicas::start(
             pool.clone(),
             &config,
             (leader.history(), &hint),
             Arc::clone(&ledger),
+            feed.as_ref(),
             &shutdown.subscribe(),
         );
         let windows = (config.store_ttl, config.policy.unfenced_window);

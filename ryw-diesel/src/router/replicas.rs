@@ -55,6 +55,7 @@ impl<B: ReplicationBackend> Replicas<B> {
         config: &RouterConfig,
         leader: (&Arc<LeaderHistory>, &watch::Receiver<Option<Position>>),
         ledger: Arc<Ledger>,
+        feed: Option<&tracker::FeedLink>,
         shutdown: &watch::Receiver<bool>,
     ) -> Self {
         let (history, hint) = leader;
@@ -69,6 +70,7 @@ impl<B: ReplicationBackend> Replicas<B> {
                 leader_hint: hint.clone(),
                 history: Arc::clone(history),
                 changed: Arc::clone(&changed),
+                feed: feed.cloned(),
             };
             tokio::spawn(tracker::run(
                 Arc::clone(t),

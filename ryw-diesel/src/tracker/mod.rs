@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use ryw_core::Position;
 use tokio::sync::{Notify, watch};
 
+mod feed;
 mod poll;
 
+pub(crate) use feed::FeedLink;
 pub(crate) use poll::{Ctx, run};
 
 /// Cadences of the replica trackers.
@@ -37,6 +39,19 @@ pub struct TrackerConfig {
     /// that does not answer within it — frozen, overloaded, unreachable — is marked offline
     /// at once, so new reads stop choosing it after at most this long.
     pub poll_timeout: Duration,
+    /// Share replica positions through the router's scope store when it carries a feed
+    /// ([`ScopeStore::feed`](ryw_core::ScopeStore::feed): a shared store such as
+    /// `RedisStore`): one app instance at a time polls each replica and publishes what it
+    /// saw, the others read that instead of polling. No effect with the in-process store.
+    pub position_feed: bool,
+    /// With a feed: the lease holder's poll interval while any instance has a read waiting
+    /// on the replica or commits pending for it (one cadence for all demand, so the
+    /// replica's load does not grow with the number of instances).
+    pub feed_interval: Duration,
+    /// With a feed: how long a lease lasts without renewal (its holder renews it with every
+    /// publish), and the age beyond which an entry is not trusted (the instance then polls
+    /// the replica itself until a holder publishes again).
+    pub feed_lease: Duration,
 }
 
 impl Default for TrackerConfig {
@@ -48,6 +63,9 @@ impl Default for TrackerConfig {
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             poll_timeout: Duration::from_millis(500),
+            position_feed: true,
+            feed_interval: Duration::from_millis(10),
+            feed_lease: Duration::from_secs(1),
         }
     }
 }
@@ -78,6 +96,13 @@ impl TrackerConfig {
     #[must_use]
     pub fn with_busy_interval(mut self, d: Duration) -> Self {
         self.busy_interval = d;
+        self
+    }
+
+    /// Turns the shared position feed on or off.
+    #[must_use]
+    pub fn with_position_feed(mut self, on: bool) -> Self {
+        self.position_feed = on;
         self
     }
 }

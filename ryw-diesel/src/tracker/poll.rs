@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 use deadpool::managed::Pool;
 use ryw_core::Position;
+use ryw_core::store::Demand;
 use tokio::sync::watch;
 
+use super::feed::{FeedLink, FeedState};
 use super::{ReplicaStatus, Tracker, TrackerConfig};
 use crate::backend::ReplicationBackend;
 use crate::leader_history::LeaderHistory;
@@ -54,6 +56,18 @@ async fn poll<B: ReplicationBackend>(
         }
     }
     Err(last.unwrap_or_else(|| overran("position poll")))
+}
+
+/// One poll, counted as a position query of this instance.
+pub(super) async fn counted<B: ReplicationBackend>(
+    tracker: &Tracker,
+    backend: &B,
+    pool: &Pool<B::Manager>,
+    config: &TrackerConfig,
+) -> Result<crate::backend::ReplicaPosition, crate::Error> {
+    tracker.queries.fetch_add(1, Ordering::Relaxed);
+    ryw_core::metrics::position_query(&tracker.name);
+    poll(&tracker.name, backend, pool, config.poll_timeout).await
 }
 
 /// What one successful poll learned, published to the status channel; returns whether the
@@ -103,6 +117,8 @@ pub(crate) struct Ctx {
     pub(crate) history: Arc<LeaderHistory>,
     /// Bumped whenever a replica moves, for readers that wait.
     pub(crate) changed: Arc<watch::Sender<u64>>,
+    /// The shared position feed, when the router's store carries one and it is on.
+    pub(crate) feed: Option<FeedLink>,
 }
 
 /// The loop of one tracker task; ends when `shutdown` flips or the router is dropped.
@@ -121,13 +137,22 @@ pub(crate) async fn run<B: ReplicationBackend>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = config.min_backoff;
+    let mut feed = ctx.feed.take().map(FeedState::new);
     loop {
         if *shutdown.borrow() {
             return;
         }
-        tracker.queries.fetch_add(1, Ordering::Relaxed);
-        ryw_core::metrics::position_query(&tracker.name);
-        let polled = poll(&tracker.name, &backend, &pool, config.poll_timeout).await;
+        let demand = if tracker.waiters.load(Ordering::Acquire) > 0 {
+            Demand::Waiting
+        } else if pending(&tracker, &ctx) {
+            Demand::Pending
+        } else {
+            Demand::Idle
+        };
+        let polled = match feed.as_mut() {
+            Some(f) => f.step(&tracker, &backend, &pool, &config, demand).await,
+            None => counted(&tracker, &backend, &pool, &config).await,
+        };
         let last_poll = tokio::time::Instant::now();
         let delay = match polled {
             Ok(at) => {
@@ -135,13 +160,7 @@ pub(crate) async fn run<B: ReplicationBackend>(
                 if publish(&tracker, at, &ctx) {
                     ctx.changed.send_modify(|v| *v = v.wrapping_add(1));
                 }
-                if tracker.waiters.load(Ordering::Acquire) > 0 {
-                    config.busy_interval
-                } else if pending(&tracker, &ctx) {
-                    config.pending_interval
-                } else {
-                    config.idle_interval
-                }
+                cadence(&config, feed.as_ref(), demand)
             }
             Err(e) => {
                 let was_online = tracker.status.borrow().online;
@@ -163,9 +182,24 @@ pub(crate) async fn run<B: ReplicationBackend>(
             }
         };
         let mut next = last_poll + delay;
+        // A lease holder with nobody asking checks, between its idle polls, whether some
+        // instance asks now.
+        let holds_idle = feed.as_ref().is_some_and(|f| f.holds()) && delay >= config.idle_interval;
+        let mut check = holds_idle.then(|| last_poll + config.pending_interval);
         loop {
+            let until = check.map_or(next, |c| c.min(next));
             tokio::select! {
-                () = tokio::time::sleep_until(next) => break,
+                () = tokio::time::sleep_until(until) => {
+                    if until >= next {
+                        break;
+                    }
+                    if let Some(f) = feed.as_mut()
+                        && f.demanded(&tracker.name).await
+                    {
+                        break;
+                    }
+                    check = Some(tokio::time::Instant::now() + config.pending_interval);
+                }
                 () = tracker.wake.notified() => break,
                 r = ctx.leader_hint.changed() => {
                     if r.is_err() {
@@ -177,6 +211,23 @@ pub(crate) async fn run<B: ReplicationBackend>(
                 _ = shutdown.changed() => return,
             }
         }
+    }
+}
+
+/// How long until the next step: without a feed, or reading it, the cadence this instance's
+/// readers ask for; as the feed's holder, one cadence for any instance's demand.
+fn cadence(config: &TrackerConfig, feed: Option<&FeedState>, demand: Demand) -> Duration {
+    match (feed, demand) {
+        (Some(f), _) if f.holds() => {
+            if demand == Demand::Idle && f.demand() == Demand::Idle {
+                config.idle_interval
+            } else {
+                config.feed_interval
+            }
+        }
+        (_, Demand::Waiting) => config.busy_interval,
+        (_, Demand::Pending) => config.pending_interval,
+        (_, Demand::Idle) => config.idle_interval,
     }
 }
 

@@ -40,15 +40,16 @@ redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[4])
 return tonumber(redis.call('GET', KEYS[3]) or '0')
 ";
 
-/// KEYS: entry, demand. ARGV: demand level, its TTL ms. The entry (nil when none); a demand
-/// at least as high as the one held is stored for the TTL.
+/// KEYS: entry, demand. ARGV: demand level, its TTL ms. `{demand now, entry}` (no entry
+/// when none); a demand at least as high as the one held is stored for the TTL.
 const LUA_READ: &str = r"
 local level = tonumber(ARGV[1])
-if level > 0 then
-  local held = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if level >= held then redis.call('SET', KEYS[2], level, 'PX', ARGV[2]) end
+local held = tonumber(redis.call('GET', KEYS[2]) or '0')
+if level > 0 and level >= held then
+  redis.call('SET', KEYS[2], level, 'PX', ARGV[2])
+  held = level
 end
-return redis.call('GET', KEYS[1])
+return {held, redis.call('GET', KEYS[1])}
 ";
 
 static ACQUIRE: Script = Script::new(LUA_ACQUIRE);
@@ -60,6 +61,14 @@ const DEMAND_TTL: Duration = Duration::from_millis(100);
 
 /// Entries outlive their lease, so readers can tell a stale feed from none.
 const ENTRY_TTL_FACTOR: u32 = 20;
+
+fn demand_of(level: i64) -> Demand {
+    match level {
+        2.. => Demand::Waiting,
+        1 => Demand::Pending,
+        _ => Demand::Idle,
+    }
+}
 
 fn ms(d: Duration) -> String {
     d.as_millis().max(1).to_string()
@@ -140,11 +149,10 @@ impl PositionFeed for RedisStore {
                 .run_keys(&mut conn, &keys, &args)
                 .await
                 .map_err(store_err)?;
-            Ok(match level {
-                -1 => Published::Fenced,
-                2 => Published::Stored(Demand::Waiting),
-                1 => Published::Stored(Demand::Pending),
-                _ => Published::Stored(Demand::Idle),
+            Ok(if level < 0 {
+                Published::Fenced
+            } else {
+                Published::Stored(demand_of(level))
             })
         }))
     }
@@ -154,7 +162,7 @@ impl PositionFeed for RedisStore {
         cluster: &'a ClusterId,
         node: &'a str,
         demand: Demand,
-    ) -> StoreFuture<'a, Option<FeedEntry>> {
+    ) -> StoreFuture<'a, (Option<FeedEntry>, Demand)> {
         Box::pin(self.guarded("feed read", async move {
             let [_, _, entry_key, demand_key] = self.feed_keys(cluster, node);
             let mut conn = self.conn().await?;
@@ -164,11 +172,12 @@ impl PositionFeed for RedisStore {
                 Demand::Waiting => "2",
             };
             let args = [level, &ms(DEMAND_TTL)];
-            let value: Option<String> = READ
+            let (held, value): (i64, Option<String>) = READ
                 .run_keys(&mut conn, &[&entry_key, &demand_key], &args)
                 .await
                 .map_err(store_err)?;
-            value.map(|v| parse_entry(&entry_key, &v)).transpose()
+            let entry = value.map(|v| parse_entry(&entry_key, &v)).transpose()?;
+            Ok((entry, demand_of(held)))
         }))
     }
 }

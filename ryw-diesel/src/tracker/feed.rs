@@ -1,0 +1,149 @@
+//! A tracker on a shared position feed (see [`ryw_core::store::PositionFeed`]): while it
+//! holds its replica's lease it polls the replica and publishes what it saw; otherwise it
+//! reads the published entry instead of polling, and polls the replica itself only while no
+//! entry is fresh enough (its holder died or stalls, the store is down), taking the lease
+//! when it is free.
+//!
+//! Waiting reads are woken by a short poll of the store, not by pub/sub: the tracker of an
+//! instance with a read waiting reads the entry every `busy_interval`, on the store's shared
+//! multiplexed connection (pub/sub needs a connection of its own per instance, and sharded
+//! channels on a cluster); the cost lands on the store, not on the replica, and lasts only
+//! while a read waits.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use deadpool::managed::Pool;
+use ryw_core::store::{Demand, FeedEntry, Lease, Published};
+use ryw_core::{ClusterId, ScopeStore};
+
+use super::{Tracker, TrackerConfig};
+use crate::backend::{ReplicaPosition, ReplicationBackend};
+
+/// What a tracker needs to share its replica's position: the store with the feed, the
+/// cluster, this instance's holder id and the leader's current epoch.
+#[derive(Clone)]
+pub(crate) struct FeedLink {
+    pub(crate) store: Arc<dyn ScopeStore>,
+    pub(crate) cluster: ClusterId,
+    /// Unique per router instance.
+    pub(crate) holder: Arc<str>,
+    /// The leader's epoch as the router knows it now (entries of another are not used).
+    pub(crate) epoch: Arc<dyn Fn() -> Option<u32> + Send + Sync>,
+}
+
+/// One tracker's side of the feed.
+pub(super) struct FeedState {
+    link: FeedLink,
+    lease: Option<Lease>,
+    /// The readers' demand, as the last publish or check returned it.
+    demand: Demand,
+}
+
+impl FeedState {
+    pub(super) fn new(link: FeedLink) -> Self {
+        Self {
+            link,
+            lease: None,
+            demand: Demand::Idle,
+        }
+    }
+
+    /// Whether this instance holds the replica's lease.
+    pub(super) fn holds(&self) -> bool {
+        self.lease.is_some()
+    }
+
+    /// What the other instances last asked for (as holder).
+    pub(super) fn demand(&self) -> Demand {
+        self.demand
+    }
+
+    /// One step: the replica's position from the feed when a fresh entry is there, else
+    /// from a poll of this instance (published when it holds the lease).
+    pub(super) async fn step<B: ReplicationBackend>(
+        &mut self,
+        tracker: &Tracker,
+        backend: &B,
+        pool: &Pool<B::Manager>,
+        config: &TrackerConfig,
+        demand: Demand,
+    ) -> Result<ReplicaPosition, crate::Error> {
+        let node = &*tracker.name;
+        let link = &self.link;
+        let Some(feed) = link.store.feed() else {
+            return super::poll::counted(tracker, backend, pool, config).await;
+        };
+        let ttl = config.feed_lease;
+        if self.lease.is_none() {
+            let fresh = match feed.read(&link.cluster, node, demand).await {
+                Ok((Some(entry), _)) if self.trusted(&entry, ttl) => Some(entry),
+                Ok(_) => {
+                    // None fresh: take the lease if nobody holds it.
+                    self.lease = feed
+                        .acquire(&link.cluster, node, &link.holder, ttl)
+                        .await
+                        .ok()
+                        .flatten();
+                    None
+                }
+                Err(_) => None,
+            };
+            if let Some(entry) = fresh {
+                ryw_core::metrics::feed_read(node, true);
+                return Ok(not_behind(tracker, entry));
+            }
+            if self.lease.is_none() {
+                ryw_core::metrics::feed_read(node, false);
+            }
+        }
+        let observed_at = SystemTime::now();
+        let polled = super::poll::counted(tracker, backend, pool, config).await;
+        if let (Some(lease), Ok(at)) = (self.lease, &polled) {
+            let entry = FeedEntry::new(at.applied.clone(), (link.epoch)(), observed_at);
+            match feed.publish(&link.cluster, node, lease, &entry, ttl).await {
+                Ok(Published::Stored(d)) => self.demand = d,
+                Ok(Published::Fenced) => {
+                    tracing::debug!(
+                        replica = node,
+                        "position feed lease moved to another instance"
+                    );
+                    self.lease = None;
+                }
+                // The store is down: the lease runs out, and every instance polls itself.
+                Err(_) => {}
+            }
+        }
+        polled
+    }
+
+    /// As the holder between polls: whether some instance asks for a poll now.
+    pub(super) async fn demanded(&mut self, node: &str) -> bool {
+        let Some(feed) = self.link.store.feed() else {
+            return false;
+        };
+        if let Ok((_, d)) = feed.read(&self.link.cluster, node, Demand::Idle).await {
+            self.demand = d;
+        }
+        self.demand != Demand::Idle
+    }
+
+    /// An entry younger than `max_age` and of the leader's current epoch.
+    fn trusted(&self, entry: &FeedEntry, max_age: Duration) -> bool {
+        entry.age(SystemTime::now()) <= max_age && entry.epoch == (self.link.epoch)()
+    }
+}
+
+/// The entry as a position, never behind what this tracker already saw (an entry published
+/// before a newer one this instance polled itself).
+fn not_behind(tracker: &Tracker, entry: FeedEntry) -> ReplicaPosition {
+    let status = tracker.status.borrow();
+    let applied = match &status.applied {
+        Some(seen) if seen.covers(&entry.position).unwrap_or(false) => seen.clone(),
+        _ => entry.position,
+    };
+    ReplicaPosition {
+        applied,
+        lag_seconds: None,
+    }
+}
