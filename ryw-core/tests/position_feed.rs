@@ -11,7 +11,7 @@ use ryw_core::position::{Lsn, Position};
 use ryw_core::redis;
 use ryw_core::store::{Demand, FeedEntry, Lease, Published, RedisStore};
 use ryw_core::{ClusterId, ScopeStore};
-use ryw_testkit::{RedisCluster, RedisServer};
+use ryw_testkit::{RedisCluster, RedisServer, RoundTrips};
 
 fn entry(lsn: u64) -> FeedEntry {
     FeedEntry::new(Position::Lsn(Lsn::new(lsn)), Some(1), SystemTime::now())
@@ -128,4 +128,43 @@ async fn position_feed_entries_from_another_writer_are_errors_not_panics() {
             .unwrap();
         assert!(feed.read(&c, "r0", Demand::Idle).await.is_err(), "{junk}");
     }
+}
+
+#[tokio::test]
+async fn position_feed_entries_come_back_with_a_floor_lookup_in_one_round_trip() {
+    let redis = RedisServer::start().await.expect("start redis");
+    let store = RedisStore::from_url(&redis.url(), "ryw:").unwrap();
+    let feed = store.feed().unwrap();
+    let c = ClusterId::new("pg:1:1");
+    let scope = ryw_core::ScopeKey::of("user_id", 7);
+    let ttl = Duration::from_secs(5);
+    store
+        .raise(&c, &scope, &Position::Lsn(Lsn::new(50)), ttl)
+        .await
+        .unwrap();
+    let lease = feed.acquire(&c, "r1", "a", ttl).await.unwrap().unwrap();
+    feed.publish(&c, "r1", lease, &entry(40), ttl)
+        .await
+        .unwrap();
+    // Counted on the wire: the floor and both entries, one round trip.
+    let relay = RoundTrips::start(redis.port()).unwrap();
+    let counted =
+        RedisStore::from_url(&format!("redis://127.0.0.1:{}", relay.port()), "ryw:").unwrap();
+    counted.lookup(&c, &scope).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = relay.count();
+    let (floor, fed) = counted.lookup_fed(&c, &scope, &["r0", "r1"]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        relay.count() - before,
+        1,
+        "round trips of a lookup with the feed"
+    );
+    assert_eq!(floor.position, Some(Position::Lsn(Lsn::new(50))));
+    assert_eq!(fed.len(), 2);
+    assert_eq!(fed[0], None);
+    assert_eq!(
+        fed[1].as_ref().map(|e| e.position.clone()),
+        Some(Position::Lsn(Lsn::new(40)))
+    );
 }

@@ -9,11 +9,11 @@ use std::time::{Duration, SystemTime};
 
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
 use ryw_core::store::{Demand, RedisStore};
 use ryw_core::{Prefer, RywContext, ScopeKey, ScopeStore};
-use ryw_diesel::{Error, Postgres, Router, RouterConfig, TrackerConfig};
-use ryw_testkit::{PgTopology, RedisServer, Topology};
+use ryw_diesel::{Error, Mysql, Postgres, ReplicationBackend, Router, RouterConfig, TrackerConfig};
+use ryw_testkit::{MariaDbTopology, PgTopology, RedisServer, Topology};
 use tokio::time::Instant;
 
 mod common;
@@ -31,52 +31,64 @@ struct Seen {
     hung: u64,
 }
 
-/// One user: writes its row (the next value) and reads it back through `router` in one
-/// request context, from the replica once it has the write, until `until`.
-async fn user(router: Router<Postgres>, id: i64, until: Instant) -> Seen {
-    let scope = ScopeKey::of("user_id", id);
-    let mut seen = Seen::default();
-    let mut v = 0i64;
-    while Instant::now() < until {
-        v += 1;
-        let ctx = RywContext::new();
-        let (router, scope) = (router.clone(), scope.clone());
-        let op = ctx.run(async move {
-            router
-                .write(&scope, async move |c: &mut AsyncPgConnection| {
-                    diesel::sql_query(format!("UPDATE t SET v = {v} WHERE id = {id}"))
-                        .execute(c)
-                        .await
-                        .map_err(Error::from)
-                })
-                .await?;
-            // Replica first, waiting for the replica: reads routed by the fed positions.
-            let policy = router
-                .policy()
-                .with_prefer(Prefer::Replica)
-                .with_wait_budget(Duration::from_millis(500));
-            let read = router.read_with(&scope, &policy, async move |c: &mut AsyncPgConnection| {
-                diesel::select(sql::<BigInt>(&format!("(SELECT v FROM t WHERE id = {id})")))
-                    .get_result::<i64>(c)
-                    .await
-                    .map_err(Error::from)
-            });
-            read.await.map(|r| r.value)
-        });
-        match tokio::time::timeout(Duration::from_secs(5), op).await {
-            Ok(Ok(got)) => {
-                seen.ops += 1;
-                seen.stale += u64::from(got != v);
+/// One user of a router of `$backend`: writes its row (the next value) and reads it back in
+/// one request context, from the replica once it has the write, until `until`.
+macro_rules! user_fn {
+    ($name:ident, $backend:ty, $conn:ty) => {
+        async fn $name(router: Router<$backend>, id: i64, until: Instant) -> Seen {
+            let scope = ScopeKey::of("user_id", id);
+            let mut seen = Seen::default();
+            let mut v = 0i64;
+            while Instant::now() < until {
+                v += 1;
+                let ctx = RywContext::new();
+                let (router, scope) = (router.clone(), scope.clone());
+                let op = ctx.run(async move {
+                    router
+                        .write(&scope, async move |c: &mut $conn| {
+                            diesel::sql_query(format!("UPDATE t SET v = {v} WHERE id = {id}"))
+                                .execute(c)
+                                .await
+                                .map_err(Error::from)
+                        })
+                        .await?;
+                    // Replica first, waiting for the replica: reads routed by the fed positions.
+                    let policy = router
+                        .policy()
+                        .with_prefer(Prefer::Replica)
+                        .with_wait_budget(Duration::from_millis(500));
+                    let read = router.read_with(&scope, &policy, async move |c: &mut $conn| {
+                        diesel::select(sql::<BigInt>(&format!("(SELECT v FROM t WHERE id = {id})")))
+                            .get_result::<i64>(c)
+                            .await
+                            .map_err(Error::from)
+                    });
+                    read.await.map(|r| r.value)
+                });
+                match tokio::time::timeout(Duration::from_secs(5), op).await {
+                    Ok(Ok(got)) => {
+                        seen.ops += 1;
+                        seen.stale += u64::from(got != v);
+                    }
+                    Ok(Err(e)) => panic!("user {id}: {e}"),
+                    Err(_) => seen.hung += 1,
+                }
             }
-            Ok(Err(e)) => panic!("user {id}: {e}"),
-            Err(_) => seen.hung += 1,
+            seen
         }
-    }
-    seen
+    };
 }
 
-/// `USERS` users on each router for `run`; the sum of what they saw.
-async fn load(routers: &[Router<Postgres>], run: Duration) -> Seen {
+user_fn!(pg_user, Postgres, AsyncPgConnection);
+user_fn!(my_user, Mysql, AsyncMysqlConnection);
+
+/// `USERS` users (`user`) on each router for `run`; the sum of what they saw.
+async fn load<B, F, Fut>(routers: &[Router<B>], run: Duration, user: F) -> Seen
+where
+    B: ReplicationBackend,
+    F: Fn(Router<B>, i64, Instant) -> Fut,
+    Fut: Future<Output = Seen> + Send + 'static,
+{
     let until = Instant::now() + run;
     let mut tasks = Vec::new();
     for (i, r) in routers.iter().enumerate() {
@@ -95,56 +107,65 @@ async fn load(routers: &[Router<Postgres>], run: Duration) -> Seen {
     all
 }
 
-fn queries(routers: &[Router<Postgres>]) -> u64 {
+fn queries<B: ReplicationBackend>(routers: &[Router<B>]) -> u64 {
     routers.iter().map(|r| r.stats().position_queries[0]).sum()
 }
 
-async fn setup() -> (PgTopology, RedisServer) {
-    let topo = PgTopology::start(1).await.unwrap();
+/// `topo`'s table `t` (64 rows), its replica 100 ms behind, and a Redis.
+async fn setup<T: Topology>(topo: &T) -> RedisServer {
     let rows: Vec<String> = (1..=64).map(|i| format!("({i}, 0)")).collect();
     let ddl = format!(
         "CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO t VALUES {}",
         rows.join(",")
     );
-    tables::create_everywhere(&topo, &ddl).await;
+    tables::create_everywhere(topo, &ddl).await;
     topo.set_lag(0, Duration::from_millis(100)).await.unwrap();
-    (topo, RedisServer::start().await.unwrap())
+    RedisServer::start().await.unwrap()
 }
 
-async fn routers(
-    topo: &PgTopology,
+/// `n` routers of `backend` on `topo`, each with its own Redis store connection.
+async fn routers<B: ReplicationBackend, T: Topology>(
+    topo: &T,
+    backend: &B,
     redis: &RedisServer,
     n: usize,
     feed: bool,
-) -> Vec<Router<Postgres>> {
+) -> Vec<Router<B>> {
     let mut out = Vec::new();
     for _ in 0..n {
         let config =
             RouterConfig::default().with_tracker(TrackerConfig::default().with_position_feed(feed));
         let store: Arc<dyn ScopeStore> =
             Arc::new(RedisStore::from_url(&redis.url(), "feed:").unwrap());
-        out.push(common::router(topo, Postgres::new(), config, store).await);
+        out.push(common::router(topo, backend.clone(), config, store).await);
     }
     out
 }
 
 /// Position queries the replica answered in `run` under the users of `routers`, per second.
-async fn measured(routers: &[Router<Postgres>], run: Duration) -> (f64, Seen) {
+async fn measured<B, F, Fut>(routers: &[Router<B>], run: Duration, user: F) -> (f64, Seen)
+where
+    B: ReplicationBackend,
+    F: Fn(Router<B>, i64, Instant) -> Fut,
+    Fut: Future<Output = Seen> + Send + 'static,
+{
     let before = queries(routers);
-    let seen = load(routers, run).await;
+    let seen = load(routers, run, user).await;
     let rate = (queries(routers) - before) as f64 / run.as_secs_f64();
     (rate, seen)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn position_feed_keeps_replica_polls_flat_as_instances_grow() {
-    let (topo, redis) = setup().await;
+    let topo = PgTopology::start(1).await.unwrap();
+    let redis = setup(&topo).await;
+    let pg = Postgres::new();
     let run = Duration::from_secs(3);
-    let one = routers(&topo, &redis, 1, true).await;
-    let (q1, s1) = measured(&one, run).await;
+    let one = routers(&topo, &pg, &redis, 1, true).await;
+    let (q1, s1) = measured(&one, run, pg_user).await;
     drop(one);
-    let eight = routers(&topo, &redis, 8, true).await;
-    let (q8, s8) = measured(&eight, run).await;
+    let eight = routers(&topo, &pg, &redis, 8, true).await;
+    let (q8, s8) = measured(&eight, run, pg_user).await;
     let per: Vec<_> = eight
         .iter()
         .map(|r| {
@@ -157,8 +178,8 @@ async fn position_feed_keeps_replica_polls_flat_as_instances_grow() {
         .collect();
     eprintln!("per router: position queries, replica reads, leader reads {per:?}");
     drop(eight);
-    let own = routers(&topo, &redis, 8, false).await;
-    let (q8_own, s8_own) = measured(&own, run).await;
+    let own = routers(&topo, &pg, &redis, 8, false).await;
+    let (q8_own, s8_own) = measured(&own, run, pg_user).await;
     eprintln!(
         "replica position queries/s: 1 instance {q1:.0} ({s1:?}); 8 with the feed {q8:.0} \
          ({s8:?}); 8 polling on their own {q8_own:.0} ({s8_own:?})"
@@ -179,14 +200,15 @@ async fn position_feed_keeps_replica_polls_flat_as_instances_grow() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feed_lease_moves_to_another_instance_when_its_holder_dies() {
-    let (topo, redis) = setup().await;
-    let mut all = routers(&topo, &redis, 3, true).await;
+    let topo = PgTopology::start(1).await.unwrap();
+    let redis = setup(&topo).await;
+    let mut all = routers(&topo, &Postgres::new(), &redis, 3, true).await;
     let cluster = all[0].cluster().clone();
     let feed_store = RedisStore::from_url(&redis.url(), "feed:").unwrap();
     let feed = feed_store.feed().unwrap();
     // Under load, one instance polls the replica; the others read the feed.
     let before: Vec<u64> = all.iter().map(|r| r.stats().position_queries[0]).collect();
-    let seen = load(&all, Duration::from_secs(1)).await;
+    let seen = load(&all, Duration::from_secs(1), pg_user).await;
     let grew: Vec<u64> = all
         .iter()
         .zip(&before)
@@ -220,9 +242,34 @@ async fn feed_lease_moves_to_another_instance_when_its_holder_dies() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
-    let (took, seen) = tokio::join!(watch, load(&all, lease * 2));
+    let (took, seen) = tokio::join!(watch, load(&all, lease * 2, pg_user));
     eprintln!("a new holder published {took:?} after the old one died; {seen:?}");
     assert!(seen.ops > 0);
     assert_eq!((seen.stale, seen.hung), (0, 0), "{seen:?}");
     assert!(took <= lease * 2, "took {took:?} (lease {lease:?})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn position_feed_keeps_replica_polls_flat_on_mariadb_from_1_to_16_instances() {
+    let topo = MariaDbTopology::start(1).await.unwrap();
+    let redis = setup(&topo).await;
+    let my = Mysql::new();
+    let run = Duration::from_secs(3);
+    let one = routers(&topo, &my, &redis, 1, true).await;
+    let (q1, s1) = measured(&one, run, my_user).await;
+    drop(one);
+    let sixteen = routers(&topo, &my, &redis, 16, true).await;
+    let (q16, s16) = measured(&sixteen, run, my_user).await;
+    eprintln!(
+        "MariaDB replica position queries/s: 1 instance {q1:.0} ({s1:?}); 16 on the feed \
+         {q16:.0} ({s16:?})"
+    );
+    for s in [s1, s16] {
+        assert!(s.ops > 0, "{s:?}");
+        assert_eq!((s.stale, s.hung), (0, 0), "{s:?}");
+    }
+    assert!(
+        q16 <= q1 * 1.5,
+        "16 instances on the feed: {q16:.0}/s against {q1:.0}/s for one"
+    );
 }

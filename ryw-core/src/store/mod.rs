@@ -166,6 +166,19 @@ pub trait ScopeStore: Send + Sync + 'static {
     /// A short name for logs and metrics (`"memory"`, `"redis"`).
     fn name(&self) -> &'static str;
 
+    /// As [`lookup`](Self::lookup), with the feed entries of `nodes` (in that order) from the
+    /// same round trip where the store can (a standalone Redis: one `MGET`); an empty list
+    /// where it cannot (the default, a Redis Cluster: the entries live in other slots).
+    fn lookup_fed<'a>(
+        &'a self,
+        cluster: &'a ClusterId,
+        scope: &'a ScopeKey,
+        nodes: &'a [&'a str],
+    ) -> StoreFuture<'a, (StoredFloor, Vec<Option<FeedEntry>>)> {
+        let _ = nodes;
+        Box::pin(async move { Ok((self.lookup(cluster, scope).await?, Vec::new())) })
+    }
+
     /// The replica position feed this store carries, if it is shared between app instances
     /// (see [`PositionFeed`]); `None` (the default) for a store of one instance.
     fn feed(&self) -> Option<&dyn PositionFeed> {

@@ -114,15 +114,30 @@ impl FloorSource {
     /// without the token, another instance): it is taken as written without a known
     /// position just now, so the read is fenced by the leader's position (see
     /// [`resolve`](Self::resolve)) — the request's own floors still apply.
-    pub(super) async fn stored(&self, scope: &ScopeKey) -> Option<StoredFloor> {
+    ///
+    /// With `nodes`, the feed entries of those replicas come back from the same round trip
+    /// where the store can (else none).
+    pub(super) async fn stored(
+        &self,
+        scope: &ScopeKey,
+        nodes: &[&str],
+    ) -> Option<(StoredFloor, Vec<Option<ryw_core::store::FeedEntry>>)> {
         let store = self.store.as_ref()?;
-        match store.lookup(&self.cluster, scope).await {
-            Ok(stored) => Some(stored),
+        let found = if nodes.is_empty() {
+            store
+                .lookup(&self.cluster, scope)
+                .await
+                .map(|s| (s, Vec::new()))
+        } else {
+            store.lookup_fed(&self.cluster, scope, nodes).await
+        };
+        match found {
+            Ok(found) => Some(found),
             Err(error) => {
                 self.store_failed(store.name(), scope, &error);
                 let mut unknown = StoredFloor::default();
                 unknown.unfenced_since = Some(SystemTime::now());
-                Some(unknown)
+                Some((unknown, Vec::new()))
             }
         }
     }

@@ -45,6 +45,8 @@ pub(super) struct Replicas<B: ReplicationBackend> {
     checkout_timeout: Duration,
     read_timeout: Duration,
     ledger: Arc<Ledger>,
+    /// The shared position feed, and how old an entry may be.
+    feed: Option<(tracker::FeedLink, Duration)>,
 }
 
 impl<B: ReplicationBackend> Replicas<B> {
@@ -90,6 +92,33 @@ impl<B: ReplicationBackend> Replicas<B> {
             checkout_timeout: config.replica_checkout_timeout,
             read_timeout: config.replica_read_timeout,
             ledger,
+            feed: feed.map(|f| (f.clone(), config.tracker.feed_lease)),
+        }
+    }
+
+    /// The replicas' names when they are on a position feed (a store lookup then brings
+    /// their entries back with it), else none.
+    pub(super) fn fed_names(&self) -> Vec<&str> {
+        match self.feed {
+            Some(_) => self.trackers.iter().map(|t| &*t.name).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Entries a store lookup brought back (in replica order): trusted ones move their
+    /// trackers forward, and waiting reads are told.
+    pub(super) fn offer_fed(&self, entries: Vec<Option<ryw_core::store::FeedEntry>>) {
+        let Some((link, max_age)) = &self.feed else {
+            return;
+        };
+        let mut moved = false;
+        for (t, e) in self.trackers.iter().zip(entries) {
+            if let Some(e) = e.filter(|e| link.trusts(e, *max_age)) {
+                moved |= tracker::offer(t, e);
+            }
+        }
+        if moved {
+            self.changed.send_modify(|v| *v = v.wrapping_add(1));
         }
     }
 

@@ -15,7 +15,10 @@ impl<B: ReplicationBackend> Router<B> {
     /// The store's part of a read's floor, settled against the leader's epoch history;
     /// `None` without a store or when it failed.
     pub(super) async fn stored(&self, scope: &ScopeKey) -> Option<StoredFloor> {
-        let mut stored = self.inner.floors.stored(scope).await?;
+        let replicas = &self.inner.replicas;
+        let nodes = replicas.fed_names();
+        let (mut stored, fed) = self.inner.floors.stored(scope, &nodes).await?;
+        replicas.offer_fed(fed);
         self.settle_stored(scope, &mut stored).await;
         self.guard_store(&mut stored).await;
         Some(stored)

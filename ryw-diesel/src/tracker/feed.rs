@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 use deadpool::managed::Pool;
 use ryw_core::store::{Demand, FeedEntry, Lease, Published};
 use ryw_core::{ClusterId, ScopeStore};
+use tokio::time::Instant;
 
 use super::{Tracker, TrackerConfig};
 use crate::backend::{ReplicaPosition, ReplicationBackend};
@@ -38,6 +39,10 @@ pub(super) struct FeedState {
     lease: Option<Lease>,
     /// The readers' demand, as the last publish or check returned it.
     demand: Demand,
+    /// As holder: poll at the feed's cadence until then (any instance's demand keeps the
+    /// feed busy for a lease time, so a cluster with steady writes is polled at one
+    /// cadence however many instances share the load).
+    busy_until: Option<Instant>,
 }
 
 impl FeedState {
@@ -46,6 +51,7 @@ impl FeedState {
             link,
             lease: None,
             demand: Demand::Idle,
+            busy_until: None,
         }
     }
 
@@ -54,9 +60,17 @@ impl FeedState {
         self.lease.is_some()
     }
 
-    /// What the other instances last asked for (as holder).
-    pub(super) fn demand(&self) -> Demand {
-        self.demand
+    /// As holder: whether some instance (this one included) had a read waiting or a commit
+    /// pending on the replica within the last lease time.
+    pub(super) fn busy(&self) -> bool {
+        self.busy_until.is_some_and(|t| Instant::now() < t)
+    }
+
+    /// Notes demand now (this instance's `own` or the readers'): busy for `hold`.
+    fn note(&mut self, own: Demand, hold: Duration) {
+        if own != Demand::Idle || self.demand != Demand::Idle {
+            self.busy_until = Some(Instant::now() + hold);
+        }
     }
 
     /// One step: the replica's position from the feed when a fresh entry is there, else
@@ -102,7 +116,10 @@ impl FeedState {
         if let (Some(lease), Ok(at)) = (self.lease, &polled) {
             let entry = FeedEntry::new(at.applied.clone(), (link.epoch)(), observed_at);
             match feed.publish(&link.cluster, node, lease, &entry, ttl).await {
-                Ok(Published::Stored(d)) => self.demand = d,
+                Ok(Published::Stored(d)) => {
+                    self.demand = d;
+                    self.note(demand, ttl);
+                }
                 Ok(Published::Fenced) => {
                     tracing::debug!(
                         replica = node,
@@ -118,20 +135,44 @@ impl FeedState {
     }
 
     /// As the holder between polls: whether some instance asks for a poll now.
-    pub(super) async fn demanded(&mut self, node: &str) -> bool {
+    pub(super) async fn demanded(&mut self, node: &str, hold: Duration) -> bool {
         let Some(feed) = self.link.store.feed() else {
             return false;
         };
         if let Ok((_, d)) = feed.read(&self.link.cluster, node, Demand::Idle).await {
             self.demand = d;
+            self.note(Demand::Idle, hold);
         }
         self.demand != Demand::Idle
     }
 
-    /// An entry younger than `max_age` and of the leader's current epoch.
     fn trusted(&self, entry: &FeedEntry, max_age: Duration) -> bool {
-        entry.age(SystemTime::now()) <= max_age && entry.epoch == (self.link.epoch)()
+        self.link.trusts(entry, max_age)
     }
+}
+
+impl FeedLink {
+    /// Whether `entry` can route reads: younger than `max_age` and of the leader's current
+    /// epoch.
+    pub(crate) fn trusts(&self, entry: &FeedEntry, max_age: Duration) -> bool {
+        entry.age(SystemTime::now()) <= max_age && entry.epoch == (self.epoch)()
+    }
+}
+
+/// Offers `tracker` a position the feed published (it came back with a store lookup): taken
+/// when the replica is online and the position is ahead of what the tracker has. Returns
+/// whether the tracker moved.
+pub(crate) fn offer(tracker: &Tracker, entry: FeedEntry) -> bool {
+    tracker.status.send_if_modified(|s| {
+        let ahead = s.online
+            && s.applied
+                .as_ref()
+                .is_none_or(|a| !a.covers(&entry.position).unwrap_or(true));
+        if ahead {
+            s.applied = Some(entry.position);
+        }
+        ahead
+    })
 }
 
 /// The entry as a position, never behind what this tracker already saw (an entry published

@@ -15,7 +15,7 @@ use tokio::sync::{Notify, watch};
 mod feed;
 mod poll;
 
-pub(crate) use feed::FeedLink;
+pub(crate) use feed::{FeedLink, offer};
 pub(crate) use poll::{Ctx, run};
 
 /// Cadences of the replica trackers.
@@ -44,9 +44,10 @@ pub struct TrackerConfig {
     /// `RedisStore`): one app instance at a time polls each replica and publishes what it
     /// saw, the others read that instead of polling. No effect with the in-process store.
     pub position_feed: bool,
-    /// With a feed: the lease holder's poll interval while any instance has a read waiting
-    /// on the replica or commits pending for it (one cadence for all demand, so the
-    /// replica's load does not grow with the number of instances).
+    /// With a feed: the lease holder's poll interval while any instance had a read waiting
+    /// on the replica or commits pending for it within the last `feed_lease` (one cadence
+    /// for all demand, so the replica's load does not grow with the number of instances);
+    /// `idle_interval` otherwise.
     pub feed_interval: Duration,
     /// With a feed: how long a lease lasts without renewal (its holder renews it with every
     /// publish), and the age beyond which an entry is not trusted (the instance then polls

@@ -149,6 +149,7 @@ pub(crate) async fn run<B: ReplicationBackend>(
         } else {
             Demand::Idle
         };
+        let step_began = tokio::time::Instant::now();
         let polled = match feed.as_mut() {
             Some(f) => f.step(&tracker, &backend, &pool, &config, demand).await,
             None => counted(&tracker, &backend, &pool, &config).await,
@@ -181,10 +182,17 @@ pub(crate) async fn run<B: ReplicationBackend>(
                 d
             }
         };
-        let mut next = last_poll + delay;
+        // A feed's holder keeps its cadence from the start of each step, so the replica's
+        // load stays one poll per interval however long a step (poll and publish) takes.
+        let holds = feed.as_ref().is_some_and(FeedState::holds);
+        let mut next = if holds {
+            step_began + delay
+        } else {
+            last_poll + delay
+        };
         // A lease holder with nobody asking checks, between its idle polls, whether some
         // instance asks now.
-        let holds_idle = feed.as_ref().is_some_and(|f| f.holds()) && delay >= config.idle_interval;
+        let holds_idle = holds && delay >= config.idle_interval;
         let mut check = holds_idle.then(|| last_poll + config.pending_interval);
         loop {
             let until = check.map_or(next, |c| c.min(next));
@@ -194,7 +202,7 @@ pub(crate) async fn run<B: ReplicationBackend>(
                         break;
                     }
                     if let Some(f) = feed.as_mut()
-                        && f.demanded(&tracker.name).await
+                        && f.demanded(&tracker.name, config.feed_lease).await
                     {
                         break;
                     }
@@ -215,14 +223,15 @@ pub(crate) async fn run<B: ReplicationBackend>(
 }
 
 /// How long until the next step: without a feed, or reading it, the cadence this instance's
-/// readers ask for; as the feed's holder, one cadence for any instance's demand.
+/// readers ask for; as the feed's holder, one cadence while any instance had demand within
+/// a lease time, the idle one otherwise.
 fn cadence(config: &TrackerConfig, feed: Option<&FeedState>, demand: Demand) -> Duration {
     match (feed, demand) {
         (Some(f), _) if f.holds() => {
-            if demand == Demand::Idle && f.demand() == Demand::Idle {
-                config.idle_interval
-            } else {
+            if f.busy() {
                 config.feed_interval
+            } else {
+                config.idle_interval
             }
         }
         (_, Demand::Waiting) => config.busy_interval,

@@ -18,6 +18,9 @@ use ryw_proof::run::{RunSettings, run};
 use ryw_proof::workload::WorkloadConfig;
 use ryw_testkit::RedisServer;
 
+/// App instances from the start (one more joins after the leader change).
+const INSTANCES: usize = 4;
+
 /// The schedule's seed: `RYW_PROOF_SEED`, else a fixed one (printed either way).
 fn seed() -> u64 {
     std::env::var("RYW_PROOF_SEED")
@@ -57,14 +60,13 @@ pub(crate) async fn proof_run<T: FaultTarget, B: ProofBackend>(name: &str, topo:
         ..WorkloadConfig::default()
     };
     println!("proof run on {name}: seed {seed} (set RYW_PROOF_SEED to replay a schedule)");
-    let out = run(
-        topo,
-        &redis,
-        backend,
-        RunSettings::new(name, workload, schedule),
-    )
-    .await
-    .expect("proof run");
+    // Four app instances sharing the Redis store, so its position feed (on by default with
+    // a shared store) is what most of them route by.
+    let mut settings = RunSettings::new(name, workload, schedule);
+    settings.instances = INSTANCES;
+    let out = run(topo, &redis, backend, settings)
+        .await
+        .expect("proof run");
     let dir = std::env::var_os("CARGO_TARGET_TMPDIR").map_or_else(std::env::temp_dir, Into::into);
     let path = dir.join(format!("ryw-proof-{name}.jsonl"));
     out.history.save(&path).expect("save history");
@@ -96,7 +98,7 @@ pub(crate) async fn proof_run<T: FaultTarget, B: ProofBackend>(name: &str, topo:
         let late = out
             .history
             .ops()
-            .filter(|o| o.instance == 2 && o.mode == Mode::Ryw);
+            .filter(|o| o.instance == u32::try_from(INSTANCES).unwrap() && o.mode == Mode::Ryw);
         assert!(
             late.count() > 0,
             "no session reached the instance started after the failover"

@@ -29,7 +29,7 @@ impl Postgres {
             &format!(
                 "\n# ryw-testkit\nlisten_addresses='127.0.0.1'\nunix_socket_directories='{}'\n\
                  wal_keep_size='256MB'\nfsync=off\nfull_page_writes=off\nshared_buffers='32MB'\n\
-                 max_wal_senders=20\nmax_connections=100\nwal_sender_timeout='60s'\n\
+                 max_wal_senders=20\nmax_connections=300\nwal_sender_timeout='60s'\n\
                  shared_preload_libraries='pg_stat_statements'\n",
                 primary.home.display()
             ),

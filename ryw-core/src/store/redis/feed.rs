@@ -75,6 +75,12 @@ fn ms(d: Duration) -> String {
 }
 
 impl RedisStore {
+    /// The key of `node`'s published entry.
+    pub(super) fn entry_key(&self, cluster: &ClusterId, node: &str) -> String {
+        let [_, _, entry, _] = self.feed_keys(cluster, node);
+        entry
+    }
+
     /// The feed keys of `node`: `{prefix}[tag]f{n}:{cluster}:replica:{node}` and the lease,
     /// token and demand keys beside it.
     fn feed_keys(&self, cluster: &ClusterId, node: &str) -> [String; 4] {
@@ -99,7 +105,7 @@ fn entry_value(entry: &FeedEntry) -> String {
     format!("{}|{at}", encode(&entry.position, entry.epoch))
 }
 
-fn parse_entry(key: &str, value: &str) -> Result<FeedEntry, crate::RywError> {
+pub(super) fn parse_entry(key: &str, value: &str) -> Result<FeedEntry, crate::RywError> {
     let (tagged, at) = value
         .rsplit_once('|')
         .ok_or_else(|| store_err(format!("key {key:?} holds no feed entry")))?;

@@ -15,20 +15,30 @@ use crate::position::{Position, PositionKind};
 use crate::store::{EpochStamp, ScopeStore, StoreFuture, StoredFloor, merge_stored};
 
 impl RedisStore {
+    /// The floor, mark and generation of one scope, and the values of `extra` keys, in one
+    /// `MGET`.
     async fn lookup_inner(
         &self,
         key: String,
         mark: String,
         (shard, generation): (u16, String),
-    ) -> Result<StoredFloor, RywError> {
+        extra: &[String],
+    ) -> Result<(StoredFloor, Vec<Option<String>>), RywError> {
         let mut conn = self.conn().await?;
         let mut cmd = redis::cmd("MGET");
-        cmd.arg(&key).arg(&mark).arg(&generation);
-        let mget = cmd.query_async::<(Option<String>, Option<String>, Option<String>)>(&mut conn);
+        cmd.arg(&key).arg(&mark).arg(&generation).arg(extra);
+        let mget = cmd.query_async::<Vec<Option<String>>>(&mut conn);
         // The identity check runs beside the MGET; a change it finds begins a new life that
         // `observe` below reports.
         let (answer, ()) = tokio::join!(mget, self.check_identity());
-        let (value, since, life) = answer.map_err(|e| store_err(format!("MGET {key:?}: {e}")))?;
+        let mut values = answer
+            .map_err(|e| store_err(format!("MGET {key:?}: {e}")))?
+            .into_iter();
+        let (value, since, life) = (
+            values.next().flatten(),
+            values.next().flatten(),
+            values.next().flatten(),
+        );
         let unfenced_since = since
             .map(|v| {
                 v.parse::<u64>().map(from_unix_ms).map_err(|_| {
@@ -48,12 +58,13 @@ impl RedisStore {
             Seen::Began(at) => at,
             Seen::Absent => self.begin_life(&mut conn, shard, &generation).await?,
         };
-        Ok(StoredFloor {
+        let floor = StoredFloor {
             position,
             epoch,
             unfenced_since,
             life_began: Some(life_began),
-        })
+        };
+        Ok((floor, values.collect()))
     }
 
     /// Writes a generation where there is none (`SET NX`; another instance may win the race,
@@ -230,7 +241,33 @@ impl ScopeStore for RedisStore {
     ) -> StoreFuture<'a, StoredFloor> {
         let (key, mark) = (self.key(cluster, scope), self.mark_key(cluster, scope));
         let generation = self.generation_key(cluster, scope);
-        Box::pin(self.guarded("get", self.lookup_inner(key, mark, generation)))
+        Box::pin(self.guarded("get", async move {
+            Ok(self.lookup_inner(key, mark, generation, &[]).await?.0)
+        }))
+    }
+
+    fn lookup_fed<'a>(
+        &'a self,
+        cluster: &'a ClusterId,
+        scope: &'a ScopeKey,
+        nodes: &'a [&'a str],
+    ) -> StoreFuture<'a, (StoredFloor, Vec<Option<crate::store::FeedEntry>>)> {
+        if self.link.is_cluster() {
+            return Box::pin(async move { Ok((self.lookup(cluster, scope).await?, Vec::new())) });
+        }
+        let (key, mark) = (self.key(cluster, scope), self.mark_key(cluster, scope));
+        let generation = self.generation_key(cluster, scope);
+        let entries: Vec<String> = nodes.iter().map(|n| self.entry_key(cluster, n)).collect();
+        Box::pin(self.guarded("get", async move {
+            let (floor, values) = self.lookup_inner(key, mark, generation, &entries).await?;
+            // An unreadable entry is no entry: the tracker reads the feed itself.
+            let fed = entries
+                .iter()
+                .zip(values)
+                .map(|(k, v)| v.and_then(|v| super::feed::parse_entry(k, &v).ok()))
+                .collect();
+            Ok((floor, fed))
+        }))
     }
 
     fn mark_unfenced<'a>(
