@@ -273,3 +273,46 @@ async fn position_feed_keeps_replica_polls_flat_on_mariadb_from_1_to_16_instance
         "16 instances on the feed: {q16:.0}/s against {q1:.0}/s for one"
     );
 }
+
+/// Leader position queries the leader of `topo` answered so far (`pg_stat_statements`).
+async fn leader_polls(topo: &PgTopology) -> i64 {
+    use diesel_async::AsyncConnection as _;
+    let mut c = AsyncPgConnection::establish(&topo.primary_url())
+        .await
+        .unwrap();
+    diesel::select(sql::<BigInt>(
+        "(SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements \
+         WHERE query LIKE '%pg_current_wal_insert_lsn%' AND query NOT LIKE '%pg_stat_statements%')",
+    ))
+    .get_result(&mut c)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn position_feed_carries_the_leader_position_too() {
+    let topo = PgTopology::start(1).await.unwrap();
+    topo.execute_on_primary("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .await
+        .unwrap();
+    let redis = setup(&topo).await;
+    let pg = Postgres::new();
+    let idle = Duration::from_secs(3);
+    let mut counted = Vec::new();
+    for feed in [true, false] {
+        let eight = routers(&topo, &pg, &redis, 8, feed).await;
+        let before = leader_polls(&topo).await;
+        tokio::time::sleep(idle).await;
+        counted.push(leader_polls(&topo).await - before);
+        drop(eight);
+    }
+    let (fed, own) = (counted[0], counted[1]);
+    eprintln!(
+        "leader position queries in {idle:?} from 8 idle instances: {fed} on the feed, {own} polling on their own"
+    );
+    assert!(
+        own >= 30,
+        "the instances' own leader polls never showed: {own}"
+    );
+    assert!(fed * 2 <= own, "on the feed {fed}, on their own {own}");
+}

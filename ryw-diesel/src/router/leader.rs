@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::epochs::Epochs;
+use super::leader_feed::LeaderFeed;
 use super::leader_holds::HeldByLeader;
 use super::leader_slots::{LeaderSlots, Slot};
 use super::ledger::{Event, Ledger};
@@ -308,13 +309,24 @@ impl<B: ReplicationBackend> Leader<B> {
     pub(super) async fn poll(
         self: Arc<Self>,
         interval: Duration,
+        mut feed: Option<LeaderFeed>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         loop {
-            if let Ok(p) = self.position(interval.max(Duration::from_secs(1))).await {
-                self.observe_epoch(p.epoch).await;
+            let fed = match feed.as_mut() {
+                Some(f) => f.fed(&self).await,
+                None => false,
+            };
+            if !fed {
+                let began = std::time::SystemTime::now();
+                if let Ok(p) = self.position(interval.max(Duration::from_secs(1))).await {
+                    self.observe_epoch(p.epoch).await;
+                    if let Some(f) = feed.as_mut() {
+                        f.polled(&p, began).await;
+                    }
+                }
+                self.refresh_holds().await;
             }
-            self.refresh_holds().await;
             tokio::select! {
                 () = tokio::time::sleep(interval) => {}
                 _ = shutdown.changed() => return,

@@ -9,6 +9,7 @@ mod feed_link;
 mod floor;
 mod fresh;
 mod leader;
+mod leader_feed;
 mod leader_holds;
 mod leader_slots;
 mod ledger;
@@ -202,7 +203,11 @@ impl<B: ReplicationBackend> Router<B> {
         let windows = (config.store_ttl, config.policy.unfenced_window);
         let family = pool.backend.family();
         let floors = FloorSource::new(store, cluster, family, windows, Arc::clone(&ledger));
-        tokio::spawn(Arc::clone(&leader).poll(config.tracker.idle_interval, shutdown.subscribe()));
+        let leader_feed = feed
+            .clone()
+            .map(|f| leader_feed::LeaderFeed::new(f, config.tracker.feed_lease));
+        let interval = config.tracker.idle_interval;
+        tokio::spawn(Arc::clone(&leader).poll(interval, leader_feed, shutdown.subscribe()));
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
