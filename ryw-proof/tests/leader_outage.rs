@@ -96,10 +96,18 @@ async fn leader_outage<B: ProofBackend, T: Faults>(
         "during the restart: {ok} ok, {retryable} retryable errors, {rolled_back} failed \
          inside the transaction, {unknown} of unknown outcome"
     );
-    // Recovered by itself.
-    write(&router, 1_000)
-        .await
-        .expect("a write after the restart");
+    // Recovered by itself: once the leader answers, the connect circuit lets a probe through
+    // within its backoff (failing fast, retryably, until then), and writes succeed again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match write(&router, 1_000).await {
+            Ok(()) => break,
+            Err(e) if e.is_retryable() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("a write after the restart: {e}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
