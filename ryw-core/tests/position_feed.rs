@@ -65,6 +65,12 @@ async fn lease_moves_and_fences(store: &RedisStore) {
     );
     let seen = feed.read(&c, "r0", Demand::Idle).await.unwrap().0.unwrap();
     assert_eq!(seen.position, Position::Lsn(Lsn::new(200)));
+    // An unreachable replica: the last position seen, marked, read back marked.
+    let off = FeedEntry::unreachable(Position::Lsn(Lsn::new(205)), Some(1), SystemTime::now());
+    feed.publish(&c, "r0", b, &off, ttl).await.unwrap();
+    let seen = feed.read(&c, "r0", Demand::Idle).await.unwrap().0.unwrap();
+    assert!(!seen.online);
+    assert_eq!(seen.position, Position::Lsn(Lsn::new(205)));
     // Readers' demand reaches the holder with its next publish, the highest one winning.
     feed.read(&c, "r0", Demand::Pending).await.unwrap();
     feed.read(&c, "r0", Demand::Waiting).await.unwrap();

@@ -131,10 +131,20 @@ async fn routers<B: ReplicationBackend, T: Topology>(
     n: usize,
     feed: bool,
 ) -> Vec<Router<B>> {
+    let tracker = TrackerConfig::default().with_position_feed(feed);
+    routers_with(topo, backend, redis, n, tracker).await
+}
+
+async fn routers_with<B: ReplicationBackend, T: Topology>(
+    topo: &T,
+    backend: &B,
+    redis: &RedisServer,
+    n: usize,
+    tracker: TrackerConfig,
+) -> Vec<Router<B>> {
     let mut out = Vec::new();
     for _ in 0..n {
-        let config =
-            RouterConfig::default().with_tracker(TrackerConfig::default().with_position_feed(feed));
+        let config = RouterConfig::default().with_tracker(tracker);
         let store: Arc<dyn ScopeStore> =
             Arc::new(RedisStore::from_url(&redis.url(), "feed:").unwrap());
         out.push(common::router(topo, backend.clone(), config, store).await);
@@ -315,4 +325,38 @@ async fn position_feed_carries_the_leader_position_too() {
         "the instances' own leader polls never showed: {own}"
     );
     assert!(fed * 2 <= own, "on the feed {fed}, on their own {own}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn position_feed_takes_an_unreachable_replica_offline_for_every_instance() {
+    use ryw_testkit::Faults as _;
+    let topo = PgTopology::start(1).await.unwrap();
+    let redis = setup(&topo).await;
+    // A lease (and entry age) of 5 s: only the holder's "unreachable" entry can take the
+    // replica offline for the others within a second or so.
+    let mut tracker = TrackerConfig::default();
+    tracker.feed_lease = Duration::from_secs(5);
+    let all = routers_with(&topo, &Postgres::new(), &redis, 3, tracker).await;
+    let online = |r: &Router<Postgres>| r.replica_status()[0].1.online;
+    assert!(all.iter().all(online));
+    topo.freeze_replica(0).await.unwrap();
+    let frozen = Instant::now();
+    // The holder's poll overruns its deadline and it publishes the replica as unreachable;
+    // the others read that at their next look instead of routing to it until the entry ages.
+    let deadline = frozen + Duration::from_secs(5);
+    while all.iter().any(online) {
+        assert!(
+            Instant::now() < deadline,
+            "an instance kept the frozen replica online"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = frozen.elapsed();
+    topo.thaw_replica(0).await.unwrap();
+    let polled: Vec<u64> = all.iter().map(|r| r.stats().position_queries[0]).collect();
+    eprintln!(
+        "every instance took the frozen replica offline after {took:?}; own polls {polled:?}"
+    );
+    // One poll deadline (500 ms), then at most one idle look (500 ms) by each other instance.
+    assert!(took < Duration::from_millis(1_500), "took {took:?}");
 }

@@ -29,16 +29,31 @@ pub struct FeedEntry {
     pub epoch: Option<u32>,
     /// When it was observed (the observer's clock).
     pub observed_at: SystemTime,
+    /// `false` when the observer could not reach the replica at `observed_at` (the position
+    /// is then the last one it had seen): readers take the replica offline at once instead
+    /// of routing reads to it until the entry ages out.
+    pub online: bool,
 }
 
 impl FeedEntry {
-    /// An entry observed at `observed_at`.
+    /// An entry of a replica that answered at `observed_at`.
     #[must_use]
     pub fn new(position: Position, epoch: Option<u32>, observed_at: SystemTime) -> Self {
         Self {
             position,
             epoch,
             observed_at,
+            online: true,
+        }
+    }
+
+    /// An entry of a replica its observer could not reach at `observed_at`, with the last
+    /// position it had seen.
+    #[must_use]
+    pub fn unreachable(position: Position, epoch: Option<u32>, observed_at: SystemTime) -> Self {
+        Self {
+            online: false,
+            ..Self::new(position, epoch, observed_at)
         }
     }
 

@@ -105,6 +105,12 @@ impl FeedState {
             };
             if let Some(entry) = fresh {
                 ryw_core::metrics::feed_read(node, true);
+                if !entry.online {
+                    return Err(crate::Error::Pool {
+                        node: node.to_owned(),
+                        reason: "unreachable from the position feed's holder".into(),
+                    });
+                }
                 return Ok(not_behind(tracker, entry));
             }
             if self.lease.is_none() {
@@ -113,8 +119,18 @@ impl FeedState {
         }
         let observed_at = SystemTime::now();
         let polled = super::poll::counted(tracker, backend, pool, config).await;
-        if let (Some(lease), Ok(at)) = (self.lease, &polled) {
-            let entry = FeedEntry::new(at.applied.clone(), (link.epoch)(), observed_at);
+        let epoch = (link.epoch)();
+        let entry = match &polled {
+            Ok(at) => Some(FeedEntry::new(at.applied.clone(), epoch, observed_at)),
+            // Unreachable: the others take it offline now, not once the entry ages out.
+            Err(_) => tracker
+                .status
+                .borrow()
+                .applied
+                .clone()
+                .map(|p| FeedEntry::unreachable(p, epoch, observed_at)),
+        };
+        if let (Some(lease), Some(entry)) = (self.lease, entry) {
             match feed.publish(&link.cluster, node, lease, &entry, ttl).await {
                 Ok(Published::Stored(d)) => {
                     self.demand = d;
@@ -160,11 +176,12 @@ impl FeedLink {
 }
 
 /// Offers `tracker` a position the feed published (it came back with a store lookup): taken
-/// when the replica is online and the position is ahead of what the tracker has. Returns
-/// whether the tracker moved.
+/// when the replica is online (for both) and the position is ahead of what the tracker has.
+/// Returns whether the tracker moved.
 pub(crate) fn offer(tracker: &Tracker, entry: FeedEntry) -> bool {
     tracker.status.send_if_modified(|s| {
         let ahead = s.online
+            && entry.online
             && s.applied
                 .as_ref()
                 .is_none_or(|a| !a.covers(&entry.position).unwrap_or(true));

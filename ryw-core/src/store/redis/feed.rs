@@ -94,18 +94,23 @@ impl RedisStore {
     }
 }
 
-/// The stored form of an entry: the tagged position (with its epoch) and the observation
-/// time in Unix milliseconds after a `|`.
+/// The stored form of an entry: the tagged position (with its epoch), the observation
+/// time in Unix milliseconds after a `|`, and `|off` when the replica was unreachable.
 fn entry_value(entry: &FeedEntry) -> String {
     let at = entry
         .observed_at
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis();
-    format!("{}|{at}", encode(&entry.position, entry.epoch))
+    let off = if entry.online { "" } else { "|off" };
+    format!("{}|{at}{off}", encode(&entry.position, entry.epoch))
 }
 
 pub(super) fn parse_entry(key: &str, value: &str) -> Result<FeedEntry, crate::RywError> {
+    let (value, online) = match value.strip_suffix("|off") {
+        Some(v) => (v, false),
+        None => (value, true),
+    };
     let (tagged, at) = value
         .rsplit_once('|')
         .ok_or_else(|| store_err(format!("key {key:?} holds no feed entry")))?;
@@ -114,7 +119,11 @@ pub(super) fn parse_entry(key: &str, value: &str) -> Result<FeedEntry, crate::Ry
         .map_err(|_| store_err(format!("key {key:?} holds a bad observation time")))?;
     let (position, epoch) = decode(key, tagged)?;
     let observed_at = SystemTime::UNIX_EPOCH + Duration::from_millis(at);
-    Ok(FeedEntry::new(position, epoch, observed_at))
+    Ok(if online {
+        FeedEntry::new(position, epoch, observed_at)
+    } else {
+        FeedEntry::unreachable(position, epoch, observed_at)
+    })
 }
 
 impl PositionFeed for RedisStore {
