@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Session, eventually};
+use common::{Session, eventually, node_version, reached};
 use ryw_core::ScopeKey;
 use ryw_diesel::{Postgres, ReplicatedPool, Router, RouterConfig, TrackerConfig};
 use ryw_proof::backends::{ProofBackend, setup_sql};
@@ -50,10 +50,7 @@ async fn postgres_failover_keeps_surviving_floors_and_reports_lost_ones() {
     assert!(write(&kept, 1).await.position.is_some());
     let r0 = &urls[0];
     assert!(
-        eventually(Duration::from_secs(10), async || {
-            node_version(r0, 1).await == Some(1)
-        })
-        .await,
+        reached::<Postgres>(r0, 1).await,
         "r0 never received the first write"
     );
     assert!(write(&lost, 2).await.position.is_some());
@@ -62,14 +59,14 @@ async fn postgres_failover_keeps_surviving_floors_and_reports_lost_ones() {
     // The new leader does not have W2 (it was lost), but has W1.
     let leader = topo.primary_url();
     assert_eq!(
-        node_version(&leader, 2).await,
+        node_version::<Postgres>(&leader, 2).await,
         Some(0),
         "the write was not lost"
     );
-    assert_eq!(node_version(&leader, 1).await, Some(1));
+    assert_eq!(node_version::<Postgres>(&leader, 1).await, Some(1));
     // r1 trails the new leader by 3 s: a plain read of W1 there is stale.
     assert_eq!(
-        node_version(&urls[1], 1).await,
+        node_version::<Postgres>(&urls[1], 1).await,
         Some(0),
         "r1 not stale: nothing to show"
     );
@@ -171,10 +168,7 @@ async fn store_epoch_lost_floors_cost_no_wait_after_a_lossy_promotion() {
     let r0 = &urls[0];
     let last = SCOPES;
     assert!(
-        eventually(Duration::from_secs(10), async || {
-            node_version(r0, last).await == Some(1)
-        })
-        .await,
+        reached::<Postgres>(r0, last).await,
         "r0 never received the surviving writes"
     );
     for id in &lost {
@@ -183,10 +177,18 @@ async fn store_epoch_lost_floors_cost_no_wait_after_a_lossy_promotion() {
     topo.failover(0).await.unwrap();
     let leader = topo.primary_url();
     for id in &lost {
-        assert_eq!(node_version(&leader, *id).await, Some(0), "{id} not lost");
+        assert_eq!(
+            node_version::<Postgres>(&leader, *id).await,
+            Some(0),
+            "{id} not lost"
+        );
     }
     // r1 follows the new leader 3 s behind: a plain read of a surviving write there is stale.
-    assert_eq!(node_version(&urls[1], 1).await, Some(0), "r1 not stale");
+    assert_eq!(
+        node_version::<Postgres>(&urls[1], 1).await,
+        Some(0),
+        "r1 not stale"
+    );
     topo.set_lag(1, Duration::ZERO).await.unwrap();
     topo.wait_caught_up(1, Duration::from_secs(20))
         .await
@@ -254,11 +256,4 @@ async fn store_epoch_lost_floors_cost_no_wait_after_a_lossy_promotion() {
         before.stats().lost_floors + after.stats().lost_floors,
         SCOPES as u64
     );
-}
-
-/// The version of `id` on one node, read directly (`None` when it cannot be read).
-async fn node_version(url: &str, id: i64) -> Option<i64> {
-    use diesel_async::{AsyncConnection, AsyncPgConnection};
-    let mut conn = AsyncPgConnection::establish(url).await.ok()?;
-    Postgres::version(&mut conn, id).await.ok()
 }

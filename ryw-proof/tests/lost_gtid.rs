@@ -10,18 +10,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Session, eventually};
-use diesel_async::{AsyncConnection, AsyncMysqlConnection};
+use common::{Session, eventually, node_version, reached};
 use ryw_core::{Prefer, ReadPolicy, ScopeKey};
 use ryw_diesel::{Mysql, ReplicatedPool, Router, RouterConfig, TrackerConfig};
-use ryw_proof::backends::{ProofBackend, setup_sql};
+use ryw_proof::backends::setup_sql;
 use ryw_testkit::{MariaDbTopology, MysqlTopology, Topology};
-
-/// The version of `id` on one node, read directly (`None` when it cannot be read).
-async fn node_version(url: &str, id: i64) -> Option<i64> {
-    let mut conn = AsyncMysqlConnection::establish(url).await.ok()?;
-    Mysql::version(&mut conn, id).await.ok()
-}
 
 /// What differs between the two topologies: their URLs and their failover.
 trait Lossy: Topology {
@@ -83,15 +76,12 @@ async fn lost_gtids_are_counted_and_cost_no_wait(topo: impl Lossy) {
     assert!(write(&kept, 1).await.position.is_some());
     let r0 = &urls[0];
     assert!(
-        eventually(Duration::from_secs(10), async || {
-            node_version(r0, 1).await == Some(1)
-        })
-        .await,
+        reached::<Mysql>(r0, 1).await,
         "r0 never received the first write"
     );
     // r1 trails by 3 s: a plain read of W1 there is stale.
     assert_eq!(
-        node_version(&urls[1], 1).await,
+        node_version::<Mysql>(&urls[1], 1).await,
         Some(0),
         "r1 not stale: nothing to show"
     );
@@ -100,11 +90,11 @@ async fn lost_gtids_are_counted_and_cost_no_wait(topo: impl Lossy) {
 
     let leader = topo.leader();
     assert_eq!(
-        node_version(&leader, 2).await,
+        node_version::<Mysql>(&leader, 2).await,
         Some(0),
         "the write was not lost"
     );
-    assert_eq!(node_version(&leader, 1).await, Some(1));
+    assert_eq!(node_version::<Mysql>(&leader, 1).await, Some(1));
     // The failover repointed r1 without lag; it trails by 3 s again for the writes below.
     topo.set_lag(1, Duration::from_secs(3)).await.unwrap();
 
@@ -148,7 +138,7 @@ async fn lost_gtids_are_counted_and_cost_no_wait(topo: impl Lossy) {
     topo.set_lag(1, Duration::from_secs(3)).await.unwrap();
     assert!(write(&after, 3).await.position.is_some());
     assert_eq!(
-        node_version(&urls[1], 3).await,
+        node_version::<Mysql>(&urls[1], 3).await,
         Some(0),
         "r1 not stale after the failover: nothing to show"
     );

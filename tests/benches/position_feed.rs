@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime};
 
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use ryw_core::store::{Demand, RedisStore};
 use ryw_core::{ClusterId, RywContext, ScopeKey, ScopeStore};
@@ -40,7 +40,12 @@ use ryw_diesel::{
 use ryw_testkit::{PgTopology, RedisServer, Topology};
 use tokio::time::Instant;
 
+#[path = "../tests/common/pg_stats.rs"]
+mod pg_stats;
+
 const USERS: usize = 1;
+/// What a replica position poll's statement contains.
+const REPLICA_POLL: &str = "pg_last_wal_replay_lsn";
 const LAGS_MS: [u64; 2] = [100, 300];
 
 /// What one instance's users saw.
@@ -171,18 +176,6 @@ fn instance(
     })
 }
 
-/// Position queries replica `url` answered so far.
-async fn polls(url: &str) -> i64 {
-    let mut c = AsyncPgConnection::establish(url).await.unwrap();
-    diesel::select(sql::<BigInt>(
-        "(SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements \
-         WHERE query LIKE '%pg_last_wal_replay_lsn%' AND query NOT LIKE '%pg_stat_statements%')",
-    ))
-    .get_result(&mut c)
-    .await
-    .unwrap()
-}
-
 struct Row {
     n: usize,
     feed: bool,
@@ -215,7 +208,7 @@ async fn one(
     let urls = topo.replica_urls();
     let mut before = Vec::new();
     for u in &urls {
-        before.push(polls(u).await);
+        before.push(pg_stats::calls(u, REPLICA_POLL).await);
     }
     let began = Instant::now();
     // The feed's age as a reader sees it, while the users run.
@@ -236,7 +229,9 @@ async fn one(
     }
     let mut per_s = Vec::new();
     for (u, b) in urls.iter().zip(&before) {
-        per_s.push((polls(u).await - b) as f64 / began.elapsed().as_secs_f64());
+        per_s.push(
+            (pg_stats::calls(u, REPLICA_POLL).await - b) as f64 / began.elapsed().as_secs_f64(),
+        );
     }
     let mut all = Seen::default();
     for t in threads {

@@ -17,6 +17,8 @@ use ryw_testkit::{MariaDbTopology, PgTopology, RedisServer, Topology};
 use tokio::time::Instant;
 
 mod common;
+#[path = "common/pg_stats.rs"]
+mod pg_stats;
 #[path = "common/tables.rs"]
 mod tables;
 
@@ -284,19 +286,9 @@ async fn position_feed_keeps_replica_polls_flat_on_mariadb_from_1_to_16_instance
     );
 }
 
-/// Leader position queries the leader of `topo` answered so far (`pg_stat_statements`).
+/// Leader position queries the leader of `topo` answered so far.
 async fn leader_polls(topo: &PgTopology) -> i64 {
-    use diesel_async::AsyncConnection as _;
-    let mut c = AsyncPgConnection::establish(&topo.primary_url())
-        .await
-        .unwrap();
-    diesel::select(sql::<BigInt>(
-        "(SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements \
-         WHERE query LIKE '%pg_current_wal_insert_lsn%' AND query NOT LIKE '%pg_stat_statements%')",
-    ))
-    .get_result(&mut c)
-    .await
-    .unwrap()
+    pg_stats::calls(&topo.primary_url(), "pg_current_wal_insert_lsn").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

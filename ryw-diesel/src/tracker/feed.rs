@@ -91,7 +91,7 @@ impl FeedState {
         let ttl = config.feed_lease;
         if self.lease.is_none() {
             let fresh = match feed.read(&link.cluster, node, demand).await {
-                Ok((Some(entry), _)) if self.trusted(&entry, ttl) => Some(entry),
+                Ok((Some(entry), _)) if link.trusts(&entry, ttl) => Some(entry),
                 Ok(_) => {
                     // None fresh: take the lease if nobody holds it.
                     self.lease = feed
@@ -160,10 +160,6 @@ impl FeedState {
             self.note(Demand::Idle, hold);
         }
         self.demand != Demand::Idle
-    }
-
-    fn trusted(&self, entry: &FeedEntry, max_age: Duration) -> bool {
-        self.link.trusts(entry, max_age)
     }
 }
 

@@ -1,9 +1,10 @@
-//! Shared by the failover test binaries: a bounded wait on a condition, and one session's
-//! writes and reads of the register table through a router.
+//! Shared by the failover test binaries: a bounded wait on a condition, a node's register read
+//! directly, and one session's writes and reads of the register table through a router.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::time::Duration;
 
+use diesel_async::AsyncConnection;
 use ryw_core::{RywContext, ScopeKey};
 use ryw_diesel::{Routed, Router};
 use ryw_proof::backends::ProofBackend;
@@ -21,6 +22,21 @@ pub(crate) async fn eventually(within: Duration, mut cond: impl AsyncFnMut() -> 
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The version of `id` on one node of backend `B`, read directly (`None` when it cannot be
+/// read).
+pub(crate) async fn node_version<B: ProofBackend>(url: &str, id: i64) -> Option<i64> {
+    let mut conn = B::Connection::establish(url).await.ok()?;
+    B::version(&mut conn, id).await.ok()
+}
+
+/// Waits (10 s at most) until the node at `url` has register `id` set.
+pub(crate) async fn reached<B: ProofBackend>(url: &str, id: i64) -> bool {
+    eventually(Duration::from_secs(10), async || {
+        node_version::<B>(url, id).await == Some(1)
+    })
+    .await
 }
 
 /// One session (one context, carried across its calls) on one router.
