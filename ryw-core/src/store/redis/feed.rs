@@ -75,16 +75,15 @@ fn ms(d: Duration) -> String {
 }
 
 impl RedisStore {
-    /// The key of `node`'s published entry.
+    /// The key of `node`'s published entry, `{prefix}[tag]f{n}:{cluster}:replica:{node}`
+    /// (built on every fenced read's lookup: the other keys only when a script needs them).
     pub(super) fn entry_key(&self, cluster: &ClusterId, node: &str) -> String {
-        let [_, _, entry, _] = self.feed_keys(cluster, node);
-        entry
+        self.key_with("f", cluster, &ScopeKey::of("replica", node))
     }
 
-    /// The feed keys of `node`: `{prefix}[tag]f{n}:{cluster}:replica:{node}` and the lease,
-    /// token and demand keys beside it.
+    /// The feed keys of `node`: the lease, the token counter, the entry and the demand.
     fn feed_keys(&self, cluster: &ClusterId, node: &str) -> [String; 4] {
-        let base = self.key_with("f", cluster, &ScopeKey::of("replica", node));
+        let base = self.entry_key(cluster, node);
         [
             format!("{base}:lease"),
             format!("{base}:token"),
