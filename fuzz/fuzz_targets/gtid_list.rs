@@ -1,6 +1,6 @@
 //! The GtidList parser on arbitrary text, alone and split in two (a pair for covers/merge).
 #![no_main]
-use ryw_core::fuzzing::position_input;
-use ryw_core::position::GtidList;
+use ryw::__internals::fuzzing::position_input;
+use ryw::position::GtidList;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| position_input::<GtidList>(data));

@@ -1,12 +1,12 @@
 //! `RywLayer` on arbitrary token-header and `Cookie`-header bytes (split at the first NUL).
 //! Every `0x01` byte — never valid in a header value — stands for a valid token signed now, so
 //! the accepting path is reached as often as the rejecting one. The properties are
-//! `ryw_core::fuzzing::layer_case`'s.
+//! `ryw::__internals::fuzzing::layer_case`'s.
 #![no_main]
 
 use std::sync::OnceLock;
 
-use ryw_core::fuzzing::{ValidToken, layer_case};
+use ryw::__internals::fuzzing::{ValidToken, layer_case};
 
 fn valid() -> &'static ValidToken {
     static VALID: OnceLock<ValidToken> = OnceLock::new();

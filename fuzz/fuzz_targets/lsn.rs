@@ -1,6 +1,6 @@
 //! The Lsn parser on arbitrary text, alone and split in two (a pair for covers/merge).
 #![no_main]
-use ryw_core::fuzzing::position_input;
-use ryw_core::position::Lsn;
+use ryw::__internals::fuzzing::position_input;
+use ryw::position::Lsn;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| position_input::<Lsn>(data));

@@ -1,4 +1,4 @@
-//! Token decode, three ways, chosen by the first byte (properties in `ryw_core::fuzzing`):
+//! Token decode, three ways, chosen by the first byte (properties in `ryw::__internals::fuzzing`):
 //!
 //! - `0`: the rest as token text — never panics; what decodes round-trips.
 //! - `1`: the rest as a *payload*, signed with the fuzzing key, so the decoder behind the MAC
@@ -9,7 +9,7 @@
 
 use std::sync::OnceLock;
 
-use ryw_core::fuzzing;
+use ryw::__internals::fuzzing;
 
 fn samples() -> &'static [String] {
     static SAMPLES: OnceLock<Vec<String>> = OnceLock::new();

@@ -62,8 +62,6 @@ pub struct RywContext {
 #[derive(Debug, Default)]
 struct State {
     floors: Floors,
-    /// Floors raised since the context was created or a token imported.
-    raised: bool,
     /// Set when an incoming token was rejected and the caller asked to pin the next read.
     leader_next_read: bool,
 }
@@ -75,6 +73,7 @@ impl RywContext {
         Self::default()
     }
 
+    #[doc(hidden)]
     /// A context holding `floors`.
     #[must_use]
     pub fn with_floors(floors: Floors) -> Self {
@@ -116,6 +115,7 @@ impl RywContext {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    #[doc(hidden)]
     /// Raises the floor of `scope` in `cluster` (never lowers). Returns whether it changed.
     ///
     /// # Errors
@@ -129,6 +129,7 @@ impl RywContext {
         self.raise_floor(cluster, scope, Floor::new(pos))
     }
 
+    #[doc(hidden)]
     /// Raises the floor of `scope` in `cluster` with `floor` (position, raise time, epoch);
     /// drops an older unfenced mark of the scope. Returns whether it changed.
     ///
@@ -140,33 +141,27 @@ impl RywContext {
         scope: &ScopeKey,
         floor: Floor,
     ) -> Result<bool, RywError> {
-        let mut st = self.lock();
-        let changed = st.floors.raise_floor(cluster, scope, floor)?;
-        st.raised |= changed;
-        Ok(changed)
+        self.lock().floors.raise_floor(cluster, scope, floor)
     }
 
+    #[doc(hidden)]
     /// Raises the session-wide floor of `cluster`, which fences every later read of the
     /// session whatever its scope (monotonic reads). Returns whether it changed.
     ///
     /// # Errors
     /// [`RywError::ScopeKindMismatch`] when the session floor holds another kind.
     pub fn raise_session_floor(&self, cluster: &ClusterId, floor: Floor) -> Result<bool, RywError> {
-        let mut st = self.lock();
-        let changed = st.floors.raise_session_floor(cluster, floor)?;
-        st.raised |= changed;
-        Ok(changed)
+        self.lock().floors.raise_session_floor(cluster, floor)
     }
 
+    #[doc(hidden)]
     /// Reconciles the floors of `cluster` with the leader's epoch history after a failover
     /// (see [`Floors::reconcile_epochs`]); returns the floors the failover lost.
     pub fn reconcile_epochs(&self, cluster: &ClusterId, history: &EpochHistory) -> Vec<LostFloor> {
-        let mut st = self.lock();
-        let lost = st.floors.reconcile_epochs(cluster, history);
-        st.raised |= !lost.is_empty();
-        lost
+        self.lock().floors.reconcile_epochs(cluster, history)
     }
 
+    #[doc(hidden)]
     /// Whether a floor of `cluster` has a part `leader` can never have (see
     /// [`Floors::any_unreachable`]).
     #[must_use]
@@ -174,15 +169,14 @@ impl RywContext {
         self.lock().floors.any_unreachable(cluster, leader)
     }
 
+    #[doc(hidden)]
     /// Settles the floors of `cluster` with a leader that names its servers in its
     /// positions (see [`Floors::settle_unreachable`]); returns the floors a failover lost.
     pub fn settle_unreachable(&self, cluster: &ClusterId, leader: &LeaderHolds) -> Vec<LostFloor> {
-        let mut st = self.lock();
-        let lost = st.floors.settle_unreachable(cluster, leader);
-        st.raised |= !lost.is_empty();
-        lost
+        self.lock().floors.settle_unreachable(cluster, leader)
     }
 
+    #[doc(hidden)]
     /// The position a read of `scope` in `cluster` must see, if any.
     ///
     /// # Errors
@@ -195,23 +189,18 @@ impl RywContext {
         self.lock().floors.required(cluster, scope)
     }
 
+    #[doc(hidden)]
     /// The latest epoch any floor of `cluster` was captured on.
     #[must_use]
     pub fn latest_epoch(&self, cluster: &ClusterId) -> Option<u32> {
         self.lock().floors.latest_epoch(cluster)
     }
 
+    #[doc(hidden)]
     /// A snapshot of all floors.
     #[must_use]
     pub fn floors(&self) -> Floors {
         self.lock().floors.clone()
-    }
-
-    /// Whether any floor was raised since the context was made or a token imported (so the
-    /// outgoing token differs from the incoming one).
-    #[must_use]
-    pub fn has_new_floors(&self) -> bool {
-        self.lock().raised
     }
 
     /// Merges the floors of an incoming token into this context.
@@ -232,15 +221,17 @@ impl RywContext {
         codec.encode(&self.floors())
     }
 
+    #[doc(hidden)]
     /// Records that `scope` of `cluster` was written but no position could be captured. The
     /// mark travels in the exported token until a later floor covers the scope; routers fence
     /// the scope's reads by the leader's position meanwhile.
     pub fn mark_unfenced_write(&self, cluster: &ClusterId, scope: &ScopeKey) {
-        let mut st = self.lock();
-        st.floors.mark_unfenced(cluster, scope, SystemTime::now());
-        st.raised = true;
+        self.lock()
+            .floors
+            .mark_unfenced(cluster, scope, SystemTime::now());
     }
 
+    #[doc(hidden)]
     /// When `scope` of `cluster` was last written without a captured position that no later
     /// floor covers.
     #[must_use]
@@ -254,12 +245,14 @@ impl RywContext {
         self.lock().leader_next_read = true;
     }
 
+    #[doc(hidden)]
     /// Whether the next read is pinned to the leader (without taking the pin).
     #[must_use]
     pub fn leader_pinned(&self) -> bool {
         self.lock().leader_next_read
     }
 
+    #[doc(hidden)]
     /// Takes the request made by [`pin_next_read_to_leader`](Self::pin_next_read_to_leader):
     /// returns `true` once, then `false`.
     #[must_use]

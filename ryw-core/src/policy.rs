@@ -8,12 +8,14 @@ macro_rules! named {
         impl $t {
             #[doc = concat!("The ", $what, "'s name (see [`ALL`](Self::ALL)).")]
             #[must_use]
+            #[doc(hidden)]
             pub fn name(self) -> &'static str {
                 name_in(&Self::ALL, self)
             }
 
             #[doc = concat!("The ", $what, " called `name`, if any.")]
             #[must_use]
+            #[doc(hidden)]
             pub fn from_name(name: &str) -> Option<Self> {
                 by_name(&Self::ALL, name)
             }
@@ -43,6 +45,7 @@ impl Fallback {
     /// assert_eq!(Fallback::Stale.name(), "stale");
     /// assert_eq!(Fallback::from_name("stale"), Some(Fallback::Stale));
     /// ```
+    #[doc(hidden)]
     pub const ALL: [(&'static str, Fallback); 3] = [
         ("leader", Fallback::Leader),
         ("error", Fallback::Error),
@@ -53,7 +56,7 @@ impl Fallback {
 named!(Fallback, "fallback");
 
 /// What a read that would go to the leader does when the leader already serves as many
-/// fallback reads as the router allows (`RouterConfig::leader_fallback_limit`): the leader's
+/// fallback reads as the router allows (`RouterConfig::with_leader_fallback_limit`): the leader's
 /// capacity is for writes first, and a lagging fleet must not turn every read into a leader
 /// read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,6 +75,7 @@ pub enum LeaderBusy {
 
 impl LeaderBusy {
     /// Every choice by name: the one list of these names.
+    #[doc(hidden)]
     pub const ALL: [(&'static str, LeaderBusy); 3] = [
         ("queue", LeaderBusy::Queue),
         ("error", LeaderBusy::Error),
@@ -90,7 +94,7 @@ pub enum Prefer {
     /// reach the floor within a hedge of a few leader round trips (three measured round
     /// trips, between 1 and 25 ms). A read right after a write then costs one leader round
     /// trip instead of the replication lag. The leader's fallback budget bounds it
-    /// (`RouterConfig::leader_fallback_limit`, `leader_fallback_rate`): a read past the
+    /// (`RouterConfig::with_leader_fallback_limit`, `leader_fallback_rate`): a read past the
     /// budget waits for whichever comes first, a replica past the floor or a leader slot,
     /// within its wait budget. Needs `Fallback::Leader`; with another fallback a read
     /// prefers the replica.
@@ -104,13 +108,17 @@ pub enum Prefer {
 
 impl Prefer {
     /// Every preference by the name that `#[read(prefer = "…")]` and configuration use.
+    #[doc(hidden)]
     pub const ALL: [(&'static str, Prefer); 2] =
         [("latency", Prefer::Latency), ("replica", Prefer::Replica)];
 }
 
 named!(Prefer, "preference");
 
-/// How reads are routed.
+/// How a read is routed: one value per read (a router's default, a named policy, or one
+/// passed to [`read_with`](https://docs.rs/ryw/latest/ryw/struct.Router.html#method.read_with)).
+/// Start from `ReadPolicy::default()` (latency first, 1 s budget, leader fallback) and change
+/// what differs with the `with_*` methods.
 ///
 /// ```
 /// use std::time::Duration;
@@ -118,40 +126,20 @@ named!(Prefer, "preference");
 /// let policy = ReadPolicy::default()
 ///     .with_wait_budget(Duration::from_millis(250))
 ///     .with_fallback(Fallback::Error);
-/// assert_eq!(policy.wait_budget, Duration::from_millis(250));
+/// assert_eq!(policy.wait_budget(), Duration::from_millis(250));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ReadPolicy {
-    /// How long a fenced read waits for some replica to reach its floor before the fallback.
-    /// Zero means "never wait".
-    pub wait_budget: Duration,
-    /// What to do when the budget runs out.
-    pub fallback: Fallback,
-    /// How long a write whose position could not be captured (the leader went away between
-    /// COMMIT and the capture) keeps fencing its scope's reads. Within the window such a read
-    /// is fenced by the leader's position at read time — which covers the write — or served by
-    /// the leader when that position cannot be read. The mark travels in the token and the
-    /// scope store, so the next request sees it too. Zero turns this off (the write is then
-    /// read around, as plain replica reads would).
-    pub unfenced_window: Duration,
-    /// What a read bound for the leader does when the leader's fallback slots are taken.
-    pub when_leader_busy: LeaderBusy,
-    /// Monotonic reads: once the session has read a state, it never reads an older one. Each
-    /// read served under this policy raises the session-wide floor (in the context, so in the
-    /// token) to the position of the node that served it, read right after the read on the
-    /// same connection — one statement more per read. Off by default.
-    pub monotonic: bool,
-    /// Whether a fenced read behind every replica prefers waiting for one or the leader.
-    pub prefer: Prefer,
+    wait_budget: Duration,
+    fallback: Fallback,
+    leader_busy: LeaderBusy,
+    monotonic: bool,
+    prefer: Prefer,
 }
 
 impl ReadPolicy {
     /// Default wait budget: long enough to ride out ordinary lag, short enough for a web request.
     pub const DEFAULT_WAIT_BUDGET: Duration = Duration::from_millis(1000);
-    /// Default [`unfenced_window`](Self::unfenced_window): one minute, far past the lag of a
-    /// healthy replica.
-    pub const DEFAULT_UNFENCED_WINDOW: Duration = Duration::from_secs(60);
 
     /// A policy that never waits and always falls back to the leader.
     #[must_use]
@@ -159,53 +147,81 @@ impl ReadPolicy {
         Self {
             wait_budget: Duration::ZERO,
             fallback: Fallback::Leader,
-            unfenced_window: Self::DEFAULT_UNFENCED_WINDOW,
-            when_leader_busy: LeaderBusy::Queue,
+            leader_busy: LeaderBusy::Queue,
             monotonic: false,
             prefer: Prefer::Replica,
         }
     }
 
-    /// Sets whether a fenced read behind every replica prefers a replica or the faster path.
+    /// Whether a fenced read behind every replica goes to the leader at once
+    /// ([`Prefer::Latency`], the default) or waits for a replica ([`Prefer::Replica`]).
     #[must_use]
     pub const fn with_prefer(mut self, prefer: Prefer) -> Self {
         self.prefer = prefer;
         self
     }
 
-    /// Sets the wait budget.
+    /// How long a fenced read waits for some replica to reach its floor before the fallback
+    /// (default [`DEFAULT_WAIT_BUDGET`](Self::DEFAULT_WAIT_BUDGET)). Zero: never wait.
     #[must_use]
     pub const fn with_wait_budget(mut self, budget: Duration) -> Self {
         self.wait_budget = budget;
         self
     }
 
-    /// Sets the fallback.
+    /// What a fenced read does when the budget runs out (default [`Fallback::Leader`]).
     #[must_use]
     pub const fn with_fallback(mut self, fallback: Fallback) -> Self {
         self.fallback = fallback;
         self
     }
 
-    /// Turns monotonic reads on or off (see [`monotonic`](Self::monotonic)).
+    /// Monotonic reads (default off): once the session has read a state, it never reads an
+    /// older one. Each read served under this policy raises the session-wide floor (in the
+    /// context, so in the token) to the position of the node that served it, read right after
+    /// the read on the same connection — one statement more per read.
     #[must_use]
     pub const fn with_monotonic(mut self, on: bool) -> Self {
         self.monotonic = on;
         self
     }
 
-    /// Sets what a read bound for a busy leader does.
+    /// What a read bound for the leader does when the leader's fallback slots are taken
+    /// (default [`LeaderBusy::Queue`]).
     #[must_use]
-    pub const fn when_leader_busy(mut self, busy: LeaderBusy) -> Self {
-        self.when_leader_busy = busy;
+    pub const fn with_leader_busy(mut self, busy: LeaderBusy) -> Self {
+        self.leader_busy = busy;
         self
     }
 
-    /// Sets how long an unfenced write keeps fencing its scope's reads.
+    /// The wait budget ([`with_wait_budget`](Self::with_wait_budget)).
     #[must_use]
-    pub const fn with_unfenced_window(mut self, window: Duration) -> Self {
-        self.unfenced_window = window;
-        self
+    pub const fn wait_budget(&self) -> Duration {
+        self.wait_budget
+    }
+
+    /// The fallback ([`with_fallback`](Self::with_fallback)).
+    #[must_use]
+    pub const fn fallback(&self) -> Fallback {
+        self.fallback
+    }
+
+    /// What a read does at a busy leader ([`with_leader_busy`](Self::with_leader_busy)).
+    #[must_use]
+    pub const fn leader_busy(&self) -> LeaderBusy {
+        self.leader_busy
+    }
+
+    /// Whether reads are monotonic ([`with_monotonic`](Self::with_monotonic)).
+    #[must_use]
+    pub const fn monotonic(&self) -> bool {
+        self.monotonic
+    }
+
+    /// The preference ([`with_prefer`](Self::with_prefer)).
+    #[must_use]
+    pub const fn prefer(&self) -> Prefer {
+        self.prefer
     }
 }
 
@@ -214,8 +230,7 @@ impl Default for ReadPolicy {
         Self {
             wait_budget: Self::DEFAULT_WAIT_BUDGET,
             fallback: Fallback::Leader,
-            unfenced_window: Self::DEFAULT_UNFENCED_WINDOW,
-            when_leader_busy: LeaderBusy::Queue,
+            leader_busy: LeaderBusy::Queue,
             monotonic: false,
             prefer: Prefer::Latency,
         }

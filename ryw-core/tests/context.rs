@@ -116,7 +116,6 @@ async fn handing_the_context_to_a_spawned_task_shares_floors_both_ways() {
         })
         .await;
     assert_eq!(ctx.required(&c, &other).unwrap(), Some(lsn(20)));
-    assert!(ctx.has_new_floors());
 }
 
 #[test]
@@ -157,7 +156,6 @@ fn token_round_trip() {
 
     let resumed = RywContext::from_token(&codec, &token).unwrap();
     assert_eq!(resumed.floors(), ctx.floors());
-    assert!(!resumed.has_new_floors());
 
     let other = RywContext::new();
     other
@@ -230,52 +228,6 @@ fn bad_token_import_leaves_context_unchanged() {
 }
 
 #[test]
-fn has_new_floors_semantics() {
-    let codec = codec();
-    let (c, s) = cs();
-    let ctx = RywContext::new();
-    assert!(!ctx.has_new_floors());
-
-    // Importing a token is not a new floor: the outgoing token would equal the incoming one.
-    let token = RywContext::with_floors({
-        let mut f = Floors::default();
-        f.raise(&c, &s, lsn(100)).unwrap();
-        f
-    })
-    .export_token(&codec)
-    .unwrap();
-    ctx.import_token(&codec, &token).unwrap();
-    assert!(!ctx.has_new_floors());
-    assert!(!RywContext::with_floors(ctx.floors()).has_new_floors());
-
-    // A raise the floors already cover changes nothing.
-    assert!(!ctx.raise(&c, &s, lsn(100)).unwrap());
-    assert!(!ctx.raise(&c, &s, lsn(50)).unwrap());
-    assert!(!ctx.has_new_floors());
-
-    // A failed raise changes nothing.
-    assert!(
-        ctx.raise(&c, &s, "0-1-1".parse::<GtidList>().unwrap().into())
-            .is_err()
-    );
-    assert!(!ctx.has_new_floors());
-
-    // A higher floor does.
-    assert!(ctx.raise(&c, &s, lsn(101)).unwrap());
-    assert!(ctx.has_new_floors());
-
-    // So does a floor for a new scope.
-    let fresh = RywContext::from_token(&codec, &token).unwrap();
-    assert!(!fresh.has_new_floors());
-    assert!(
-        fresh
-            .raise(&c, &ScopeKey::of("user_id", 8), lsn(1))
-            .unwrap()
-    );
-    assert!(fresh.has_new_floors());
-}
-
-#[test]
 fn leader_pin_is_taken_once() {
     let ctx = RywContext::new();
     assert!(!ctx.take_leader_pin());
@@ -300,8 +252,6 @@ fn unfenced_write_is_cleared_by_a_raise_of_that_scope() {
     ctx.mark_unfenced_write(&c, &s);
     let at = ctx.unfenced_since(&c, &s).unwrap();
     assert!(at >= before && at <= std::time::SystemTime::now());
-    // The mark is a change the outgoing token must carry.
-    assert!(ctx.has_new_floors());
     // A raise of another scope leaves it; another cluster has no mark.
     ctx.raise(&c, &other, lsn(1)).unwrap();
     assert_eq!(ctx.unfenced_since(&c, &s), Some(at));

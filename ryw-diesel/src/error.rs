@@ -76,7 +76,7 @@ pub enum Error {
         source: diesel::result::Error,
     },
     /// A read bound for the leader found its fallback slots taken
-    /// ([`RouterConfig::leader_fallback_limit`](crate::RouterConfig::leader_fallback_limit))
+    /// ([`RouterConfig::with_leader_fallback_limit`](crate::RouterConfig::with_leader_fallback_limit))
     /// and its policy said fail (at once, or after queueing this long). Retryable: nothing
     /// ran.
     #[error("the leader serves {limit} fallback reads already; read shed after {waited:?}")]

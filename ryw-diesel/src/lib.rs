@@ -26,7 +26,7 @@ pub use backend::{Captured, ReplicaPosition, ReplicationBackend, WaitMethod, Wai
 pub use backend::{Dialect, Mysql};
 pub use connection_lost::is_connection_lost;
 pub use error::Error;
-pub use pool::{PoolConfig, ReplicatedPool};
+pub use pool::{Conn, PoolConfig, ReplicaPool, ReplicatedPool, ReplicatedPoolBuilder};
 pub use router::{
     ApplyOn, ConnFn, DEFAULT_STORE_CAPACITY, FallbackReason, Replicated, Routed, Router,
     RouterConfig, RouterStats, ServedBy, WriteFence,
@@ -34,7 +34,6 @@ pub use router::{
 pub use tracker::{ReplicaStatus, TrackerConfig};
 
 pub use repository::{AsRouter, ConnectionOf, RywRepository};
-pub use ryw_core;
 pub use ryw_macros::read_your_writes;
 
 /// Paths the `#[read_your_writes]` expansion uses; not part of the stable API.

@@ -15,13 +15,13 @@ use crate::circuit::Circuit;
 #[non_exhaustive]
 pub struct PoolConfig {
     /// Connections per node.
-    pub max_size: usize,
+    pub(crate) max_size: usize,
     /// How long to wait for a free connection.
-    pub wait_timeout: Duration,
+    pub(crate) wait_timeout: Duration,
     /// How long to wait for a new connection to be established.
-    pub create_timeout: Duration,
+    pub(crate) create_timeout: Duration,
     /// How long recycling a reused connection may take (its local checks; no query).
-    pub recycle_timeout: Duration,
+    pub(crate) recycle_timeout: Duration,
 }
 
 impl Default for PoolConfig {
@@ -67,12 +67,6 @@ impl<B: ReplicationBackend> ReplicaPool<B> {
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    /// The deadpool pool.
-    #[must_use]
-    pub fn pool(&self) -> &Pool<B::Manager> {
-        &self.pool
     }
 }
 
@@ -228,6 +222,7 @@ impl<B: ReplicationBackend> ReplicatedPool<B> {
         &self.replicas
     }
 
+    #[doc(hidden)]
     /// The backend.
     #[must_use]
     pub fn backend(&self) -> &B {

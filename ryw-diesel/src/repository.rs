@@ -91,11 +91,6 @@ impl<E: From<Error>> RywErrorTarget for E {
     }
 }
 
-/// Checks at compile time that `E` converts from [`Error`] (for hand-written repositories
-/// that want the same diagnostic as the macro).
-#[doc(hidden)]
-pub const fn assert_error_converts<E: RywErrorTarget>() {}
-
 /// What a routed repository call failed with: the method body's own error, or ryw's.
 #[doc(hidden)]
 #[derive(Debug)]
@@ -116,15 +111,6 @@ impl<E> From<Error> for RoutedError<E> {
 #[doc(hidden)]
 pub fn convert_ryw_error<E: RywErrorTarget>(error: Error) -> E {
     E::from_ryw(error)
-}
-
-/// The method's error: the body's own, or ryw's converted with [`RywErrorTarget`].
-#[doc(hidden)]
-pub fn into_user_error<E: RywErrorTarget>(error: RoutedError<E>) -> E {
-    match error {
-        RoutedError::User(e) => e,
-        RoutedError::Ryw(e) => E::from_ryw(e),
-    }
 }
 
 /// The scope key of a method call: `name:value`.
@@ -168,7 +154,7 @@ pub fn preferring(policy: Result<ReadPolicy, Error>, prefer: Prefer) -> Result<R
 }
 
 /// [`Router::write`] returning only the value (what a `#[write]` method returns), with the
-/// body's error kept apart from ryw's (see [`into_user_error`]).
+/// body's error kept apart from ryw's ([`RoutedError`]).
 ///
 /// # Errors
 /// As [`Router::write`].
@@ -236,7 +222,7 @@ where
 }
 
 /// [`Router::read_with`] returning only the value (what a `#[read]` method returns), with the
-/// body's error kept apart from ryw's (see [`into_user_error`]).
+/// body's error kept apart from ryw's ([`RoutedError`]).
 ///
 /// # Errors
 /// As [`Router::read_with`].

@@ -9,8 +9,9 @@ use diesel::{ExpressionMethods, QueryDsl, QueryableByName};
 use diesel_async::{
     AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl, TransactionManager,
 };
-use ryw_diesel::backend::Decorator;
-use ryw_diesel::{Captured, Error, Mysql, Postgres, ReplicationBackend};
+use ryw::backend::Decorator;
+use ryw::backend::{Captured, ReplicationBackend};
+use ryw::{Error, Mysql, Postgres};
 
 diesel::table! {
     /// One register per scope.

@@ -35,10 +35,10 @@ pub enum ProofError {
     Testkit(#[from] ryw_testkit::TestkitError),
     /// Building a router or pool failed.
     #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
+    Ryw(#[from] ryw::Error),
     /// A `ryw-core` error (the store, the token codec).
     #[error(transparent)]
-    Core(#[from] ryw_core::RywError),
+    Core(#[from] ryw::RywError),
     /// Reading or writing a history file.
     #[error("history file: {0}")]
     Io(#[from] std::io::Error),

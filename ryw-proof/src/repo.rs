@@ -2,7 +2,7 @@
 //! `#[read_your_writes]`, so the macro's expansion is under test too (half the ryw sessions go
 //! through it; the macro returns only the value, so where such a read was served is not known).
 
-use ryw_diesel::{ConnectionOf, Error, Router, RywRepository, read_your_writes};
+use ryw::{ConnectionOf, Error, Router, RywRepository, read_your_writes};
 
 use crate::backends::{CaptureFault, ProofBackend};
 

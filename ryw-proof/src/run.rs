@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
-use ryw_diesel::ryw_core::store::RedisStore;
-use ryw_diesel::ryw_core::{Fallback, KeyRing, ReadPolicy, ScopeStore, TokenCodec};
-use ryw_diesel::{PoolConfig, ReplicatedPool, Router, RouterConfig, RouterStats, TrackerConfig};
+use ryw::store::RedisStore;
+use ryw::store::ScopeStore;
+use ryw::{Fallback, KeyRing, ReadPolicy, TokenCodec};
+use ryw::{PoolConfig, ReplicatedPool, Router, RouterConfig, RouterStats, TrackerConfig};
 use ryw_testkit::RedisServer;
 use tokio::sync::watch;
 use tokio::time::Instant;

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use ryw_diesel::Router;
-use ryw_diesel::ryw_core::TokenCodec;
+use ryw::Router;
+use ryw::TokenCodec;
 use tokio::time::Instant;
 
 use crate::backends::{CaptureFault, ProofBackend};

@@ -8,8 +8,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ryw_core::{KeyRing, MemoryStore, ReadPolicy, RywContext, ScopeKey, TokenCodec};
-use ryw_diesel::{ReplicatedPool, Router, RouterConfig, ServedBy};
+use ryw::{KeyRing, RywContext, ScopeKey, TokenCodec};
+
+use ryw::store::MemoryStore;
+use ryw::{ReplicatedPool, Router, RouterConfig, ServedBy};
 use ryw_proof::backends::{CaptureFault, ProofBackend, setup_sql};
 use ryw_testkit::{MariaDbTopology, PgTopology, Topology};
 
@@ -81,10 +83,21 @@ async fn unfenced_write_fences_the_next_requests<B: ProofBackend>(topo: &impl To
         .build()
         .unwrap();
     let config = RouterConfig::default().with_capture_retry(Duration::ZERO);
-    let router = Router::with_store(pool, config, Arc::new(MemoryStore::new(100)))
+    let store: Arc<MemoryStore> = Arc::new(MemoryStore::new(100));
+    let router = Router::with_store(pool, config, store.clone())
         .await
         .unwrap();
     assert!(router.ready(Duration::from_secs(10)).await);
+    // The same store, but a router whose unfenced window is zero: it ignores the mark.
+    let unmarked_pool = ReplicatedPool::builder(backend.clone(), topo.primary_url())
+        .replica("r0", &topo.replica_urls()[0])
+        .build()
+        .unwrap();
+    let unmarked_config = RouterConfig::default().with_unfenced_window(Duration::ZERO);
+    let unmarked = Router::with_store(unmarked_pool, unmarked_config, store)
+        .await
+        .unwrap();
+    assert!(unmarked.ready(Duration::from_secs(10)).await);
     // Another app instance that does not share the store: only the token reaches it.
     let other_pool = ReplicatedPool::builder(backend.clone(), topo.primary_url())
         .replica("r0", &topo.replica_urls()[0])
@@ -114,11 +127,10 @@ async fn unfenced_write_fences_the_next_requests<B: ProofBackend>(topo: &impl To
     let token = first.export_token(&codec).unwrap();
 
     // Without the mark (window zero) a fresh request reads around the write: stale.
-    let unmarked = ReadPolicy::default().with_unfenced_window(Duration::ZERO);
     let naive = RywContext::new()
         .run(async {
-            router
-                .read_with(&user, &unmarked, async |conn| B::version(conn, 2).await)
+            unmarked
+                .read(&user, async |conn| B::version(conn, 2).await)
                 .await
                 .unwrap()
         })
@@ -177,25 +189,25 @@ async fn unfenced_write_fences_the_next_requests<B: ProofBackend>(topo: &impl To
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_unfenced_write_fences_the_next_requests() {
     let topo = PgTopology::start(1).await.unwrap();
-    unfenced_write_fences_the_next_requests(&topo, ryw_diesel::Postgres::new()).await;
+    unfenced_write_fences_the_next_requests(&topo, ryw::Postgres::new()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_unfenced_write_fences_the_next_requests() {
     let topo = MariaDbTopology::start(1).await.unwrap();
-    let backend = ryw_diesel::Mysql::new().with_cluster_name("unfenced-write");
+    let backend = ryw::Mysql::new().with_cluster_name("unfenced-write");
     unfenced_write_fences_the_next_requests(&topo, backend).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_lost_capture_is_recaptured() {
     let topo = PgTopology::start(1).await.unwrap();
-    lost_capture_is_recaptured(&topo, ryw_diesel::Postgres::new()).await;
+    lost_capture_is_recaptured(&topo, ryw::Postgres::new()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_lost_capture_is_recaptured() {
     let topo = MariaDbTopology::start(1).await.unwrap();
-    let backend = ryw_diesel::Mysql::new().with_cluster_name("capture-failure");
+    let backend = ryw::Mysql::new().with_cluster_name("capture-failure");
     lost_capture_is_recaptured(&topo, backend).await;
 }

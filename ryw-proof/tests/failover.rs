@@ -10,8 +10,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Session, eventually, node_version, reached};
-use ryw_core::ScopeKey;
-use ryw_diesel::{Postgres, ReplicatedPool, Router, RouterConfig, TrackerConfig};
+use ryw::ScopeKey;
+use ryw::{Postgres, ReplicatedPool, Router, RouterConfig, TrackerConfig};
 use ryw_proof::backends::{ProofBackend, setup_sql};
 use ryw_testkit::{PgTopology, Topology};
 
@@ -113,8 +113,9 @@ async fn postgres_failover_keeps_surviving_floors_and_reports_lost_ones() {
 async fn store_epoch_lost_floors_cost_no_wait_after_a_lossy_promotion() {
     use std::sync::Arc;
 
-    use ryw_core::store::RedisStore;
-    use ryw_core::{Prefer, ReadPolicy, ScopeStore};
+    use ryw::store::RedisStore;
+    use ryw::store::ScopeStore;
+    use ryw::{Prefer, ReadPolicy};
     use ryw_testkit::RedisServer;
 
     const SCOPES: i64 = 5;

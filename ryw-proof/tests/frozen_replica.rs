@@ -13,11 +13,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ryw_core::{Fallback, MemoryStore, ReadPolicy, RywContext, ScopeKey};
-use ryw_diesel::{
-    Error, FallbackReason, ReplicatedPool, ReplicationBackend, Router, RouterConfig, ServedBy,
-    TrackerConfig,
-};
+use ryw::{Fallback, ReadPolicy, RywContext, ScopeKey};
+
+use ryw::backend::ReplicationBackend;
+use ryw::store::MemoryStore;
+use ryw::{Error, FallbackReason, ReplicatedPool, Router, RouterConfig, ServedBy, TrackerConfig};
 use ryw_proof::backends::{ProofBackend, setup_sql};
 use ryw_testkit::{Faults, MariaDbTopology, PgTopology};
 use tokio::time::Instant;
@@ -174,12 +174,12 @@ async fn read<B: ProofBackend>(router: &Router<B>, user: &ScopeKey) -> Result<i6
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_frozen_replica() {
     let topo = PgTopology::start(2).await.unwrap();
-    frozen_replica_costs_one_deadline(&topo, ryw_diesel::Postgres::new()).await;
+    frozen_replica_costs_one_deadline(&topo, ryw::Postgres::new()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_frozen_replica() {
     let topo = MariaDbTopology::start(2).await.unwrap();
-    let backend = ryw_diesel::Mysql::new().with_cluster_name("frozen-replica");
+    let backend = ryw::Mysql::new().with_cluster_name("frozen-replica");
     frozen_replica_costs_one_deadline(&topo, backend).await;
 }

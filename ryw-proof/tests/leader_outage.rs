@@ -14,8 +14,8 @@
 
 use std::time::Duration;
 
-use ryw_core::{RywContext, ScopeKey};
-use ryw_diesel::{Error, PoolConfig, ReplicatedPool, Router, RouterConfig};
+use ryw::{Error, PoolConfig, ReplicatedPool, Router, RouterConfig};
+use ryw::{RywContext, ScopeKey};
 use ryw_proof::backends::{CaptureFault, ProofBackend, setup_sql};
 use ryw_testkit::{Faults, MariaDbTopology, PgTopology};
 
@@ -113,12 +113,12 @@ async fn leader_outage<B: ProofBackend, T: Faults>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_leader_outage() {
     let topo = PgTopology::start(1).await.unwrap();
-    Box::pin(leader_outage(&topo, ryw_diesel::Postgres::new(), false)).await;
+    Box::pin(leader_outage(&topo, ryw::Postgres::new(), false)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_leader_outage() {
     let topo = MariaDbTopology::start(1).await.unwrap();
-    let backend = ryw_diesel::Mysql::new().with_cluster_name("leader-outage");
+    let backend = ryw::Mysql::new().with_cluster_name("leader-outage");
     Box::pin(leader_outage(&topo, backend, true)).await;
 }

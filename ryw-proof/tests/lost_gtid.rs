@@ -11,8 +11,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Session, eventually, node_version, reached};
-use ryw_core::{Prefer, ReadPolicy, ScopeKey};
-use ryw_diesel::{Mysql, ReplicatedPool, Router, RouterConfig, TrackerConfig};
+use ryw::{Mysql, ReplicatedPool, Router, RouterConfig, TrackerConfig};
+use ryw::{Prefer, ReadPolicy, ScopeKey};
 use ryw_proof::backends::setup_sql;
 use ryw_testkit::{MariaDbTopology, MysqlTopology, Topology};
 

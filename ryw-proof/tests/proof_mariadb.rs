@@ -7,5 +7,5 @@ mod proof_common;
 proof_test!(
     "mariadb",
     ryw_testkit::MariaDbTopology::start(2),
-    ryw_diesel::Mysql::new().with_cluster_name("ryw-proof")
+    ryw::Mysql::new().with_cluster_name("ryw-proof")
 );

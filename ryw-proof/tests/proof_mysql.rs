@@ -9,5 +9,5 @@ mod proof_common;
 proof_test!(
     "mysql",
     ryw_testkit::MysqlTopology::start(2),
-    ryw_diesel::Mysql::new().with_cluster_name("ryw-proof")
+    ryw::Mysql::new().with_cluster_name("ryw-proof")
 );

@@ -7,5 +7,5 @@ mod proof_common;
 proof_test!(
     "postgres",
     ryw_testkit::PgTopology::start(2),
-    ryw_diesel::Postgres::new()
+    ryw::Postgres::new()
 );

@@ -32,11 +32,10 @@ use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use ryw_core::store::{Demand, RedisStore};
-use ryw_core::{ClusterId, RywContext, ScopeKey, ScopeStore};
-use ryw_diesel::{
-    Error, PoolConfig, Postgres, ReplicatedPool, Router, RouterConfig, TrackerConfig,
-};
+use ryw::store::ScopeStore;
+use ryw::store::{Demand, RedisStore};
+use ryw::{ClusterId, RywContext, ScopeKey};
+use ryw::{Error, PoolConfig, Postgres, ReplicatedPool, Router, RouterConfig, TrackerConfig};
 use ryw_testkit::{PgTopology, RedisServer, Topology};
 use tokio::time::Instant;
 
@@ -107,8 +106,8 @@ async fn user(router: Router<Postgres>, id: i64, until: Instant, seed: u64) -> S
         }
         seen.stale += u64::from(r.value < v);
         match r.served_by {
-            ryw_diesel::ServedBy::Leader => seen.leader += 1,
-            ryw_diesel::ServedBy::Replica(_) => seen.replica += 1,
+            ryw::ServedBy::Leader => seen.leader += 1,
+            ryw::ServedBy::Replica(_) => seen.replica += 1,
         }
     }
     seen

@@ -22,8 +22,9 @@ use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
-use ryw_core::{MemoryStore, RywContext, ScopeKey};
-use ryw_diesel::{Error, Mysql, Postgres, ReplicatedPool, Router, RouterConfig};
+use ryw::store::MemoryStore;
+use ryw::{Error, Mysql, Postgres, ReplicatedPool, Router, RouterConfig};
+use ryw::{RywContext, ScopeKey};
 use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
 #[path = "../tests/common/tables.rs"]

@@ -23,9 +23,8 @@ use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use ryw::store::RedisStore;
-use ryw::{
-    Error, Postgres, ReplicatedPool, Router, RouterConfig, RywContext, ScopeKey, ScopeStore,
-};
+use ryw::store::ScopeStore;
+use ryw::{Error, Postgres, ReplicatedPool, Router, RouterConfig, RywContext, ScopeKey};
 use ryw_testkit::{PgTopology, RedisCluster, RedisServer, Topology};
 
 #[path = "../tests/common/tables.rs"]
@@ -33,12 +32,12 @@ mod tables;
 
 /// `INFO commandstats` of one server.
 async fn commandstats(port: u16) -> String {
-    let mut conn = ryw::redis::Client::open(format!("redis://127.0.0.1:{port}"))
+    let mut conn = ryw::store::redis::Client::open(format!("redis://127.0.0.1:{port}"))
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let info: String = ryw::redis::cmd("INFO")
+    let info: String = ryw::store::redis::cmd("INFO")
         .arg("commandstats")
         .query_async(&mut conn)
         .await

@@ -51,8 +51,8 @@ use std::time::Duration;
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
-use ryw_core::{Fallback, Prefer, ReadPolicy};
-use ryw_diesel::{PoolConfig, Postgres, ReplicatedPool, Router, RouterConfig};
+use ryw::{Fallback, Prefer, ReadPolicy};
+use ryw::{PoolConfig, Postgres, ReplicatedPool, Router, RouterConfig};
 use ryw_testkit::{PgTopology, Topology};
 use tokio::task::JoinSet;
 
@@ -82,14 +82,14 @@ struct Scenario {
 /// anchors' pools are warmed the same way, so nobody's p99 is a connection being opened).
 /// The write leaves every version as it was.
 async fn warm_up(router: &Router<Postgres>, users: usize) {
-    let scope = ryw_core::ScopeKey::of("warm_up", 0);
-    let ctx = ryw_core::RywContext::new();
+    let scope = ryw::ScopeKey::of("warm_up", 0);
+    let ctx = ryw::RywContext::new();
     ctx.clone()
         .run(router.write(&scope, async |c| {
             diesel::sql_query("UPDATE users SET v = v WHERE id = 1")
                 .execute(c)
                 .await
-                .map_err(ryw_diesel::Error::from_diesel)
+                .map_err(ryw::Error::from_diesel)
         }))
         .await
         .expect("warm-up write");
@@ -101,7 +101,7 @@ async fn warm_up(router: &Router<Postgres>, users: usize) {
             diesel::sql_query("SELECT pg_sleep(0.02)")
                 .execute(c)
                 .await
-                .map_err(ryw_diesel::Error::from_diesel)
+                .map_err(ryw::Error::from_diesel)
         }))
     });
     for r in futures_util::future::join_all(reads).await {
@@ -274,7 +274,7 @@ async fn scenario(topo: &PgTopology, sc: &Scenario, d: Duration) -> Panel {
                 let router = Router::new(pool.clone(), config).await.expect("router");
                 assert!(router.ready(Duration::from_secs(5)).await, "trackers");
                 warm_up(&router, sc.users).await;
-                let ryw = (router.clone(), policy.wait_budget);
+                let ryw = (router.clone(), policy.wait_budget());
                 (Strategy::Ryw { router, policy }, Some(ryw))
             }
             None => (anchor(&label), None),

@@ -33,7 +33,7 @@ use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
 use ryw::{Error, Mysql, Postgres, ReplicatedPool, Router, RouterConfig};
-use ryw_core::{RywContext, ScopeKey};
+use ryw::{RywContext, ScopeKey};
 use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
 #[path = "../tests/common/tables.rs"]

@@ -11,8 +11,9 @@ use std::time::Duration;
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use ryw::{Error, MemoryStore, Postgres, Prefer, ReadPolicy, Routed, Router, RouterConfig};
-use ryw_core::{RywContext, ScopeKey};
+use ryw::store::MemoryStore;
+use ryw::{Error, Postgres, Prefer, ReadPolicy, Routed, Router, RouterConfig};
+use ryw::{RywContext, ScopeKey};
 use ryw_testkit::{PgTopology, Topology};
 
 mod common;

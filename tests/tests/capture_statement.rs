@@ -7,7 +7,8 @@
 use diesel::dsl::sql;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
-use ryw::{Mysql, Postgres, ReplicationBackend};
+use ryw::backend::ReplicationBackend;
+use ryw::{Mysql, Postgres};
 use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
 async fn prepared_captures(conn: &mut AsyncPgConnection) -> i64 {

@@ -11,11 +11,11 @@ use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use mysql_async::prelude::Queryable;
+use ryw::ScopeKey;
+use ryw::backend::ReplicationBackend;
 use ryw::{
-    Error, Mysql, PoolConfig, Postgres, ReplicatedPool, ReplicationBackend, Router, RouterConfig,
-    TrackerConfig,
+    Error, Mysql, PoolConfig, Postgres, ReplicatedPool, Router, RouterConfig, TrackerConfig,
 };
-use ryw_core::ScopeKey;
 use ryw_testkit::{MariaDbTopology, PgTopology, Topology};
 
 /// A read of a table that does not exist: it fails on a live connection.

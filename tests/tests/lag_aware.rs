@@ -13,7 +13,7 @@ use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use ryw::{Error, Postgres, ReplicatedPool, Router, RouterConfig, ServedBy};
-use ryw_core::{ReadPolicy, RywContext, ScopeKey};
+use ryw::{ReadPolicy, RywContext, ScopeKey};
 use ryw_testkit::{PgTopology, Topology};
 
 #[path = "common/write.rs"]

@@ -16,8 +16,9 @@ use std::time::Duration;
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use ryw::{Error, FallbackReason, MemoryStore, Postgres, Routed, Router, RouterConfig};
-use ryw_core::{Prefer, ReadPolicy, RywContext, ScopeKey};
+use ryw::store::MemoryStore;
+use ryw::{Error, FallbackReason, Postgres, Routed, Router, RouterConfig};
+use ryw::{Prefer, ReadPolicy, RywContext, ScopeKey};
 use ryw_testkit::{PgTopology, Topology};
 
 mod common;

@@ -13,7 +13,7 @@ use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use ryw::{Error, LeaderBusy, Postgres, ReplicatedPool, Router, RouterConfig};
-use ryw_core::{ReadPolicy, RywContext, ScopeKey};
+use ryw::{ReadPolicy, RywContext, ScopeKey};
 use ryw_testkit::{PgTopology, Topology};
 
 #[path = "common/tables.rs"]
@@ -53,7 +53,7 @@ async fn storm(topo: &PgTopology, round: i64, busy: LeaderBusy) -> (Storm, ryw::
     }
     let policy = ReadPolicy::default()
         .with_wait_budget(Duration::from_secs(1))
-        .when_leader_busy(busy);
+        .with_leader_busy(busy);
     let config = RouterConfig::default()
         .with_policy(policy)
         .with_leader_fallback_limit(LIMIT, Duration::from_secs(20));

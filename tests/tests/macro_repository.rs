@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
-use ryw_core::{MemoryStore, RywContext};
-use ryw_diesel::{Mysql, Postgres, Router, RouterConfig, RywRepository, read_your_writes};
+use ryw::RywContext;
+use ryw::store::MemoryStore;
+use ryw::{Mysql, Postgres, Router, RouterConfig, RywRepository, read_your_writes};
 use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
 mod common;

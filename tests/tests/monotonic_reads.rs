@@ -19,8 +19,9 @@ use std::time::Duration;
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
-use ryw::{Error, Mysql, Postgres, ReplicatedPool, ReplicationBackend, Router, RouterConfig};
-use ryw_core::{RywContext, ScopeKey};
+use ryw::backend::ReplicationBackend;
+use ryw::{Error, Mysql, Postgres, ReplicatedPool, Router, RouterConfig};
+use ryw::{RywContext, ScopeKey};
 use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
 #[path = "common/tables.rs"]

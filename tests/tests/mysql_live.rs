@@ -11,9 +11,11 @@ use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 use mysql_async::prelude::Queryable;
-use ryw_core::position::GtidSet;
-use ryw_core::{MemoryStore, Position, RywContext, ScopeKey};
-use ryw_diesel::{Dialect, Mysql, Router, RouterConfig, ServedBy};
+use ryw::position::GtidSet;
+use ryw::position::Position;
+use ryw::store::MemoryStore;
+use ryw::{Dialect, Mysql, Router, RouterConfig, ServedBy};
+use ryw::{RywContext, ScopeKey};
 use ryw_testkit::{MysqlTopology, Topology};
 
 mod common;
@@ -32,7 +34,7 @@ async fn version_of(router: &Router<Mysql>, id: i64) -> i64 {
             )))
             .get_result::<i64>(conn)
             .await
-            .map_err(ryw_diesel::Error::from_diesel)
+            .map_err(ryw::Error::from_diesel)
         })
         .await
         .unwrap()
@@ -60,7 +62,7 @@ async fn write_v(session: &RywContext, router: &Router<Mysql>, v: i64) -> GtidSe
                 diesel::sql_query(format!("UPDATE tagged SET v = {v} WHERE id = 1"))
                     .execute(conn)
                     .await
-                    .map_err(ryw_diesel::Error::from_diesel)
+                    .map_err(ryw::Error::from_diesel)
             }),
         )
         .await
@@ -140,7 +142,7 @@ async fn tagged_and_multi_source_gtid_sets_fence_reads() {
                     diesel::select(sql::<BigInt>("(SELECT v FROM tagged WHERE id = 1)"))
                         .get_result::<i64>(conn)
                         .await
-                        .map_err(ryw_diesel::Error::from_diesel)
+                        .map_err(ryw::Error::from_diesel)
                 })
                 .await
                 .unwrap()

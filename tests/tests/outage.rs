@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use ryw::{Error, Postgres, ReplicatedPool, Router, RouterConfig};
-use ryw_core::{RywContext, ScopeKey};
+use ryw::{RywContext, ScopeKey};
 use ryw_testkit::{PgTopology, RoundTrips, Topology};
 use tokio::time::Instant;
 

@@ -8,9 +8,10 @@
 use diesel::dsl::sql;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use ryw::{Error, Position, Postgres, ReplicatedPool, Router, RouterConfig};
-use ryw_core::position::Lsn;
-use ryw_core::{RywContext, ScopeKey};
+use ryw::position::Lsn;
+use ryw::position::Position;
+use ryw::{Error, Postgres, ReplicatedPool, Router, RouterConfig};
+use ryw::{RywContext, ScopeKey};
 use ryw_testkit::{PgTopology, Topology};
 
 #[path = "common/tables.rs"]

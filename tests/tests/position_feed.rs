@@ -10,9 +10,11 @@ use std::time::{Duration, SystemTime};
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
-use ryw_core::store::{Demand, RedisStore};
-use ryw_core::{Prefer, RywContext, ScopeKey, ScopeStore};
-use ryw_diesel::{Error, Mysql, Postgres, ReplicationBackend, Router, RouterConfig, TrackerConfig};
+use ryw::backend::ReplicationBackend;
+use ryw::store::ScopeStore;
+use ryw::store::{Demand, RedisStore};
+use ryw::{Error, Mysql, Postgres, Router, RouterConfig, TrackerConfig};
+use ryw::{Prefer, RywContext, ScopeKey};
 use ryw_testkit::{MariaDbTopology, PgTopology, RedisServer, Topology};
 use tokio::time::Instant;
 
@@ -239,7 +241,8 @@ async fn feed_lease_moves_to_another_instance_when_its_holder_dies() {
     let dead = all.remove(holder);
     drop(dead);
     let died = SystemTime::now();
-    let lease = TrackerConfig::default().feed_lease;
+    // TrackerConfig's default feed lease (the routers here use the default).
+    let lease = Duration::from_secs(1);
     let watch = async {
         let deadline = Instant::now() + lease * 3;
         loop {
@@ -326,8 +329,7 @@ async fn position_feed_takes_an_unreachable_replica_offline_for_every_instance()
     let redis = setup(&topo).await;
     // A lease (and entry age) of 5 s: only the holder's "unreachable" entry can take the
     // replica offline for the others within a second or so.
-    let mut tracker = TrackerConfig::default();
-    tracker.feed_lease = Duration::from_secs(5);
+    let tracker = TrackerConfig::default().with_feed_lease(Duration::from_secs(5));
     let all = routers_with(&topo, &Postgres::new(), &redis, 3, tracker).await;
     let online = |r: &Router<Postgres>| r.replica_status()[0].1.online;
     assert!(all.iter().all(online));

@@ -29,7 +29,7 @@ use ryw::{
     Error, Mysql, PoolConfig, Postgres, Prefer, ReadPolicy, ReplicatedPool, Router, RouterConfig,
     TrackerConfig,
 };
-use ryw_core::{RywContext, ScopeKey};
+use ryw::{RywContext, ScopeKey};
 use ryw_testkit::{HOLD, MariaDbTopology, MysqlTopology, PgTopology, RoundTrips, Topology};
 
 #[path = "common/tables.rs"]

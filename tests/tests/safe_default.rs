@@ -9,8 +9,8 @@ use std::time::Duration;
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
-use ryw_core::ScopeKey;
-use ryw_diesel::{Postgres, ReplicatedPool, Router, RouterConfig};
+use ryw::ScopeKey;
+use ryw::{Postgres, ReplicatedPool, Router, RouterConfig};
 use ryw_testkit::{PgTopology, Topology};
 
 #[path = "common/tables.rs"]
@@ -29,7 +29,7 @@ async fn stale_reads(router: &Router<Postgres>) -> i64 {
                 diesel::sql_query(format!("UPDATE pitfall SET v = {v} WHERE id = 1"))
                     .execute(conn)
                     .await
-                    .map_err(ryw_diesel::Error::from_diesel)
+                    .map_err(ryw::Error::from_diesel)
             })
             .await
             .unwrap();
@@ -38,7 +38,7 @@ async fn stale_reads(router: &Router<Postgres>) -> i64 {
                 diesel::select(sql::<BigInt>("(SELECT v FROM pitfall WHERE id = 1)"))
                     .get_result::<i64>(conn)
                     .await
-                    .map_err(ryw_diesel::Error::from_diesel)
+                    .map_err(ryw::Error::from_diesel)
             })
             .await
             .unwrap();
@@ -54,7 +54,7 @@ async fn router(topo: &PgTopology, store: bool) -> Router<Postgres> {
         .unwrap();
     // Replica first: a fresh read then comes from the fence on a replica, not from the
     // leader (latency first, the default policy, would read the leader after each write).
-    let policy = ryw_core::ReadPolicy::default().with_prefer(ryw_core::Prefer::Replica);
+    let policy = ryw::ReadPolicy::default().with_prefer(ryw::Prefer::Replica);
     let router = if store {
         Router::new(pool, RouterConfig::default().with_policy(policy)).await
     } else {

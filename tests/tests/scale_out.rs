@@ -15,10 +15,11 @@ use std::time::Duration;
 use diesel::dsl::sql;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use ryw::position::Position;
 use ryw::store::RedisStore;
+use ryw::store::ScopeStore;
 use ryw::{
-    Fallback, Position, Postgres, ReadPolicy, ReplicatedPool, Router, RouterConfig, ScopeKey,
-    ScopeStore, ServedBy,
+    Fallback, Postgres, ReadPolicy, ReplicatedPool, Router, RouterConfig, ScopeKey, ServedBy,
 };
 use ryw_testkit::{PgTopology, RedisCluster, Topology};
 
@@ -118,7 +119,7 @@ async fn three_instances_three_replicas_one_redis_cluster() {
     assert!(alone.ready(Duration::from_secs(10)).await);
 
     // Phase 1, the default policy: write through A, read through C after 0–300 ms.
-    let policy = config.policy;
+    let policy = *config.policy();
     let mut rng = Lcg(7);
     let (mut stale, mut alone_stale, mut leader) = (0, 0, 0);
     let (mut served, mut unfenced) = ([0usize; 3], [0usize; 4]);

@@ -13,10 +13,9 @@ use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
 use ryw::backend::Decorator;
-use ryw::{
-    Captured, Error, Mysql, Postgres, ReplicatedPool, ReplicationBackend, Router, RouterConfig,
-};
-use ryw_core::{RywContext, ScopeKey};
+use ryw::backend::{Captured, ReplicationBackend};
+use ryw::{Error, Mysql, Postgres, ReplicatedPool, Router, RouterConfig};
+use ryw::{RywContext, ScopeKey};
 use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
 /// A backend whose capture is stuck at the first position it captured.
@@ -110,7 +109,7 @@ macro_rules! verify_both {
         topo.set_lag(0, LAG).await.unwrap();
         // Replica first: verification samples the reads replicas serve (latency first,
         // the default, would read the leader right after each write).
-        let policy = ryw_core::ReadPolicy::default().with_prefer(ryw_core::Prefer::Replica);
+        let policy = ryw::ReadPolicy::default().with_prefer(ryw::Prefer::Replica);
         let config = RouterConfig::default().with_verification(1).with_policy(policy);
         macro_rules! pool {
             ($b:expr) => {

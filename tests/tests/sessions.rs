@@ -8,9 +8,10 @@ use std::time::Duration;
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use ryw_core::store::RedisStore;
-use ryw_core::{KeyRing, MemoryStore, RywContext, ScopeKey, ScopeStore, TokenCodec};
-use ryw_diesel::{Error, Postgres, Router, RouterConfig};
+use ryw::store::RedisStore;
+use ryw::store::{MemoryStore, ScopeStore};
+use ryw::{Error, Postgres, Router, RouterConfig};
+use ryw::{KeyRing, RywContext, ScopeKey, TokenCodec};
 use ryw_testkit::{PgTopology, RedisServer, Topology};
 
 mod common;
@@ -55,7 +56,7 @@ async fn write(router: &Router<Postgres>, v: i64) {
         .unwrap();
 }
 
-async fn read(router: &Router<Postgres>) -> ryw_diesel::Routed<i64> {
+async fn read(router: &Router<Postgres>) -> ryw::Routed<i64> {
     router
         .read(
             &user(),

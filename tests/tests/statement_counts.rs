@@ -17,11 +17,11 @@ use std::time::Duration;
 use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
 use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::{AsyncConnection, RunQueryDsl};
+use ryw::backend::ReplicationBackend;
 use ryw::{
-    Error, Mysql, PoolConfig, Postgres, ReplicatedPool, ReplicationBackend, Router, RouterConfig,
-    TrackerConfig,
+    Error, Mysql, PoolConfig, Postgres, ReplicatedPool, Router, RouterConfig, TrackerConfig,
 };
-use ryw_core::{RywContext, ScopeKey};
+use ryw::{RywContext, ScopeKey};
 use ryw_testkit::{MariaDbTopology, PgTopology, Topology};
 
 #[path = "common/tables.rs"]
@@ -74,7 +74,7 @@ fn one_connection() -> PoolConfig {
 fn quiet() -> RouterConfig {
     let slow = Duration::from_secs(600);
     // Replica first: the fenced read measured is the one a caught-up replica serves.
-    let policy = ryw_core::ReadPolicy::default().with_prefer(ryw_core::Prefer::Replica);
+    let policy = ryw::ReadPolicy::default().with_prefer(ryw::Prefer::Replica);
     RouterConfig::default().with_policy(policy).with_tracker(
         TrackerConfig::default()
             .with_idle_interval(slow)

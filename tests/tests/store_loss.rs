@@ -11,9 +11,10 @@ use std::time::Duration;
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use ryw_core::store::RedisStore;
-use ryw_core::{RywContext, ScopeKey, ScopeStore};
-use ryw_diesel::{Error, Postgres, Router, RouterConfig};
+use ryw::store::RedisStore;
+use ryw::store::ScopeStore;
+use ryw::{Error, Postgres, Router, RouterConfig};
+use ryw::{RywContext, ScopeKey};
 use ryw_testkit::{PgTopology, RedisServer, Topology};
 use tokio::time::Instant;
 
@@ -43,7 +44,7 @@ fn select(id: i64) -> diesel::expression::SqlLiteral<BigInt> {
     sql::<BigInt>(&format!("(SELECT v FROM t WHERE id = {id})"))
 }
 
-async fn read(router: &Router<Postgres>, id: i64) -> ryw_diesel::Routed<i64> {
+async fn read(router: &Router<Postgres>, id: i64) -> ryw::Routed<i64> {
     router
         .read(&scope(id), async move |c: &mut AsyncPgConnection| {
             diesel::select(select(id))
@@ -56,7 +57,7 @@ async fn read(router: &Router<Postgres>, id: i64) -> ryw_diesel::Routed<i64> {
 }
 
 /// Waits (bounded) until `store` answers again after a restart.
-async fn answering(store: &RedisStore, cluster: &ryw_core::ClusterId) {
+async fn answering(store: &RedisStore, cluster: &ryw::ClusterId) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while store.lookup(cluster, &scope(0)).await.is_err() {
         assert!(Instant::now() < deadline, "redis never answered again");

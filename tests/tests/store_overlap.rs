@@ -15,7 +15,8 @@ use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use ryw::store::RedisStore;
-use ryw::{Postgres, Router, RouterConfig, RywContext, ScopeKey, ScopeStore};
+use ryw::store::ScopeStore;
+use ryw::{Postgres, Router, RouterConfig, RywContext, ScopeKey};
 use ryw_testkit::{PgTopology, RedisServer, Topology};
 
 const ROUNDS: i64 = 10;

@@ -15,11 +15,9 @@ use std::time::Duration;
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
-use ryw::{
-    ApplyOn, Error, Mysql, Postgres, ReplicatedPool, ReplicationBackend, Router, RouterConfig,
-    WriteFence,
-};
-use ryw_core::ScopeKey;
+use ryw::ScopeKey;
+use ryw::backend::ReplicationBackend;
+use ryw::{ApplyOn, Error, Mysql, Postgres, ReplicatedPool, Router, RouterConfig, WriteFence};
 use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
 #[derive(QueryableByName)]

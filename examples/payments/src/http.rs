@@ -1,7 +1,7 @@
 //! The HTTP API (axum), behind ryw's tower layer so every request carries its session token.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
@@ -16,7 +16,6 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::repo::{AppError, Payment, Payments};
 use ryw::layer::TokenIssuer;
-use ryw::warn::RateLimited;
 
 /// The largest payment accepted, in cents.
 pub const MAX_CENTS: i64 = 10_000_000;
@@ -145,11 +144,6 @@ pub struct StatsBody {
     pub leader_fallback_limit: usize,
 }
 
-/// One warning a second for the 503s an outage brings (each line counts those folded into
-/// it): clients that retry at once would otherwise write one line per request.
-static UNAVAILABLE: LazyLock<RateLimited> =
-    LazyLock::new(|| RateLimited::new(Duration::from_secs(1)));
-
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         // 4xx say what was wrong; 5xx carry a stable code only (details go to the log).
@@ -160,9 +154,9 @@ impl IntoResponse for AppError {
             }
             AppError::InsufficientFunds { .. } => (StatusCode::CONFLICT, self.to_string(), false),
             AppError::Ryw(e) if e.is_retryable() => {
-                if let Some(folded) = UNAVAILABLE.check() {
-                    tracing::warn!(error = %e, folded, "temporarily unavailable");
-                }
+                // Debug, not warn: an outage brings one per request, and ryw itself warns
+                // (rate-limited) about the outage.
+                tracing::debug!(error = %e, "temporarily unavailable");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "temporarily unavailable, retry shortly".to_owned(),
@@ -171,9 +165,7 @@ impl IntoResponse for AppError {
             }
             // The connection died before COMMIT: nothing was written, the request can be retried.
             AppError::Db(e) if ryw::is_connection_lost(e) => {
-                if let Some(folded) = UNAVAILABLE.check() {
-                    tracing::warn!(error = %e, folded, "connection lost before commit: temporarily unavailable");
-                }
+                tracing::debug!(error = %e, "connection lost before commit: temporarily unavailable");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "temporarily unavailable, retry shortly".to_owned(),

@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use ryw::layer::RywLayer;
-use ryw::{KeyRing, MemoryStore, ScopeStore, TokenCodec};
+use ryw::store::{MemoryStore, ScopeStore};
+use ryw::{KeyRing, TokenCodec};
 use ryw::{Mysql, Postgres, RouterConfig};
 use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 

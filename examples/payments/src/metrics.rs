@@ -6,7 +6,6 @@ use std::sync::OnceLock;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use ryw::metrics::names;
 
 /// Buckets of `ryw_read_wait_seconds`: from a caught-up replica's sub-millisecond answer to
 /// the default 1 s wait budget and beyond.
@@ -22,7 +21,7 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .get_or_init(|| {
             let installed = PrometheusBuilder::new()
                 .set_buckets_for_metric(
-                    Matcher::Full(names::READ_WAIT_SECONDS.to_owned()),
+                    Matcher::Full("ryw_read_wait_seconds".to_owned()),
                     &WAIT_BUCKETS,
                 )
                 .and_then(PrometheusBuilder::install_recorder);

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ryw::ScopeStore;
+use ryw::backend::ReplicationBackend;
 use ryw::layer::RywLayer;
-use ryw::{ReplicatedPool, ReplicationBackend, Router, RouterConfig};
+use ryw::store::ScopeStore;
+use ryw::{ReplicatedPool, Router, RouterConfig};
 
 use crate::http::AppState;
 use crate::repo::Payments;

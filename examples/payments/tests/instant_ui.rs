@@ -10,10 +10,9 @@ use std::time::Duration;
 use payments::http::{AppState, BalanceBody, Limits, PayRequest, app};
 use payments::repo::{MariaPayments, Payments, PgPayments, schema};
 use reqwest::Client;
+use ryw::backend::ReplicationBackend;
 use ryw::layer::RywLayer;
-use ryw::{
-    KeyRing, Mysql, Postgres, ReplicatedPool, ReplicationBackend, Router, RouterConfig, TokenCodec,
-};
+use ryw::{KeyRing, Mysql, Postgres, ReplicatedPool, Router, RouterConfig, TokenCodec};
 use ryw_testkit::{MariaDbTopology, MysqlTopology, PgTopology, Topology};
 
 const LAG: Duration = Duration::from_millis(300);

@@ -13,7 +13,8 @@ use payments::demo::{Mode, run_mode};
 use payments::http::app;
 use payments::repo::{PgPayments, schema};
 use ryw::layer::RywLayer;
-use ryw::{KeyRing, MemoryStore, Postgres, RouterConfig, TokenCodec};
+use ryw::store::MemoryStore;
+use ryw::{KeyRing, Postgres, RouterConfig, TokenCodec};
 use ryw_testkit::{PgTopology, Topology};
 use serde_json::Value;
 

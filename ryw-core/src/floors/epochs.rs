@@ -48,6 +48,7 @@ impl EpochHistory {
         self.current
     }
 
+    #[doc(hidden)]
     /// Every ancestor epoch the history holds and where it ended, oldest first.
     pub fn ends(&self) -> impl Iterator<Item = (u32, &Position)> {
         self.ends.iter().map(|(e, p)| (*e, p))
@@ -92,6 +93,7 @@ pub enum Settled {
 }
 
 impl EpochHistory {
+    #[doc(hidden)]
     /// What `position`, captured on `epoch`, still fences in this history.
     ///
     /// ```

@@ -23,6 +23,7 @@ impl ClusterId {
         &self.0
     }
 
+    #[doc(hidden)]
     /// The family of database it names, from its prefix.
     #[must_use]
     pub fn family(&self) -> Option<Family> {
@@ -48,6 +49,7 @@ pub enum Family {
 
 impl Family {
     /// Every family.
+    #[doc(hidden)]
     pub const ALL: [Self; 3] = [Self::Postgres, Self::Mysql, Self::MariaDb];
 
     /// The prefix of its cluster ids.

@@ -37,6 +37,7 @@ pub struct GtidList {
 }
 
 impl GtidList {
+    #[doc(hidden)]
     /// The list holding the given GTIDs (a domain named twice keeps its larger sequence).
     #[must_use]
     pub fn from_gtids(gtids: impl IntoIterator<Item = MariaGtid>) -> Self {
@@ -46,6 +47,7 @@ impl GtidList {
         })
     }
 
+    #[doc(hidden)]
     /// The GTIDs, sorted by domain.
     #[must_use]
     pub fn gtids(&self) -> &[MariaGtid] {

@@ -86,6 +86,7 @@ pub struct GtidSet {
 }
 
 impl GtidSet {
+    #[doc(hidden)]
     /// Builds a set from `(uuid, tag, intervals)` triples (tag `""` when untagged),
     /// normalising the intervals.
     ///
@@ -109,6 +110,7 @@ impl GtidSet {
         Ok(set)
     }
 
+    #[doc(hidden)]
     /// The `(uuid, tag, intervals)` triples, sorted; tag is `""` when untagged.
     pub fn parts(&self) -> impl Iterator<Item = (&Uuid, &str, &[GtidInterval])> {
         self.sets

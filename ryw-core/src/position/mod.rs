@@ -45,6 +45,7 @@ pub use reach::LeaderHolds;
 use crate::RywError;
 
 /// Behaviour shared by every kind of log position.
+#[doc(hidden)]
 pub trait LogPosition: Clone + fmt::Debug + fmt::Display + FromStr<Err = RywError> {
     /// Which kind this is.
     const KIND: PositionKind;
@@ -155,6 +156,7 @@ impl Position {
         }
     }
 
+    #[doc(hidden)]
     /// The higher of two optional floors: their [`merge`](Self::merge), or the first when
     /// they cannot be merged (positions of different kinds never raise each other).
     #[must_use]

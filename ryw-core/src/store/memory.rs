@@ -89,12 +89,14 @@ impl MemoryStore {
         }
     }
 
+    #[doc(hidden)]
     /// The floor for a key, synchronously.
     #[must_use]
     pub fn get_now(&self, cluster: &ClusterId, scope: &ScopeKey) -> Option<Position> {
         self.lookup_now(cluster, scope).position
     }
 
+    #[doc(hidden)]
     /// The floor and unfenced mark for a key, synchronously.
     #[must_use]
     pub fn lookup_now(&self, cluster: &ClusterId, scope: &ScopeKey) -> StoredFloor {
@@ -113,6 +115,7 @@ impl MemoryStore {
         }
     }
 
+    #[doc(hidden)]
     /// Marks `scope` as written now without a known position, for `window` (see
     /// [`ScopeStore::mark_unfenced`]).
     pub fn mark_unfenced_now(&self, cluster: &ClusterId, scope: &ScopeKey, window: Duration) {
@@ -134,6 +137,7 @@ impl MemoryStore {
             });
     }
 
+    #[doc(hidden)]
     /// Raises a floor, synchronously (see [`ScopeStore::raise`]).
     ///
     /// # Errors
@@ -148,6 +152,7 @@ impl MemoryStore {
         self.raise_stamped_now(cluster, scope, position, EpochStamp::default(), ttl)
     }
 
+    #[doc(hidden)]
     /// Raises a floor captured on `stamp`'s epoch, synchronously (see
     /// [`ScopeStore::raise_stamped`]).
     ///

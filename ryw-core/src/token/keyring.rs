@@ -81,6 +81,7 @@ impl KeyRing {
         self
     }
 
+    #[doc(hidden)]
     /// The id of the signing key.
     #[must_use]
     pub fn signing_key_id(&self) -> u8 {

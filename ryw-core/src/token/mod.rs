@@ -119,6 +119,7 @@ impl TokenCodec {
         self
     }
 
+    #[doc(hidden)]
     /// The floor horizon.
     #[must_use]
     pub fn floor_horizon(&self) -> Duration {
@@ -147,18 +148,21 @@ impl TokenCodec {
         self
     }
 
+    #[doc(hidden)]
     /// The maximum age.
     #[must_use]
     pub fn max_age(&self) -> Duration {
         self.max_age
     }
 
+    #[doc(hidden)]
     /// The maximum number of per-scope floors in a token.
     #[must_use]
     pub fn max_scopes(&self) -> usize {
         self.max_scopes
     }
 
+    #[doc(hidden)]
     /// Encodes and signs `floors`, issued now.
     ///
     /// # Errors
@@ -167,6 +171,7 @@ impl TokenCodec {
         self.encode_at(floors, SystemTime::now())
     }
 
+    #[doc(hidden)]
     /// Encodes and signs `floors` with the given issue time.
     ///
     /// # Errors
@@ -187,6 +192,7 @@ impl TokenCodec {
         Ok(URL_SAFE_NO_PAD.encode(&bytes))
     }
 
+    #[doc(hidden)]
     /// Verifies and decodes a token, now.
     ///
     /// Decoding is total: any input yields a token or a typed error, never a panic.
@@ -199,6 +205,7 @@ impl TokenCodec {
         self.decode_at(token, SystemTime::now())
     }
 
+    #[doc(hidden)]
     /// Verifies and decodes a token as of `now`.
     ///
     /// # Errors

@@ -110,20 +110,25 @@ pub enum WaitOutcome {
     TimedOut,
 }
 
-/// A database family ryw can fence reads on.
+/// A database family ryw can fence reads on: [`Postgres`], and with the `mysql` feature
+/// [`Mysql`] (MySQL 8/9 and MariaDB). Name it in code generic over the backend
+/// (`B: ReplicationBackend`, `B::Connection`).
 ///
-/// Implemented by [`Postgres`] (and, with the `mysql` feature, the MySQL-family backend). The
-/// methods take the connection the router holds, so a capture runs on the connection that
-/// committed, and a server-side wait runs on the connection that then serves the read.
+/// Its methods are the router's plumbing and hidden from the API: a new backend is added in
+/// this crate (the module documentation lists the steps). They take the connection the router
+/// holds, so a capture runs on the connection that committed, and a server-side wait runs on
+/// the connection that then serves the read.
 pub trait ReplicationBackend: Clone + Send + Sync + 'static {
     /// The diesel-async connection type.
     type Connection: AsyncConnection + Send + 'static;
+    #[doc(hidden)]
     /// The deadpool manager creating those connections.
     type Manager: deadpool::managed::Manager<Type = Self::Connection, Error = PoolError>
         + Send
         + Sync
         + 'static;
 
+    #[doc(hidden)]
     /// A pool manager for `url`. A reused connection is checked for its local state only
     /// (a broken transaction, a socket the driver saw close), never with a query: that would
     /// be one round trip more per checkout. A dead connection is found by its first
@@ -131,24 +136,29 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
     /// run once more on a fresh one — and the pool's idle connections are dropped with it.
     fn manager(&self, url: &str) -> Self::Manager;
 
+    #[doc(hidden)]
     /// The kind of position this backend produces.
     fn kind(&self) -> PositionKind;
 
+    #[doc(hidden)]
     /// The family of its cluster ids ([`Family::prefix`]), used to recognise floors that
     /// belong to another cluster of the same family.
     fn family(&self) -> Family;
 
+    #[doc(hidden)]
     /// Whether `conn` still reaches its server: one trivial statement. The router asks only
     /// after a read failed on a replica connection, to tell a dead connection (retried once
     /// on a fresh one) from the query's own error (returned as is).
     fn is_alive(&self, conn: &mut Self::Connection) -> impl Future<Output = bool> + Send;
 
+    #[doc(hidden)]
     /// The identity of the cluster `conn` (a leader) belongs to.
     fn cluster_id(
         &self,
         conn: &mut Self::Connection,
     ) -> impl Future<Output = Result<ClusterId, Error>> + Send;
 
+    #[doc(hidden)]
     /// The position of everything committed on `conn`'s session so far, and the leader's
     /// epoch, in one round trip. Called on the leader connection **after** COMMIT has
     /// returned, never inside the transaction.
@@ -157,6 +167,7 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
         conn: &mut Self::Connection,
     ) -> impl Future<Output = Result<Captured, Error>> + Send;
 
+    #[doc(hidden)]
     /// COMMITs the transaction open on `conn` and captures the position that covers it.
     /// `Err` is COMMIT's own error (the write path tells a refused COMMIT from one whose
     /// outcome is unknown); `Ok` carries the capture's result (a capture that failed after
@@ -175,6 +186,7 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
         }
     }
 
+    #[doc(hidden)]
     /// The leader's current position and epoch (for lag in bytes, for recapturing a lost
     /// commit position, for fencing a scope written without one).
     fn leader_position(
@@ -182,6 +194,7 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
         conn: &mut Self::Connection,
     ) -> impl Future<Output = Result<Captured, Error>> + Send;
 
+    #[doc(hidden)]
     /// The leader's epoch history, for backends whose position space has epochs that a
     /// failover starts (Postgres timelines): the current epoch and where each ancestor
     /// ended. The default, `Ok(None)`, is for backends without epochs (MySQL and MariaDB
@@ -196,6 +209,7 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
         async { Ok(None) }
     }
 
+    #[doc(hidden)]
     /// The leader's server identity and everything it holds, for backends whose positions
     /// name the server that wrote each transaction (MySQL, MariaDB GTIDs): after a failover,
     /// the part of a floor naming another server that the new leader does not hold can never
@@ -209,6 +223,7 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
         async { Ok(None) }
     }
 
+    #[doc(hidden)]
     /// The applied position of the replica `conn` is connected to.
     ///
     /// # Errors
@@ -219,10 +234,12 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
         node: &str,
     ) -> impl Future<Output = Result<ReplicaPosition, Error>> + Send;
 
+    #[doc(hidden)]
     /// How the router waits for a replica to reach a position: on its trackers (the
     /// default), or with [`server_wait`](Self::server_wait).
     const WAIT: WaitMethod = WaitMethod::Trackers;
 
+    #[doc(hidden)]
     /// Waits on `conn` until its node has applied `position` or `timeout` passed. The
     /// default polls [`replica_position`](Self::replica_position) on the connection; backends
     /// whose [`WAIT`](Self::WAIT) is [`WaitMethod::ServerSide`] override it with the server's
@@ -249,6 +266,7 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
         }
     }
 
+    #[doc(hidden)]
     /// Runs on a replica connection right before a read's closure, within the read's
     /// deadline, with the floor the read must see (`None` for a read without one, or one
     /// served stale). The default does nothing (no round trip); a backend may prefix the

@@ -36,6 +36,7 @@ impl Dialect {
         }
     }
 
+    #[doc(hidden)]
     /// The expression that captures the session's commit position after COMMIT.
     #[must_use]
     pub fn capture_expr(self) -> &'static str {
@@ -47,6 +48,7 @@ impl Dialect {
         }
     }
 
+    #[doc(hidden)]
     /// The expression that reads a replica's applied position.
     #[must_use]
     pub fn applied_expr(self) -> &'static str {
@@ -56,6 +58,7 @@ impl Dialect {
         }
     }
 
+    #[doc(hidden)]
     /// The expression that reads the leader's current position.
     #[must_use]
     pub fn leader_expr(self) -> &'static str {
@@ -65,6 +68,7 @@ impl Dialect {
         }
     }
 
+    #[doc(hidden)]
     /// The expression that reads the leader's server identity, a space, and everything it
     /// holds: MySQL its executed GTIDs and what its replication channels received (a
     /// promoted replica may still be applying it); MariaDB `@@gtid_current_pos`.
@@ -80,6 +84,7 @@ impl Dialect {
         }
     }
 
+    #[doc(hidden)]
     /// An expression that is non-NULL and non-zero when the node has replication configured.
     #[must_use]
     pub fn is_replica_expr(self) -> &'static str {
@@ -96,6 +101,7 @@ impl Dialect {
         }
     }
 
+    #[doc(hidden)]
     /// The server-side wait function: `(name, value meaning "reached")`.
     #[must_use]
     pub fn wait_function(self) -> (&'static str, i32) {

@@ -61,6 +61,7 @@ impl Postgres {
         Self::default()
     }
 
+    #[doc(hidden)]
     /// Normalises an insert LSN that sits just past a page or segment header back to the
     /// boundary.
     #[must_use]

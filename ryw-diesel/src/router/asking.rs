@@ -51,8 +51,8 @@ impl<B: ReplicationBackend> Router<B> {
                 .as_ref()
                 .and_then(|f| inner.leader.history().time_of(f))
                 .map(|t| t.elapsed()),
-            fallback: policy.fallback,
-            when_busy: policy.when_leader_busy,
+            fallback: policy.fallback(),
+            when_busy: policy.leader_busy(),
             leader_busy: s.leader_busy || inner.leader.slots().busy(),
             remaining,
             bound: LagBound {
@@ -63,7 +63,7 @@ impl<B: ReplicationBackend> Router<B> {
             unresolved: s.unresolved,
             server_wait: s.server_wait,
             waited: s.waiting_since.map_or(Duration::ZERO, |t| t.elapsed()),
-            prefer: policy.prefer,
+            prefer: policy.prefer(),
             hedge: inner.leader.hedge(),
             rotation: inner.replicas.rotate(),
         };

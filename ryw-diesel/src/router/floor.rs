@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ryw_core::{
-    ClusterId, EpochHistory, EpochStamp, Family, Floor, Position, ReadPolicy, RywContext, ScopeKey,
-    ScopeStore, StoredFloor,
+    ClusterId, EpochHistory, EpochStamp, Family, Floor, Position, RywContext, ScopeKey, ScopeStore,
+    StoredFloor,
 };
 
 use super::leader::Leader;
@@ -44,15 +44,6 @@ impl Requested {
 pub(super) struct Resolved {
     pub(super) floor: Option<Position>,
     pub(super) unresolved: bool,
-}
-
-/// Whether a scope marked at `marked` is still within the policy's unfenced window.
-pub(super) fn in_window(marked: Option<SystemTime>, policy: &ReadPolicy) -> bool {
-    marked.is_some_and(|at| {
-        SystemTime::now()
-            .duration_since(at)
-            .map_or(true, |age| age < policy.unfenced_window)
-    })
 }
 
 /// The floor part of a router: the cluster's floors in contexts and in the store.
@@ -92,6 +83,15 @@ impl FloorSource {
 
     pub(super) fn has_store(&self) -> bool {
         self.store.is_some()
+    }
+
+    /// Whether a scope marked at `marked` is still within the router's unfenced window.
+    pub(super) fn in_window(&self, marked: Option<SystemTime>) -> bool {
+        marked.is_some_and(|at| {
+            SystemTime::now()
+                .duration_since(at)
+                .map_or(true, |age| age < self.window)
+        })
     }
 
     /// The request's own part of the floor (context and token); no store round trip.
@@ -143,19 +143,18 @@ impl FloorSource {
     }
 
     /// The floor a read of `scope` must see: both parts merged. A scope written without a
-    /// known position (marked in the context or the store within the policy's window) is
+    /// known position (marked in the context or the store within the router's window) is
     /// fenced by the leader's position read now, which covers that write (the mark was made
     /// after its COMMIT returned); it is raised in the context, which drops the mark.
     pub(super) async fn resolve<B: ReplicationBackend>(
         &self,
         scope: &ScopeKey,
-        policy: &ReadPolicy,
         requested: &Requested,
         stored: Option<&StoredFloor>,
         leader: &Leader<B>,
     ) -> Resolved {
         let (floor, marked) = requested.with(stored);
-        if !in_window(marked, policy) {
+        if !self.in_window(marked) {
             return Resolved {
                 floor,
                 unresolved: false,

@@ -132,7 +132,7 @@ impl<B: ReplicationBackend> Router<B> {
     /// per replica (on the current tokio runtime; they stop when the last clone is dropped).
     ///
     /// Floors are also kept in an in-process [`MemoryStore`](ryw_core::MemoryStore) (up to
-    /// [`DEFAULT_STORE_CAPACITY`] scopes, for [`RouterConfig::store_ttl`]), so a single-instance
+    /// [`DEFAULT_STORE_CAPACITY`] scopes, for [`RouterConfig::with_store_ttl`]), so a single-instance
     /// app is fenced across requests and outside any [`RywContext`](ryw_core::RywContext)
     /// (a CLI, a job, a test without the layer). Several instances need a shared store
     /// ([`with_store`](Self::with_store)); [`without_store`](Self::without_store) opts out.
@@ -200,7 +200,7 @@ impl<B: ReplicationBackend> Router<B> {
             feed.as_ref(),
             &shutdown.subscribe(),
         );
-        let windows = (config.store_ttl, config.policy.unfenced_window);
+        let windows = (config.store_ttl, config.unfenced_window);
         let family = pool.backend.family();
         let floors = FloorSource::new(store, cluster, family, windows, Arc::clone(&ledger));
         let leader_feed = feed

@@ -17,7 +17,7 @@ use std::time::Duration;
 use ryw_core::{Position, ReadPolicy, ScopeKey, StoredFloor};
 
 use super::Router;
-use super::floor::{Requested, in_window};
+use super::floor::Requested;
 use super::ledger::Event;
 use super::outcome::{Routed, ServedBy};
 use super::replicas::Ran;
@@ -59,7 +59,7 @@ impl<B: ReplicationBackend> Router<B> {
                 .is_some_and(|a| a.covers(fl).unwrap_or(false))
         });
         match ran {
-            Some(Ran::Done(result)) if covered && !in_window(marked, policy) => {
+            Some(Ran::Done(result)) if covered && !inner.floors.in_window(marked) => {
                 inner.ledger.record(Event::StoreOverlapped);
                 self.book_read(false, floor.is_some(), false, None);
                 Overlap::Done(result.map(|value| Routed {
@@ -73,10 +73,10 @@ impl<B: ReplicationBackend> Router<B> {
             }
             // A frozen or vanished replica is handled as on the sequential path: the leader
             // reruns the read (it has every write), or the caller gets the error.
-            Some(Ran::Abandoned { why, error }) if !in_window(marked, policy) => {
+            Some(Ran::Abandoned { why, error }) if !inner.floors.in_window(marked) => {
                 let rerun = (Duration::ZERO, floor);
-                let (again, fallback) = (f.clone(), policy.fallback);
-                let rerun = self.rerun(error, why, fallback, again, rerun, policy.monotonic);
+                let (again, fallback) = (f.clone(), policy.fallback());
+                let rerun = self.rerun(error, why, fallback, again, rerun, policy.monotonic());
                 Overlap::Done(Box::pin(rerun).await)
             }
             Some(Ran::Done(_) | Ran::Abandoned { .. }) => {

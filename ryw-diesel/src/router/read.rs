@@ -24,7 +24,7 @@ use tracing::Instrument as _;
 use super::Router;
 use super::asking::Asking;
 use super::decide::{Decision, ReplicaView, SERVER_WAIT_GRACE};
-use super::floor::{Requested, Resolved, in_window};
+use super::floor::{Requested, Resolved};
 use super::ledger::Event;
 use super::outcome::{FallbackReason, Routed};
 use super::overlap::Overlap;
@@ -56,7 +56,7 @@ impl<B: ReplicationBackend> Router<B> {
     /// Reads `scope` under `policy`: to a replica that has applied the scope's floor, waiting
     /// up to the budget, else the policy's fallback.
     ///
-    /// A read that overruns [`RouterConfig::replica_read_timeout`](super::RouterConfig::replica_read_timeout)
+    /// A read that overruns [`RouterConfig::with_replica_deadlines`](super::RouterConfig::with_replica_deadlines)
     /// on a replica (frozen, overloaded) is abandoned there and, under
     /// [`Fallback::Leader`], run again on the leader — reads are
     /// idempotent, and the closure is `Clone` so it can be called twice (any closure capturing
@@ -101,7 +101,7 @@ impl<B: ReplicationBackend> Router<B> {
             let requested = inner.floors.requested(ctx, scope);
             // With a replica ready for the request's own floor, the store's round trip runs
             // alongside the read instead of before it.
-            let overlap = inner.floors.has_store() && !in_window(requested.marked, policy);
+            let overlap = inner.floors.has_store() && !inner.floors.in_window(requested.marked);
             let mut s = Asking {
                 floor: requested.floor.clone(),
                 stored: !overlap,
@@ -154,7 +154,7 @@ impl<B: ReplicationBackend> Router<B> {
                 if std::mem::take(&mut s.first)
                     && s.floor.is_some()
                     && !s.unresolved
-                    && !policy.wait_budget.is_zero()
+                    && !policy.wait_budget().is_zero()
                     && !matches!(d, Decision::Wait(_) | Decision::Replica(_))
                 {
                     inner.ledger.record(Event::WaitSkipped);
@@ -167,7 +167,7 @@ impl<B: ReplicationBackend> Router<B> {
                     inner.ledger.record(Event::ReadWait { waited, reached });
                 }
                 let latency_first =
-                    policy.prefer == Prefer::Latency && policy.fallback == Fallback::Leader;
+                    policy.prefer() == Prefer::Latency && policy.fallback() == Fallback::Leader;
                 let (i, conn, stale) = match d {
                     Decision::Replica(i) => (i, None, false),
                     Decision::Stale { replica, busy } => {
@@ -211,7 +211,7 @@ impl<B: ReplicationBackend> Router<B> {
                         tokio::select! {
                             Some(slot) = slot => {
                                 let fell = fell(FallbackReason::Fastest, Some(slot));
-                                return self.on_leader(fell, s.floor, f, policy.monotonic).await;
+                                return self.on_leader(fell, s.floor, f, policy.monotonic()).await;
                             }
                             true = caught_up => continue,
                             else => continue,
@@ -241,12 +241,12 @@ impl<B: ReplicationBackend> Router<B> {
                     }
                     Decision::Leader(FallbackReason::Pinned) => {
                         let fell = fell(FallbackReason::Pinned, None);
-                        return self.on_leader(fell, s.floor, f, policy.monotonic).await;
+                        return self.on_leader(fell, s.floor, f, policy.monotonic()).await;
                     }
                     Decision::Leader(reason) => match inner.leader.try_slot() {
                         Some(slot) => {
                             let fell = fell(reason, Some(slot));
-                            return self.on_leader(fell, s.floor, f, policy.monotonic).await;
+                            return self.on_leader(fell, s.floor, f, policy.monotonic()).await;
                         }
                         // Taken since the decision: ask again, knowing.
                         None => {
@@ -273,7 +273,7 @@ impl<B: ReplicationBackend> Router<B> {
                         tokio::select! {
                             slot = queued => {
                                 let fell = fell(reason, Some(slot.map_err(E::from)?));
-                                return self.on_leader(fell, s.floor, f, policy.monotonic).await;
+                                return self.on_leader(fell, s.floor, f, policy.monotonic()).await;
                             }
                             true = caught_up => continue,
                         }
@@ -315,7 +315,7 @@ impl<B: ReplicationBackend> Router<B> {
         let inner = &*self.inner;
         let Resolved { floor, unresolved } = inner
             .floors
-            .resolve(scope, policy, requested, stored, &inner.leader)
+            .resolve(scope, requested, stored, &inner.leader)
             .await;
         s.pinned = floor.is_none()
             && !unresolved
@@ -326,7 +326,7 @@ impl<B: ReplicationBackend> Router<B> {
         s.floor = floor;
         s.unresolved = unresolved;
         s.stored = true;
-        s.deadline = Instant::now() + policy.wait_budget;
+        s.deadline = Instant::now() + policy.wait_budget();
     }
 
     /// Whether a replica reaches `floor` before `until` (never, without a floor).

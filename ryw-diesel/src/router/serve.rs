@@ -46,8 +46,8 @@ impl<'a> After<'a> {
         sampled: bool,
     ) -> Self {
         Self {
-            monotonic: policy.monotonic,
-            fallback: policy.fallback,
+            monotonic: policy.monotonic(),
+            fallback: policy.fallback(),
             verify: floor.filter(|_| sampled).map(|f| (scope, f)),
         }
     }

@@ -69,10 +69,10 @@ pub struct RouterStats {
     pub leader_shed: u64,
     /// The most fallback reads the leader served at once.
     pub leader_fallback_peak: usize,
-    /// The bound on that ([`RouterConfig::leader_fallback_limit`](super::RouterConfig::leader_fallback_limit)).
+    /// The bound on that ([`RouterConfig::with_leader_fallback_limit`](super::RouterConfig::with_leader_fallback_limit)).
     pub leader_fallback_limit: usize,
     /// The bound on fallback reads started per second
-    /// ([`RouterConfig::leader_fallback_rate`](super::RouterConfig::leader_fallback_rate)).
+    /// ([`RouterConfig::with_leader_fallback_rate`](super::RouterConfig::with_leader_fallback_rate)).
     pub leader_fallback_rate: Option<usize>,
     /// Fallback reads started within the last second, counted under a rate bound.
     pub leader_fallback_last_second: Option<usize>,

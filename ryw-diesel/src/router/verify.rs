@@ -1,6 +1,6 @@
 //! Online self-verification: a deployment that proves its own guarantee as it runs.
 //!
-//! One in [`RouterConfig::verify_one_in`] reads is sampled; a sampled read that was fenced
+//! One in [`RouterConfig::with_verification`] reads is sampled; a sampled read that was fenced
 //! and served by a replica is checked against the leader after it returned: the replica's position read right after the read, on
 //! the same connection, must cover the floor the read was fenced by; and with
 //! [`Router::read_verified`], the same closure run on the leader must agree with the replica's
@@ -72,7 +72,7 @@ impl<B: ReplicationBackend> Router<B> {
     }
 
     /// As [`read_with`](Self::read_with), and when this read is sampled for verification
-    /// ([`RouterConfig::verify_one_in`](super::RouterConfig::verify_one_in)) and a replica
+    /// ([`RouterConfig::with_verification`](super::RouterConfig::with_verification)) and a replica
     /// served it, `f` runs once more on the leader and `agree(replica_value, leader_value)`
     /// must hold — e.g. equality for data only this session writes, "the replica's version is
     /// at least the one I wrote" for shared data. A disagreement is a mismatch (counted,

@@ -32,9 +32,9 @@ impl<B: ReplicationBackend> Router<B> {
     /// connection instead: it covers the commit — unless the leader changed in between (a
     /// later epoch, or a position lacking what the old leader had), when it covers the write
     /// only if the write survived the change; a warning says so. Only if the leader stays unreachable for
-    /// [`RouterConfig::capture_retry`](super::RouterConfig::capture_retry) is the write returned with `position: None`; the scope
+    /// [`RouterConfig::with_capture_retry`](super::RouterConfig::with_capture_retry) is the write returned with `position: None`; the scope
     /// is then marked as written without a position in the context (so in the outgoing
-    /// token) and the store, for [`ReadPolicy::unfenced_window`](ryw_core::ReadPolicy::unfenced_window), and the failure is logged and
+    /// token) and the store, for [`RouterConfig::with_unfenced_window`](super::RouterConfig::with_unfenced_window), and the failure is logged and
     /// counted. Reads of a marked scope are fenced by the leader's position at read time.
     ///
     /// # Errors
@@ -145,7 +145,7 @@ impl<B: ReplicationBackend> Router<B> {
 
     /// The capture on the committing connection failed after COMMIT (the connection died, the
     /// leader restarted). The leader's current position, read on a fresh connection, covers
-    /// the commit: retried within [`RouterConfig::capture_retry`](super::RouterConfig::capture_retry).
+    /// the commit: retried within [`RouterConfig::with_capture_retry`](super::RouterConfig::with_capture_retry).
     /// `None` (booked, logged) when the leader stays unreachable that long.
     async fn recapture(&self, scope: &ScopeKey, first: &Error) -> Option<Captured> {
         let inner = &*self.inner;

@@ -36,9 +36,9 @@ pub enum ApplyOn {
 #[non_exhaustive]
 pub struct WriteFence {
     /// The replicas to wait for.
-    pub on: ApplyOn,
+    pub(crate) on: ApplyOn,
     /// The longest the write waits for them after COMMIT.
-    pub budget: Duration,
+    pub(crate) budget: Duration,
 }
 
 impl WriteFence {

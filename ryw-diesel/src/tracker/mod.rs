@@ -23,36 +23,36 @@ pub(crate) use poll::{Ctx, run};
 #[non_exhaustive]
 pub struct TrackerConfig {
     /// Poll interval while no reader waits.
-    pub idle_interval: Duration,
+    pub(crate) idle_interval: Duration,
     /// Poll interval while at least one reader waits on this replica.
-    pub busy_interval: Duration,
+    pub(crate) busy_interval: Duration,
     /// Poll interval while the leader is known to have commits this replica has not applied
     /// (after a write, until the replica has it). Writes do not poll the replicas themselves:
     /// this is what lets a read that may not wait find a replica that caught up since the
     /// last idle poll, at a cost bounded per interval, not per write.
-    pub pending_interval: Duration,
+    pub(crate) pending_interval: Duration,
     /// First retry delay after a replica failed; doubles up to `max_backoff`.
-    pub min_backoff: Duration,
+    pub(crate) min_backoff: Duration,
     /// Longest retry delay for a failed replica.
-    pub max_backoff: Duration,
+    pub(crate) max_backoff: Duration,
     /// Deadline of one poll (connection checkout and position query together). A replica
     /// that does not answer within it — frozen, overloaded, unreachable — is marked offline
     /// at once, so new reads stop choosing it after at most this long.
-    pub poll_timeout: Duration,
+    pub(crate) poll_timeout: Duration,
     /// Share replica positions through the router's scope store when it carries a feed
     /// ([`ScopeStore::feed`](ryw_core::ScopeStore::feed): a shared store such as
     /// `RedisStore`): one app instance at a time polls each replica and publishes what it
     /// saw, the others read that instead of polling. No effect with the in-process store.
-    pub position_feed: bool,
+    pub(crate) position_feed: bool,
     /// With a feed: the lease holder's poll interval while any instance had a read waiting
     /// on the replica or commits pending for it within the last `feed_lease` (one cadence
     /// for all demand, so the replica's load does not grow with the number of instances);
     /// `idle_interval` otherwise.
-    pub feed_interval: Duration,
+    pub(crate) feed_interval: Duration,
     /// With a feed: how long a lease lasts without renewal (its holder renews it with every
     /// publish), and the age beyond which an entry is not trusted (the instance then polls
     /// the replica itself until a holder publishes again).
-    pub feed_lease: Duration,
+    pub(crate) feed_lease: Duration,
 }
 
 impl Default for TrackerConfig {
@@ -104,6 +104,30 @@ impl TrackerConfig {
     #[must_use]
     pub fn with_position_feed(mut self, on: bool) -> Self {
         self.position_feed = on;
+        self
+    }
+
+    /// Sets the retry delays after a replica failed: `min` first (default 100 ms), doubling
+    /// up to `max` (default 5 s).
+    #[must_use]
+    pub fn with_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.min_backoff = min;
+        self.max_backoff = max;
+        self
+    }
+
+    /// Sets the feed holder's poll interval under demand (default 10 ms).
+    #[must_use]
+    pub fn with_feed_interval(mut self, d: Duration) -> Self {
+        self.feed_interval = d;
+        self
+    }
+
+    /// Sets the feed lease, which is also the age past which an entry is not trusted
+    /// (default 1 s).
+    #[must_use]
+    pub fn with_feed_lease(mut self, d: Duration) -> Self {
+        self.feed_lease = d;
         self
     }
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use ryw_diesel::{Mysql, Postgres};
+use ryw::{Mysql, Postgres};
 use ryw_proof::checker::check;
 use ryw_proof::faults::FaultTarget;
 use ryw_proof::history::{History, Mode};

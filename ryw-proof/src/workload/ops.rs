@@ -2,8 +2,8 @@
 //! the pools, each bounded by the operation deadline and recorded with how it ended.
 
 use rand::Rng;
-use ryw_diesel::ryw_core::{RywContext, ScopeKey};
-use ryw_diesel::{Error, Router, ServedBy};
+use ryw::{Error, Router, ServedBy};
+use ryw::{RywContext, ScopeKey};
 
 use super::{Session, Shared};
 use crate::backends::{CaptureFault, ProofBackend};

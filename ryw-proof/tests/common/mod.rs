@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use diesel_async::AsyncConnection;
-use ryw_core::{RywContext, ScopeKey};
-use ryw_diesel::{Routed, Router};
+use ryw::{Routed, Router};
+use ryw::{RywContext, ScopeKey};
 use ryw_proof::backends::ProofBackend;
 use tokio::time::Instant;
 

@@ -8,7 +8,7 @@ use diesel::dsl::sql;
 use diesel::sql_types::Bool;
 use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use ryw_diesel::{Postgres, ReplicatedPool};
+use ryw::{Postgres, ReplicatedPool};
 
 use crate::workload::User;
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use ryw_diesel::RouterStats;
+use ryw::RouterStats;
 
 use crate::anchors::PAUSE_MARK;
 

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel_async::AsyncPgConnection;
-use ryw_core::{ReadPolicy, RywContext, ScopeKey};
-use ryw_diesel::{Error, Postgres, ReplicatedPool, Router};
+use ryw::{Error, Postgres, ReplicatedPool, Router};
+use ryw::{ReadPolicy, RywContext, ScopeKey};
 
 use crate::anchors;
 

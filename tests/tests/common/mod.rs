@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ryw_core::ScopeStore;
-use ryw_diesel::{ReplicatedPool, ReplicationBackend, Router, RouterConfig};
+use ryw::backend::ReplicationBackend;
+use ryw::store::ScopeStore;
+use ryw::{ReplicatedPool, Router, RouterConfig};
 use ryw_testkit::Topology;
 
 /// A router over every replica of `topo` (named `r0`, `r1`, …), trackers polled once.

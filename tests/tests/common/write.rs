@@ -1,8 +1,8 @@
 //! Shared by the Postgres integration test binaries: the write most of them make.
 
 use diesel_async::RunQueryDsl;
+use ryw::ScopeKey;
 use ryw::{Error, Postgres, Router};
-use ryw_core::ScopeKey;
 
 /// Sets `v` of row 1 of `table` through the router, as a write of scope `user_id:1`.
 pub(crate) async fn set_v(router: &Router<Postgres>, table: &str, v: i64) {

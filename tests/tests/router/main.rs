@@ -14,7 +14,7 @@ mod tables;
 
 mod postgres {
     use diesel_async::AsyncPgConnection;
-    use ryw_diesel::Postgres;
+    use ryw::Postgres;
     use ryw_testkit::PgTopology;
 
     async fn topology() -> PgTopology {
@@ -30,8 +30,8 @@ mod postgres {
     /// A cluster id of the same family that is not this cluster (another system identifier).
     const FOREIGN_CLUSTER: &str = "pg:1111111111111111111:1";
 
-    fn far_future() -> ryw_core::Position {
-        ryw_core::position::Lsn::new(u64::MAX / 2).into()
+    fn far_future() -> ryw::position::Position {
+        ryw::position::Lsn::new(u64::MAX / 2).into()
     }
 
     router_suite!(AsyncPgConnection);
@@ -39,7 +39,7 @@ mod postgres {
 
 mod mariadb {
     use diesel_async::AsyncMysqlConnection;
-    use ryw_diesel::Mysql;
+    use ryw::Mysql;
     use ryw_testkit::MariaDbTopology;
 
     async fn topology() -> MariaDbTopology {
@@ -57,9 +57,9 @@ mod mariadb {
     /// Another MariaDB cluster: its GTIDs collide with ours (every cluster starts at 0-1-1).
     const FOREIGN_CLUSTER: &str = "mariadb:another-cluster";
 
-    fn far_future() -> ryw_core::Position {
+    fn far_future() -> ryw::position::Position {
         "0-1-999999999"
-            .parse::<ryw_core::position::GtidList>()
+            .parse::<ryw::position::GtidList>()
             .unwrap()
             .into()
     }
@@ -69,7 +69,7 @@ mod mariadb {
 
 mod mysql {
     use diesel_async::AsyncMysqlConnection;
-    use ryw_diesel::Mysql;
+    use ryw::Mysql;
     use ryw_testkit::MysqlTopology;
 
     async fn topology() -> MysqlTopology {
@@ -85,11 +85,11 @@ mod mysql {
     /// Another MySQL cluster (another leader `server_uuid`).
     const FOREIGN_CLUSTER: &str = "mysql:3e11fa47-71ca-11e1-9e33-c80aa9429562";
 
-    fn far_future() -> ryw_core::Position {
+    fn far_future() -> ryw::position::Position {
         // A GTID of this cluster's own leader that will never be reached is not known in
         // advance; a far sequence number of an unknown source is never applied either.
         "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-999999999"
-            .parse::<ryw_core::position::GtidSet>()
+            .parse::<ryw::position::GtidSet>()
             .unwrap()
             .into()
     }

@@ -10,10 +10,9 @@ macro_rules! router_suite {
         use diesel::dsl::sql;
         use diesel::sql_types::BigInt;
         use diesel_async::RunQueryDsl;
-        use ryw_core::{
-            ClusterId, Fallback, MemoryStore, Prefer, ReadPolicy, RywContext, ScopeKey,
-        };
-        use ryw_diesel::{
+        use ryw::store::MemoryStore;
+        use ryw::{ClusterId, Fallback, Prefer, ReadPolicy, RywContext, ScopeKey};
+        use ryw::{
             Error, FallbackReason, ReplicatedPool, Router, RouterConfig, ServedBy, TrackerConfig,
         };
         use ryw_testkit::Topology;
@@ -80,7 +79,7 @@ macro_rules! router_suite {
                 }
             }
 
-            async fn pay(&self, id: i64, value: i64) -> ryw_diesel::Routed<usize> {
+            async fn pay(&self, id: i64, value: i64) -> ryw::Routed<usize> {
                 let sql_text = format!("UPDATE {} SET v = {value} WHERE id = {id}", self.table);
                 self.router
                     .write(
@@ -93,7 +92,7 @@ macro_rules! router_suite {
                     .unwrap()
             }
 
-            async fn balance(&self, id: i64) -> ryw_diesel::Routed<i64> {
+            async fn balance(&self, id: i64) -> ryw::Routed<i64> {
                 self.balance_with(id, None).await.unwrap()
             }
 
@@ -101,7 +100,7 @@ macro_rules! router_suite {
                 &self,
                 id: i64,
                 policy: Option<ReadPolicy>,
-            ) -> Result<ryw_diesel::Routed<i64>, Error> {
+            ) -> Result<ryw::Routed<i64>, Error> {
                 let q = format!("(SELECT v FROM {} WHERE id = {id})", self.table);
                 let f = async |conn: &mut $conn| -> Result<i64, Error> {
                     Ok(diesel::select(sql::<BigInt>(&q)).get_result(conn).await?)

@@ -1,7 +1,7 @@
 //! `autocommit` misused: on a read (reads never write), and twice on one write.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::{Postgres, Router, read_your_writes};
+use ryw::{Postgres, Router, read_your_writes};
 
 include!("../shared/app_error.rs");
 

@@ -1,7 +1,7 @@
-//! The error type lacks `From<ryw_diesel::Error>` and is hidden behind a `Result` alias.
+//! The error type lacks `From<ryw::Error>` and is hidden behind a `Result` alias.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::read_your_writes;
+use ryw::read_your_writes;
 
 #[derive(Debug)]
 struct AppError;

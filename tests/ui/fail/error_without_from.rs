@@ -1,7 +1,7 @@
-//! The error type cannot hold ryw's errors: no `From<ryw_diesel::Error>`.
+//! The error type cannot hold ryw's errors: no `From<ryw::Error>`.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::read_your_writes;
+use ryw::read_your_writes;
 
 #[derive(Debug)]
 enum AppError {

@@ -1,7 +1,7 @@
 //! No `scope` on the impl, and a marked method without its own scope.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::read_your_writes;
+use ryw::read_your_writes;
 
 include!("../shared/fail.rs");
 include!("../shared/repo.rs");

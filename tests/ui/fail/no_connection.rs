@@ -1,6 +1,6 @@
 //! A marked method without a connection parameter.
 
-use ryw_diesel::read_your_writes;
+use ryw::read_your_writes;
 
 include!("../shared/fail.rs");
 include!("../shared/repo.rs");

@@ -1,7 +1,7 @@
 //! The repository neither implements `RywRepository` nor names a router field.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::read_your_writes;
+use ryw::read_your_writes;
 
 include!("../shared/fail.rs");
 

@@ -1,6 +1,6 @@
 //! The attribute on a struct instead of an impl block.
 
-use ryw_diesel::{Postgres, Router, read_your_writes};
+use ryw::{Postgres, Router, read_your_writes};
 
 #[read_your_writes(scope = "user_id")]
 struct Repo {

@@ -1,7 +1,7 @@
 //! `router = "…"` names a field that does not hold a router.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::read_your_writes;
+use ryw::read_your_writes;
 
 include!("../shared/fail.rs");
 

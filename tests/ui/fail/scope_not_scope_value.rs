@@ -1,7 +1,7 @@
-//! A scope parameter whose type is not a `ryw_core::ScopeValue`.
+//! A scope parameter whose type is not a `ryw::ScopeValue`.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::read_your_writes;
+use ryw::read_your_writes;
 
 include!("../shared/fail.rs");
 include!("../shared/repo.rs");

@@ -1,7 +1,7 @@
 //! The scope parameter is bound by a pattern instead of a plain name.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::read_your_writes;
+use ryw::read_your_writes;
 
 include!("../shared/fail.rs");
 include!("../shared/repo.rs");

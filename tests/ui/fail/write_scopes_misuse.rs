@@ -2,7 +2,7 @@
 //! name that is no parameter.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::read_your_writes;
+use ryw::read_your_writes;
 
 include!("../shared/fail.rs");
 include!("../shared/repo.rs");

@@ -1,10 +1,11 @@
-//! `conn: &mut ryw_diesel::ConnectionOf<Self>`: the connection type follows the repository's
+//! `conn: &mut ryw::ConnectionOf<Self>`: the connection type follows the repository's
 //! backend, so one impl serves Postgres and MySQL repositories.
 
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
-use ryw_diesel::{ReplicationBackend, ConnectionOf, Mysql, Postgres, Router, RywRepository, read_your_writes};
+use ryw::{ConnectionOf, Mysql, Postgres, Router, RywRepository, read_your_writes};
+use ryw::backend::ReplicationBackend;
 
 include!("../shared/app_error.rs");
 
@@ -28,7 +29,7 @@ impl PgRepo {
         diesel::select(sql::<BigInt>(&q))
             .get_result(conn)
             .await
-            .map_err(|e| ryw_diesel::Error::from_diesel(e).into())
+            .map_err(|e| ryw::Error::from_diesel(e).into())
     }
 }
 
@@ -49,7 +50,7 @@ impl<B: ReplicationBackend> AnyRepo<B> {
     #[write]
     async fn touch(
         &self,
-        conn: &mut ryw_diesel::ConnectionOf<Self>,
+        conn: &mut ryw::ConnectionOf<Self>,
         user_id: i64,
     ) -> Result<(), AppError> {
         let _ = (conn, user_id);

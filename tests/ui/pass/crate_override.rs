@@ -1,8 +1,8 @@
-//! `crate = "…"`: the expansion reaches ryw_diesel through a re-export (no direct dependency
-//! named `ryw_diesel` is needed at the use site).
+//! `crate = "…"`: the expansion reaches ryw through a re-export under another name (an
+//! application that re-exports ryw from a crate of its own).
 
 mod reexport {
-    pub use ryw_diesel as ryw;
+    pub use ::ryw;
 }
 
 use crate::reexport::ryw::{Postgres, Router, read_your_writes};

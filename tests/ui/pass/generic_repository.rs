@@ -3,7 +3,7 @@
 use std::marker::PhantomData;
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::{Postgres, Router, RywRepository, read_your_writes};
+use ryw::{Postgres, Router, RywRepository, read_your_writes};
 
 include!("../shared/app_error.rs");
 

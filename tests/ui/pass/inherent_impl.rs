@@ -4,7 +4,7 @@
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use ryw_diesel::{Postgres, Router, RywRepository, read_your_writes};
+use ryw::{Postgres, Router, RywRepository, read_your_writes};
 
 include!("../shared/db_error.rs");
 

@@ -2,7 +2,7 @@
 //! scope; an impl whose marked methods all set their own scope needs no impl-level `scope`.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::{Postgres, Router, read_your_writes};
+use ryw::{Postgres, Router, read_your_writes};
 
 include!("../shared/app_error.rs");
 

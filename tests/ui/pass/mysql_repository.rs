@@ -1,14 +1,14 @@
-//! A MySQL / MariaDB repository: `AsyncMysqlConnection` and `Router<ryw_diesel::Mysql>`.
+//! A MySQL / MariaDB repository: `AsyncMysqlConnection` and `Router<ryw::Mysql>`.
 
 use diesel::dsl::sql;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncMysqlConnection, RunQueryDsl};
-use ryw_diesel::{Mysql, Router, RywRepository, read_your_writes};
+use ryw::{Mysql, Router, RywRepository, read_your_writes};
 
 include!("../shared/db_error.rs");
 
 struct Orders {
-    router: Router<ryw_diesel::Mysql>,
+    router: Router<ryw::Mysql>,
 }
 
 impl RywRepository for Orders {

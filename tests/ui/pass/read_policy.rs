@@ -2,7 +2,7 @@
 //! together.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::read_your_writes;
+use ryw::read_your_writes;
 
 include!("../shared/app_error.rs");
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::{Postgres, Router, RywRepository, read_your_writes};
+use ryw::{Postgres, Router, RywRepository, read_your_writes};
 
 include!("../shared/app_error.rs");
 

@@ -1,9 +1,9 @@
 //! Every kind of scope value: integers, `uuid::Uuid`, `String`, `&str` and a newtype
-//! implementing `ryw_core::ScopeValue`.
+//! implementing `ryw::ScopeValue`.
 
 use diesel_async::AsyncPgConnection;
-use ryw_core::ScopeValue;
-use ryw_diesel::read_your_writes;
+use ryw::ScopeValue;
+use ryw::read_your_writes;
 
 include!("../shared/app_error.rs");
 include!("../shared/repo.rs");

@@ -2,7 +2,7 @@
 //! impl fulfils it with routed methods.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::{Postgres, Router, read_your_writes};
+use ryw::{Postgres, Router, read_your_writes};
 
 include!("../shared/app_error.rs");
 

@@ -3,7 +3,7 @@
 //! own routing.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::{Postgres, Router, read_your_writes};
+use ryw::{Postgres, Router, read_your_writes};
 
 include!("../shared/app_error.rs");
 

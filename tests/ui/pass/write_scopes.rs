@@ -3,7 +3,7 @@
 //! `scope`. Scope parameters of different types mix.
 
 use diesel_async::AsyncPgConnection;
-use ryw_diesel::{Postgres, Router, read_your_writes};
+use ryw::{Postgres, Router, read_your_writes};
 
 include!("../shared/app_error.rs");
 

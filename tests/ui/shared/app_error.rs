@@ -5,5 +5,5 @@
 #[derive(Debug, thiserror::Error)]
 enum AppError {
     #[error(transparent)]
-    Ryw(#[from] ryw_diesel::Error),
+    Ryw(#[from] ryw::Error),
 }

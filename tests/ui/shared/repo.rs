@@ -2,5 +2,5 @@
 // `#[read_your_writes(router = "router", …)]`. Included (`include!`) by the cases.
 
 struct Repo {
-    router: ryw_diesel::Router<ryw_diesel::Postgres>,
+    router: ryw::Router<ryw::Postgres>,
 }

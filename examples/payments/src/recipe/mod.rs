@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ryw::layer::RywLayer;
-use ryw::{KeyRing, MemoryStore, TokenCodec};
+use ryw::store::MemoryStore;
+use ryw::{KeyRing, TokenCodec};
 use ryw::{Postgres, RouterConfig};
 use ryw_testkit::{Faults, PgTopology, Topology};
 

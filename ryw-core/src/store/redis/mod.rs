@@ -279,6 +279,7 @@ impl RedisStore {
         self
     }
 
+    #[doc(hidden)]
     /// The Redis key of a floor: `{prefix}{cluster length}:{cluster}:{scope}` (on a Redis
     /// Cluster, with the scope's hash tag after the prefix).
     ///
@@ -294,6 +295,7 @@ impl RedisStore {
         self.key_with("", cluster, scope)
     }
 
+    #[doc(hidden)]
     /// The Redis key of a scope's unfenced mark: `{prefix}u{cluster length}:{cluster}:{scope}`
     /// (the `u` keeps it apart from every floor key, whose length part is all digits; on a
     /// Redis Cluster, the floor key's hash tag follows the prefix).
