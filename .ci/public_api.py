@@ -97,8 +97,7 @@ def main():
     doc_dir, facade_listing, *crates = sys.argv[1:]
     facade = load(doc_dir, "ryw")
     exports = facade_exports(facade)
-    rename, lines = {}, set()
-    listings = {}
+    rename, listings, expanded = {}, {}, set()
     for arg in crates:
         crate, listing = arg.split("=", 1)
         doc = load(doc_dir, crate)
@@ -113,6 +112,7 @@ def main():
                 continue
             # Other building blocks name the item by its defining path.
             rename[canonical] = facade_path
+            expanded.add(facade_path)
             local = by_canonical.get(canonical)
             for path in public.get(local, ()):
                 rename[path] = facade_path
@@ -147,7 +147,10 @@ def main():
     with open(facade_listing, encoding="utf-8") as f:
         for line in f:
             line = line.rstrip("\n")
-            if line and not line.startswith("pub use ") and line not in seen:
+            # A re-export of a crate not expanded here (the proc-macro crate) stays a `pub use`.
+            if line.startswith("pub use ") and line[len("pub use "):] in expanded:
+                continue
+            if line and line not in seen:
                 seen.add(line)
                 out.append(line)
                 names += not line.startswith("impl")
