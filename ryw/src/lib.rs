@@ -119,12 +119,9 @@ pub mod backend {
 #[doc(inline)]
 pub use ryw_diesel::__private;
 
-/// What ryw's own tests and proof harness reach into; not part of the API.
+/// Input generators for the fuzz targets (`fuzz/`); not part of the API.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod __internals {
-    #[cfg(feature = "fuzzing")]
-    #[doc(inline)]
     pub use ryw_core::fuzzing;
-    #[doc(inline)]
-    pub use ryw_core::{ClusterFloors, Floor, Floors, LostFloor, Settled};
 }
