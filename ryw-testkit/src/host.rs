@@ -8,25 +8,39 @@ use std::sync::{Mutex, OnceLock};
 
 use crate::error::TestkitError;
 
-/// A free loopback port (never the same twice in this process).
+/// A free loopback port (never the same twice in this process), below the kernel's range of
+/// ephemeral ports: a port from that range (what binding port 0 hands out) can be taken as the
+/// local end of any outgoing connection between the pick and a server's restart on it, and
+/// the server then fails with "address already in use".
 pub(crate) fn free_port() -> Result<u16, TestkitError> {
     static GIVEN: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
     let given = GIVEN.get_or_init(|| Mutex::new(HashSet::new()));
-    for _ in 0..50 {
-        let l = TcpListener::bind("127.0.0.1:0")
-            .map_err(|e| TestkitError::io("bind 127.0.0.1:0 to find a free port", e))?;
-        let port = l
-            .local_addr()
-            .map_err(|e| TestkitError::io("local_addr", e))?
-            .port();
-        drop(l);
-        if let Ok(mut g) = given.lock()
-            && g.insert(port)
-        {
+    let (low, high) = (LOWEST_PORT, first_ephemeral_port());
+    let span = u32::from(high.saturating_sub(low).max(1));
+    // Where this process starts looking: processes started at once look in different places.
+    let start = std::process::id().wrapping_mul(2_654_435_761) % span;
+    for i in 0..span {
+        let port = low + u16::try_from((start + i * 7919) % span).unwrap_or(0);
+        let fresh = given.lock().is_ok_and(|mut g| g.insert(port));
+        if fresh && TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return Ok(port);
         }
     }
-    Err(TestkitError::Internal("no free port found".into()))
+    Err(TestkitError::Internal(format!(
+        "no free port in {low}..{high}"
+    )))
+}
+
+/// The lowest port handed out (well above the ports of installed services).
+const LOWEST_PORT: u16 = 20_000;
+
+/// The first port of the kernel's ephemeral range (`ip_local_port_range`), 32768 if unknown.
+fn first_ephemeral_port() -> u16 {
+    fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .filter(|&p: &u16| p > LOWEST_PORT + 1_000)
+        .unwrap_or(32_768)
 }
 
 /// Finds `name` in `dirs` then in `$PATH`.
@@ -89,9 +103,12 @@ mod tests {
     }
 
     #[test]
-    fn free_ports_are_distinct() {
+    fn free_ports_are_distinct_and_below_the_ephemeral_range() {
         let a = free_port().expect("port");
         let b = free_port().expect("port");
         assert_ne!(a, b);
+        for p in [a, b] {
+            assert!((LOWEST_PORT..first_ephemeral_port()).contains(&p), "{p}");
+        }
     }
 }
