@@ -171,4 +171,25 @@ mod tests {
         };
         assert_eq!(pg.unreachable(&lsn), None);
     }
+
+    /// Why a MariaDB floor cannot be judged once and the judgement kept: a lost GTID of the
+    /// old leader outranks the new leader's later writes in a merged list, so the floor stays
+    /// the same while writes merge into it, and only a view read after them keeps them.
+    #[test]
+    fn a_lost_gtid_masks_the_new_leaders_later_writes_in_a_merged_list() {
+        let lost = list("0-1-6454");
+        let written_later = list("0-2-6443");
+        assert_eq!(lost.merge(&written_later).unwrap(), lost);
+        let then = LeaderHolds {
+            server: "2".into(),
+            holds: list("0-2-6384"),
+        };
+        let now = LeaderHolds {
+            server: "2".into(),
+            holds: list("0-2-6443"),
+        };
+        assert_eq!(then.unreachable(&lost), Some(list("0-2-6384")));
+        assert_eq!(now.unreachable(&lost), Some(written_later.clone()));
+        assert!(!list("0-2-6384").covers(&written_later).unwrap());
+    }
 }

@@ -2,8 +2,9 @@
 //! each transaction (MySQL, MariaDB): the view that tells a floor a failover lost (GTIDs of
 //! the old leader the new one never got) from one the leader will reach. Read by the
 //! leader poll; a floor is only ever judged lost on a view read after the read that met it
-//! began (a floor may name a leader newer than the last poll), and a judgement is kept, so a
-//! lost floor still in the store costs that read once.
+//! began (a floor may name a leader newer than the last poll), and a judgement of a GTID set
+//! is kept, so a lost floor still in the store costs that read once (a GTID list is judged
+//! again each time: see `Leader::unreachable_part`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -143,14 +144,24 @@ impl<B: ReplicationBackend> Leader<B> {
         floor: &Position,
         since: Instant,
     ) -> Option<Position> {
-        if let Some(kept) = self.holds.judged(floor) {
+        // A judgement holds as long as the floor does only where every later write changes the
+        // floor: a MySQL GTID set grows by each write's GTID. A MariaDB GTID list keeps one
+        // GTID per domain, the highest sequence number, so the lost GTID of the old leader
+        // (a higher number than the new leader's next writes) stays the stored floor while
+        // writes on the new leader merge into it unseen: a kept judgement would lower their
+        // reads to what the leader held when it was made. Such a floor is judged on a fresh
+        // view each time, which holds every write acknowledged before the read began.
+        let cacheable = !matches!(floor, Position::GtidList(_));
+        if cacheable && let Some(kept) = self.holds.judged(floor) {
             return Some(kept);
         }
         let view = self
             .holds_to_settle(since, |h| h.unreachable(floor).is_some())
             .await?;
         let kept = view.unreachable(floor)?;
-        self.holds.judge(floor.clone(), kept.clone());
+        if cacheable {
+            self.holds.judge(floor.clone(), kept.clone());
+        }
         Some(kept)
     }
 }
