@@ -43,9 +43,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use diesel::result::Error as DieselError;
-use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
-};
+use diesel_async::pooled_connection::PoolError;
 use diesel_async::{AsyncConnection, TransactionManager};
 use ryw_core::position::LeaderHolds;
 use ryw_core::{ClusterId, EpochHistory, Family, Position, PositionKind};
@@ -284,10 +282,14 @@ pub trait ReplicationBackend: Clone + Send + Sync + 'static {
 
 /// A diesel-async pool manager for `url` whose reused connections are checked only for
 /// their local state, never with a query (see [`ReplicationBackend::manager`]).
-fn manager<C>(url: &str) -> AsyncDieselConnectionManager<C>
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn manager<C>(url: &str) -> diesel_async::pooled_connection::AsyncDieselConnectionManager<C>
 where
     C: AsyncConnection + 'static,
 {
+    use diesel_async::pooled_connection::{
+        AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+    };
     let mut config = ManagerConfig::<C>::default();
     config.recycling_method = RecyclingMethod::Fast;
     AsyncDieselConnectionManager::new_with_config(url, config)
