@@ -27,6 +27,8 @@
 
 mod decorator;
 #[cfg(feature = "mysql")]
+mod my_dialect;
+#[cfg(feature = "mysql")]
 mod my_sql;
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -49,7 +51,9 @@ use ryw_core::position::LeaderHolds;
 use ryw_core::{ClusterId, EpochHistory, Family, Position, PositionKind};
 
 #[cfg(feature = "mysql")]
-pub use mysql::{Dialect, Mysql, wait_statement};
+pub use my_dialect::{Dialect, wait_statement};
+#[cfg(feature = "mysql")]
+pub use mysql::Mysql;
 #[cfg(feature = "postgres")]
 pub use postgres::Postgres;
 
