@@ -25,9 +25,10 @@ def load(doc_dir, crate):
         return json.load(f)
 
 
-def reachable(doc):
-    """Every public path of each local item: {id: {"crate::a::B", …}}."""
-    index, out = doc["index"], {}
+def entries(doc):
+    """(path, item id, the `use` or None) for every public name of the crate's module tree,
+    following re-exported local modules and globs."""
+    index = doc["index"]
 
     def walk(module_id, prefix, seen):
         if module_id in seen:
@@ -37,48 +38,38 @@ def reachable(doc):
             item = index.get(str(item_id))
             if item is None:
                 continue
-            inner = item["inner"]
-            if "use" in inner:
-                use = inner["use"]
-                target = use.get("id")
-                if target is None or str(target) not in index:
-                    continue
-                if use["is_glob"]:
-                    walk(target, prefix, seen)
-                    continue
-                path = f"{prefix}::{use['name']}"
-                out.setdefault(target, set()).add(path)
-                if "module" in index[str(target)]["inner"]:
-                    walk(target, path, seen)
-            else:
-                path = f"{prefix}::{item['name']}"
-                out.setdefault(item_id, set()).add(path)
-                if "module" in inner:
-                    walk(item_id, path, seen)
+            use = item["inner"].get("use")
+            target = use.get("id") if use else item_id
+            local = target is not None and str(target) in index
+            if use and use["is_glob"]:
+                if local:
+                    yield from walk(target, prefix, seen)
+                continue
+            path = f"{prefix}::{use['name'] if use else item['name']}"
+            yield path, target, use
+            if local and "module" in index[str(target)]["inner"]:
+                yield from walk(target, path, seen)
 
-    walk(doc["root"], doc["index"][str(doc["root"])]["name"], frozenset())
+    root = doc["root"]
+    yield from walk(root, index[str(root)]["name"], frozenset())
+
+
+def reachable(doc):
+    """Every public path of each local item: {id: {"crate::a::B", …}}."""
+    out = {}
+    for path, target, _ in entries(doc):
+        if target is not None and str(target) in doc["index"]:
+            out.setdefault(target, set()).add(path)
     return out
 
 
 def facade_exports(doc):
     """(facade path, external canonical path) for every re-export of another crate's item."""
-    index, paths, out = doc["index"], doc["paths"], []
-
-    def walk(module_id, prefix):
-        for item_id in index[str(module_id)]["inner"]["module"]["items"]:
-            item = index.get(str(item_id))
-            if item is None:
-                continue
-            inner = item["inner"]
-            if "use" in inner:
-                use = inner["use"]
-                target = paths.get(str(use.get("id")))
-                if target and target["crate_id"] != 0:
-                    out.append((f"{prefix}::{use['name']}", "::".join(target["path"])))
-            elif "module" in inner:
-                walk(item_id, f"{prefix}::{item['name']}")
-
-    walk(doc["root"], doc["index"][str(doc["root"])]["name"])
+    out = []
+    for path, target, use in entries(doc):
+        external = doc["paths"].get(str(target)) if use else None
+        if external and external["crate_id"] != 0:
+            out.append((path, "::".join(external["path"])))
     return out
 
 
